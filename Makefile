@@ -1,0 +1,50 @@
+# The two commands of the README, and a few helpers.
+#   make demo   the demo site on http://127.0.0.1:8000/admin/
+#   make test   linters, then the whole suite on SQLite and on PostgreSQL
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 8000
+DEMO_LINES ?= 200000
+
+.PHONY: demo test lint pytest-sqlite pytest-postgres bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.installed-demo: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[demo]'
+	touch $@
+
+$(VENV)/.installed-test: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $@
+
+demo: $(VENV)/.installed-demo
+	env -u DATABASE_URL $(BIN)/python manage.py migrate --noinput
+	env -u DATABASE_URL $(BIN)/python manage.py setup_demo --lines $(DEMO_LINES)
+	$(BIN)/python manage.py collectstatic --noinput --verbosity 0
+	env -u DATABASE_URL $(BIN)/gunicorn project.wsgi --worker-class gthread --workers 2 \
+		--threads 8 --bind $(HOST):$(PORT) --access-logfile -
+
+test: lint pytest-sqlite pytest-postgres
+
+lint: $(VENV)/.installed-test
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+pytest-sqlite: $(VENV)/.installed-test
+	@echo "== pytest on SQLite =="
+	env -u DATABASE_URL $(BIN)/pytest
+
+pytest-postgres: $(VENV)/.installed-test
+	@echo "== pytest on PostgreSQL =="
+	scripts/with-postgres $(BIN)/pytest
+
+clean:
+	rm -rf $(VENV) staticfiles .pytest_cache .ruff_cache
+
+bench: $(VENV)/.installed-test
+	bench/generate_demo_data.sh

@@ -1,0 +1,8 @@
+from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
+
+
+class AdminReportsConfig(AppConfig):
+    name = "admin_reports"
+    verbose_name = _("Admin reports")
+    default_auto_field = "django.db.models.BigAutoField"

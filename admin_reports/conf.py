@@ -1,0 +1,52 @@
+"""
+The app's settings, each named ``ADMIN_REPORTS_<NAME>`` in the project's settings.
+
+    from admin_reports.conf import app_settings
+
+    app_settings.DIRS  # -> list of directories holding YAML report definitions
+
+Values are read once and cached; the cache is dropped when a test changes a
+setting with ``override_settings``. Nothing else in the app reads our names
+from ``django.conf.settings``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.core.signals import setting_changed
+
+PREFIX = "ADMIN_REPORTS_"
+
+DEFAULTS: dict[str, Any] = {
+    # Directories searched for report definitions (*.yaml, *.yml).
+    "DIRS": [],
+}
+
+
+class AppSettings:
+    def __init__(self, defaults: dict[str, Any]) -> None:
+        self.defaults = defaults
+        self._cache: dict[str, Any] = {}
+
+    def __getattr__(self, name: str) -> Any:
+        if name not in self.defaults:
+            raise AttributeError(f"Invalid admin_reports setting: {name!r}")
+        if name not in self._cache:
+            self._cache[name] = getattr(settings, PREFIX + name, self.defaults[name])
+        return self._cache[name]
+
+    def reload(self) -> None:
+        self._cache.clear()
+
+
+app_settings = AppSettings(DEFAULTS)
+
+
+def _reload(*, setting: str, **kwargs: Any) -> None:
+    if setting.startswith(PREFIX):
+        app_settings.reload()
+
+
+setting_changed.connect(_reload)

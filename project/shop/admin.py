@@ -1,0 +1,65 @@
+from django.contrib import admin
+
+from .models import Category, Customer, Order, OrderLine, Product, Region
+
+
+@admin.register(Region)
+class RegionAdmin(admin.ModelAdmin):
+    list_display = ["name", "code"]
+    search_fields = ["name", "code"]
+
+
+@admin.register(Category)
+class CategoryAdmin(admin.ModelAdmin):
+    list_display = ["name", "slug"]
+    search_fields = ["name"]
+    prepopulated_fields = {"slug": ["name"]}
+
+
+@admin.register(Customer)
+class CustomerAdmin(admin.ModelAdmin):
+    list_display = ["name", "email", "region"]
+    list_filter = ["region"]
+    list_select_related = ["region"]
+    search_fields = ["name", "email"]
+    list_per_page = 50
+
+
+@admin.register(Product)
+class ProductAdmin(admin.ModelAdmin):
+    list_display = ["sku", "name", "category", "price", "active"]
+    list_filter = ["category", "active"]
+    list_select_related = ["category"]
+    search_fields = ["sku", "name"]
+    ordering = ["sku"]
+    list_per_page = 50
+
+
+class OrderLineInline(admin.TabularInline):
+    model = OrderLine
+    raw_id_fields = ["product"]
+    extra = 0
+
+
+@admin.register(Order)
+class OrderAdmin(admin.ModelAdmin):
+    list_display = ["id", "placed_at", "customer", "status"]
+    list_filter = ["status"]
+    list_select_related = ["customer"]
+    search_fields = ["=id", "customer__name", "customer__email"]
+    raw_id_fields = ["customer"]
+    date_hierarchy = "placed_at"
+    inlines = [OrderLineInline]
+    list_per_page = 50
+    # Counting millions of orders on every page view is the slowest part of the page.
+    show_full_result_count = False
+
+
+@admin.register(OrderLine)
+class OrderLineAdmin(admin.ModelAdmin):
+    list_display = ["id", "order", "product", "quantity", "unit_price"]
+    list_select_related = ["order", "product"]
+    search_fields = ["=order__id", "product__sku"]
+    raw_id_fields = ["order", "product"]
+    list_per_page = 50
+    show_full_result_count = False

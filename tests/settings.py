@@ -1,0 +1,14 @@
+"""The demo site's settings, with what a test run needs changed."""
+
+from project.settings import *  # noqa: F403
+from project.settings import STORAGES
+
+# No collectstatic before tests: serve from the apps' static dirs, without a manifest.
+STORAGES = {
+    **STORAGES,
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+WHITENOISE_AUTOREFRESH = True
+WHITENOISE_USE_FINDERS = True
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
