@@ -24,7 +24,8 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 
 demo: $(VENV)/.installed-demo
 	env -u DATABASE_URL $(BIN)/python manage.py migrate --noinput
-	env -u DATABASE_URL $(BIN)/python manage.py setup_demo --lines $(DEMO_LINES)
+	env -u DATABASE_URL $(BIN)/python manage.py setup_demo --lines $(DEMO_LINES) \
+		--url http://$(HOST):$(PORT)/admin/
 	$(BIN)/python manage.py collectstatic --noinput --verbosity 0
 	env -u DATABASE_URL $(BIN)/gunicorn project.wsgi --worker-class gthread --workers 2 \
 		--threads 8 --bind $(HOST):$(PORT) --access-logfile -

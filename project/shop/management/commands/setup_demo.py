@@ -25,8 +25,13 @@ class Command(BaseCommand):
             default=200_000,
             help="Order lines to generate when the database has none (default 200,000).",
         )
+        parser.add_argument(
+            "--url",
+            default="http://127.0.0.1:8000/admin/",
+            help="Where the admin will be served, for the printed login.",
+        )
 
-    def handle(self, *args, lines, verbosity, **options):
+    def handle(self, *args, lines, url, verbosity, **options):
         # loaddata updates rows by primary key: running it twice duplicates nothing.
         call_command("loaddata", "demo_shop", verbosity=verbosity)
         if OrderLine.objects.exists():
@@ -41,7 +46,6 @@ class Command(BaseCommand):
         user.save()
         self.stdout.write(
             self.style.SUCCESS(
-                "Demo ready. Log in at http://127.0.0.1:8000/admin/ "
-                f"as user {DEMO_USERNAME!r} with password {password!r}."
+                f"Demo ready. Log in at {url} as user {DEMO_USERNAME!r} with password {password!r}."
             )
         )
