@@ -6,3 +6,6 @@ class AdminReportsConfig(AppConfig):
     name = "admin_reports"
     verbose_name = _("Admin reports")
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from . import checks  # noqa: F401  registers the system checks

@@ -7,7 +7,7 @@ The app's settings, each named ``ADMIN_REPORTS_<NAME>`` in the project's setting
 
 Values are read once and cached; the cache is dropped when a test changes a
 setting with ``override_settings``. Nothing else in the app reads our names
-from ``django.conf.settings``.
+from ``django.conf.settings``. docs/settings.md describes each.
 """
 
 from __future__ import annotations
@@ -22,6 +22,15 @@ PREFIX = "ADMIN_REPORTS_"
 DEFAULTS: dict[str, Any] = {
     # Directories searched for report definitions (*.yaml, *.yml).
     "DIRS": [],
+    # Extra expression functions and aggregates: name -> dotted path or FunctionSpec.
+    "FUNCTIONS": {},
+    # Extra quick date ranges: name -> dotted path of f(today) -> (start, end).
+    "QUICK_RANGES": {},
+    # Prefix text cells starting with = + - @ (or tab, CR) with ' so that
+    # spreadsheets do not run them as formulas.
+    "CSV_ESCAPE_FORMULAS": True,
+    # Rows encoded into one chunk of CSV.
+    "CHUNK_ROWS": 2000,
 }
 
 

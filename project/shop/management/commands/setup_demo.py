@@ -46,6 +46,7 @@ class Command(BaseCommand):
         user.save()
         self.stdout.write(
             self.style.SUCCESS(
-                f"Demo ready. Log in at {url} as user {DEMO_USERNAME!r} with password {password!r}."
+                f"Demo ready. Log in at {url} as user {DEMO_USERNAME!r}"
+                f" with password {password!r}."
             )
         )

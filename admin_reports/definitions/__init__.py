@@ -1,0 +1,51 @@
+"""
+Report definitions: YAML files validated into frozen ReportSpec objects.
+
+    from admin_reports.definitions import load_definition_file
+
+    spec, problems = load_definition_file(Path("report_defs/daily_product_sales.yaml"))
+
+Stages: loader (YAML with marks) -> validation (spec or problems). Nothing here
+imports HTTP, admin or streaming code.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .loader import load_yaml
+from .problems import CHECK_IDS, Mark, Problem
+from .spec import ColumnKind, ColumnSpec, ReportSpec
+from .validation import validate_definition
+
+__all__ = [
+    "CHECK_IDS",
+    "ColumnKind",
+    "ColumnSpec",
+    "Mark",
+    "Problem",
+    "ReportSpec",
+    "load_definition_file",
+    "load_definition_text",
+    "validate_definition",
+]
+
+
+def load_definition_file(path: Path) -> tuple[ReportSpec | None, list[Problem]]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        return None, [Problem("E001", f"Cannot read the file: {exc}.", Mark(path))]
+    return load_definition_text(text, name=path.stem, file=path)
+
+
+def load_definition_text(
+    text: str, name: str = "report", file: Path | None = None
+) -> tuple[ReportSpec | None, list[Problem]]:
+    """Validate one definition given as YAML text; `name` applies unless it sets its own."""
+    data, problems = load_yaml(text, file)
+    if data is None and problems:
+        return None, problems
+    spec, more = validate_definition(data, file=file, name=name)
+    problems = problems + more
+    return (spec if not problems else None), problems

@@ -1,0 +1,163 @@
+"""
+The functions and aggregates an expression may call, in tables a project can extend.
+
+    ADMIN_REPORTS_FUNCTIONS = {
+        "greatest": "django.db.models.functions.Greatest",
+        "string_agg": "django.contrib.postgres.aggregates.StringAgg",
+    }
+
+A setting's value is a FunctionSpec, or the dotted path of a Func or Aggregate
+subclass (called with the arguments as expressions; aggregates also take
+`filter=` and `default=`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from django.db.models import (
+    Aggregate,
+    Avg,
+    Count,
+    DateField,
+    Func,
+    Max,
+    Min,
+    Sum,
+    TextField,
+)
+from django.db.models import functions as db
+from django.utils.module_loading import import_string
+
+from ..conf import app_settings
+
+TRUNC_KINDS = ("hour", "day", "week", "month", "quarter", "year")
+EXTRACT_KINDS = (
+    "year",
+    "iso_year",
+    "quarter",
+    "month",
+    "week",
+    "day",
+    "week_day",
+    "iso_week_day",
+    "hour",
+    "minute",
+)
+
+
+class ArgumentError(Exception):
+    """Wrong arguments for a function; the message names the function."""
+
+
+@dataclass(frozen=True)
+class FunctionSpec:
+    """How a name in an expression becomes a Django expression."""
+
+    build: Callable[..., Any]  # build(*args, **keywords) -> expression
+    min_args: int
+    max_args: int | None  # None: any number
+    aggregate: bool = False
+    keywords: tuple[str, ...] = ()
+    # Arguments that must be literals: position -> allowed values (None: any literal).
+    literal_args: Mapping[int, tuple[Any, ...] | None] | None = None
+    usage: str = ""
+
+
+def _trunc(expression, kind):
+    # Truncating to a day or longer gives a date in the active time zone, not a datetime.
+    if kind.value == "hour":
+        return db.Trunc(expression, "hour")
+    return db.Trunc(expression, kind.value, output_field=DateField())
+
+
+def _extract(expression, kind):
+    return db.Extract(expression, kind.value)
+
+
+def _concat(*expressions):
+    # Text whatever the parts are: names, emails, numbers.
+    return db.Concat(*expressions, output_field=TextField())
+
+
+def _round(expression, places=None):
+    return db.Round(expression, places.value if places is not None else 0)
+
+
+def _aggregate(cls, distinct=False):
+    def build(expression=None, *, filter=None, default=None):
+        target = "*" if expression is None else expression
+        return cls(
+            target,
+            distinct=distinct,
+            filter=filter,
+            default=default.value if default is not None else None,
+        )
+
+    return build
+
+
+FUNCTIONS: dict[str, FunctionSpec] = {
+    "coalesce": FunctionSpec(db.Coalesce, 2, None, usage="coalesce(a, b, ...)"),
+    "round": FunctionSpec(_round, 1, 2, literal_args={1: None}, usage="round(x, places=0)"),
+    "abs": FunctionSpec(db.Abs, 1, 1, usage="abs(x)"),
+    "upper": FunctionSpec(db.Upper, 1, 1, usage="upper(text)"),
+    "lower": FunctionSpec(db.Lower, 1, 1, usage="lower(text)"),
+    "length": FunctionSpec(db.Length, 1, 1, usage="length(text)"),
+    "concat": FunctionSpec(_concat, 2, None, usage="concat(a, b, ...)"),
+    "date": FunctionSpec(db.TruncDate, 1, 1, usage="date(datetime)"),
+    "trunc": FunctionSpec(
+        _trunc, 2, 2, literal_args={1: TRUNC_KINDS}, usage="trunc(date, 'month')"
+    ),
+    "extract": FunctionSpec(
+        _extract, 2, 2, literal_args={1: EXTRACT_KINDS}, usage="extract(date, 'year')"
+    ),
+}
+
+AGGREGATE_KEYWORDS = ("filter", "default")
+
+AGGREGATES: dict[str, FunctionSpec] = {
+    name: FunctionSpec(
+        build,
+        min_args,
+        1,
+        aggregate=True,
+        keywords=AGGREGATE_KEYWORDS,
+        usage=f"{name}({'x' if min_args else '[x]'}, filter=condition, default=value)",
+    )
+    for name, build, min_args in [
+        ("sum", _aggregate(Sum), 1),
+        ("count", _aggregate(Count), 0),
+        ("count_distinct", _aggregate(Count, distinct=True), 1),
+        ("avg", _aggregate(Avg), 1),
+        ("min", _aggregate(Min), 1),
+        ("max", _aggregate(Max), 1),
+    ]
+}
+
+
+def _spec_from_setting(name: str, value: Any) -> FunctionSpec:
+    if isinstance(value, FunctionSpec):
+        return value
+    cls = import_string(value) if isinstance(value, str) else value
+    if isinstance(cls, type) and issubclass(cls, Aggregate):
+        return FunctionSpec(
+            _aggregate(cls), 1, 1, aggregate=True, keywords=AGGREGATE_KEYWORDS, usage=name
+        )
+    if isinstance(cls, type) and issubclass(cls, Func):
+        arity = cls.arity
+        return FunctionSpec(cls, arity or 1, arity, usage=name)
+    raise TypeError(
+        f"ADMIN_REPORTS_FUNCTIONS[{name!r}] must be a FunctionSpec or the dotted path of a"
+        f" Func or Aggregate subclass, not {value!r}."
+    )
+
+
+def function_table() -> dict[str, FunctionSpec]:
+    """The built-in functions and aggregates, with the project's additions."""
+    table = {**FUNCTIONS, **AGGREGATES}
+    for name, value in app_settings.FUNCTIONS.items():
+        table[name] = _spec_from_setting(name, value)
+    return table

@@ -1,0 +1,134 @@
+"""
+Safe YAML loading that remembers where every key and value was.
+
+    data, problems = load_yaml(text, Path("report_defs/daily.yaml"))
+    data.mark_of("columns")        # Mark of the value of 'columns'
+    data["columns"].mark_of(2)     # Mark of the third column
+
+Mappings load as MarkedDict and sequences as MarkedList; scalars are plain
+Python values. A key given twice is a problem (PyYAML would keep the last).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .problems import Mark, Problem
+
+
+class MarkedDict(dict):
+    """A mapping from YAML with the marks of its keys and values."""
+
+    mark: Mark
+    key_marks: dict[Any, Mark]
+    value_marks: dict[Any, Mark]
+    quoted: dict[Any, bool]
+
+    def mark_of(self, key: Any) -> Mark:
+        return self.value_marks.get(key, self.mark)
+
+    def key_mark_of(self, key: Any) -> Mark:
+        return self.key_marks.get(key, self.mark)
+
+
+class MarkedList(list):
+    """A sequence from YAML with the marks of its items."""
+
+    mark: Mark
+    item_marks: list[Mark]
+    quoted: list[bool]
+
+    def mark_of(self, index: int) -> Mark:
+        if 0 <= index < len(self.item_marks):
+            return self.item_marks[index]
+        return self.mark
+
+
+def _mark(file: Path | None, node: yaml.Node) -> Mark:
+    return Mark(file, node.start_mark.line + 1, node.start_mark.column + 1)
+
+
+def _is_quoted(node: yaml.Node) -> bool:
+    return isinstance(node, yaml.ScalarNode) and node.style in {"'", '"'}
+
+
+class _Loader(yaml.SafeLoader):
+    """SafeLoader that builds MarkedDict/MarkedList and reports duplicate keys."""
+
+    file: Path | None = None
+    problems: list[Problem]
+
+    def construct_yaml_map(self, node):
+        data = MarkedDict()
+        data.mark = _mark(self.file, node)
+        data.key_marks, data.value_marks, data.quoted = {}, {}, {}
+        yield data
+        self.flatten_mapping(node)
+        for key_node, value_node in node.value:
+            key = self.construct_object(key_node, deep=True)
+            if not isinstance(key, str | int | float | bool) and key is not None:
+                raise yaml.constructor.ConstructorError(
+                    "while constructing a mapping",
+                    node.start_mark,
+                    "found an unhashable key",
+                    key_node.start_mark,
+                )
+            if key in data:
+                self.problems.append(
+                    Problem(
+                        "E005",
+                        f"The key {key!r} appears twice in the same mapping.",
+                        _mark(self.file, key_node),
+                        hint=f"It was first given on line {data.key_marks[key].line}.",
+                    )
+                )
+                continue
+            data[key] = self.construct_object(value_node, deep=True)
+            data.key_marks[key] = _mark(self.file, key_node)
+            data.value_marks[key] = _mark(self.file, value_node)
+            data.quoted[key] = _is_quoted(value_node)
+
+    def construct_yaml_seq(self, node):
+        data = MarkedList()
+        data.mark = _mark(self.file, node)
+        data.item_marks = [_mark(self.file, item) for item in node.value]
+        data.quoted = [_is_quoted(item) for item in node.value]
+        yield data
+        data.extend(self.construct_object(item, deep=True) for item in node.value)
+
+
+# YAML 1.2 booleans: only true and false. yes/no/on/off stay strings ("no" is a label,
+# "NO" is Norway), as a definition's author means them.
+_Loader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:bool"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:bool",
+    re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
+    list("tTfF"),
+)
+_Loader.add_constructor("tag:yaml.org,2002:map", _Loader.construct_yaml_map)
+_Loader.add_constructor("tag:yaml.org,2002:seq", _Loader.construct_yaml_seq)
+
+
+def load_yaml(text: str, file: Path | None = None) -> tuple[Any, list[Problem]]:
+    """Parse one YAML document; a syntax error is returned as a problem, not raised."""
+    loader = _Loader(text)
+    loader.file = file
+    loader.problems = []
+    try:
+        return loader.get_single_data(), loader.problems
+    except yaml.MarkedYAMLError as exc:
+        place = exc.problem_mark or exc.context_mark
+        mark = Mark(file, place.line + 1, place.column + 1) if place else Mark(file)
+        message = ": ".join(part for part in (exc.context, exc.problem) if part)
+        return None, [Problem("E001", f"Invalid YAML: {message}.", mark)]
+    except yaml.YAMLError as exc:
+        return None, [Problem("E001", f"Invalid YAML: {exc}.", Mark(file))]
+    finally:
+        loader.dispose()

@@ -1,0 +1,463 @@
+"""
+Validators for the parts of a definition, used by validation._Builder.
+
+Each takes the Context to report problems to and returns the valid value, or
+None (or nothing) when the part is invalid.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterator
+from dataclasses import replace
+from typing import Any
+
+from django.apps import apps
+from django.core.exceptions import FieldError
+from django.db import DEFAULT_DB_ALIAS, models
+from django.db.models import Q
+
+from ..dates import quick_ranges
+from .expressions import ExpressionError, parse_expression
+from .loader import MarkedDict, MarkedList
+from .paths import PathError, ResolvedPath, did_you_mean, resolve_path, split_path
+from .problems import Mark
+from .spec import ActionSpec, ColumnFormat, DateRangeSpec, ReportSpec
+
+FORMAT_KEYS = ("decimals", "date", "datetime", "true_label", "false_label", "empty_label")
+DATE_RANGE_KEYS = ("field", "required", "default", "max_days")
+JOIN_KEYS = ("path", "condition")
+MAX_DECIMALS = 20
+
+
+def _where(where: str) -> str:
+    return f"'{where}'" if where else "the definition"
+
+
+def check_keys(ctx, data: MarkedDict, where: str, allowed, required=()) -> None:
+    for key in data:
+        if key not in allowed:
+            ctx.error(
+                "E003",
+                f"{key!r} is not a valid key of {_where(where)}."
+                + did_you_mean(str(key), allowed),
+                data.key_mark_of(key),
+                hint="Valid keys: " + ", ".join(allowed) + ".",
+            )
+    for key in required:
+        if key not in data:
+            ctx.error(
+                "E004",
+                f"{_where(where).capitalize()} is missing the required key {key!r}.",
+                data.mark,
+            )
+
+
+def string(ctx, data: MarkedDict, key: str, where: str) -> str | None:
+    if key not in data:
+        return None
+    value = data[key]
+    if not isinstance(value, str):
+        ctx.error(
+            "E002", f"The value of '{where}' must be a string, not {value!r}.", data.mark_of(key)
+        )
+        return None
+    return value
+
+
+def integer(ctx, data: MarkedDict, key: str, where: str, low: int, high: int) -> int | None:
+    value = data[key]
+    if isinstance(value, bool) or not isinstance(value, int):
+        ctx.error(
+            "E002", f"The value of '{where}' must be an integer, not {value!r}.", data.mark_of(key)
+        )
+        return None
+    if not low <= value <= high:
+        ctx.error(
+            "E026",
+            f"The value of '{where}' must be between {low} and {high}, not {value}.",
+            data.mark_of(key),
+        )
+        return None
+    return value
+
+
+def boolean(ctx, data: MarkedDict, key: str, where: str, default: bool) -> bool:
+    value = data.get(key, default)
+    if not isinstance(value, bool):
+        ctx.error(
+            "E002",
+            f"The value of '{where}' must be true or false, not {value!r}.",
+            data.mark_of(key),
+        )
+        return default
+    return value
+
+
+def string_list(ctx, data: MarkedDict, key: str, where: str) -> list[tuple[str, Mark]]:
+    """A string or a list of strings, with their marks."""
+    value = data.get(key)
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [(value, data.mark_of(key))]
+    if isinstance(value, MarkedList) and all(isinstance(item, str) for item in value):
+        return [(item, value.mark_of(index)) for index, item in enumerate(value)]
+    ctx.error(
+        "E002", f"The value of '{where}' must be a string or a list of strings.", data.mark_of(key)
+    )
+    return []
+
+
+def model_choices() -> list[str]:
+    return sorted(model._meta.label for model in apps.get_models())
+
+
+def model(ctx, data: MarkedDict, key: str, where: str) -> type[models.Model] | None:
+    label = string(ctx, data, key, where)
+    if label is None:
+        return None
+    return model_from_label(ctx, label, where, data.mark_of(key))
+
+
+def model_from_label(ctx, label: str, where: str, mark: Mark) -> type[models.Model] | None:
+    try:
+        return apps.get_model(label)
+    except (LookupError, ValueError):
+        ctx.error(
+            "E008",
+            f"The value of '{where}' refers to {label!r}, which is not an installed model."
+            + did_you_mean(label, model_choices()),
+            mark,
+            hint="Give the model as 'app_label.ModelName'.",
+        )
+        return None
+
+
+def field_name_set(model: type[models.Model]) -> set[str]:
+    return {field.name for field in model._meta.get_fields()} | {"pk"}
+
+
+def expression_mark(container, key, offset: int) -> Mark:
+    if isinstance(container.quoted, dict):
+        quoted = container.quoted.get(key, False)
+    else:
+        quoted = container.quoted[key]
+    return container.mark_of(key).shifted(offset + (1 if quoted else 0))
+
+
+# Joins -------------------------------------------------------------------
+
+
+def join_items(ctx, data: MarkedDict) -> Iterator[tuple[str, str, str | None, Mark]]:
+    joins = data.get("joins")
+    if joins is None:
+        return
+    if not isinstance(joins, MarkedDict):
+        ctx.error(
+            "E002", "The value of 'joins' must be a mapping of alias: path.", data.mark_of("joins")
+        )
+        return
+    for alias, value in joins.items():
+        mark = joins.mark_of(alias)
+        if isinstance(value, str):
+            yield str(alias), value, None, mark
+        elif isinstance(value, MarkedDict):
+            check_keys(ctx, value, f"joins.{alias}", JOIN_KEYS, required=("path",))
+            path = string(ctx, value, "path", f"joins.{alias}.path")
+            condition = string(ctx, value, "condition", f"joins.{alias}.condition")
+            if path is not None:
+                yield str(alias), path, condition, mark
+        else:
+            ctx.error(
+                "E002",
+                f"The value of 'joins.{alias}' must be a relation path or a mapping with"
+                " 'path' and 'condition'.",
+                mark,
+            )
+
+
+def join_condition(ctx, alias, text, lookup, target, container) -> Q | None:
+    """The condition of a filtered join, over the joined model's fields."""
+
+    def resolve(path: str) -> ResolvedPath:
+        resolved = resolve_path(target, path)
+        return ResolvedPath(
+            f"{lookup}__{resolved.lookup}", resolved.field, resolved.model, resolved.models
+        )
+
+    where = f"joins.{alias}.condition"
+    try:
+        parsed = parse_expression(text, resolve, allow_aggregates=False)
+    except ExpressionError as exc:
+        mark = expression_mark(container, "condition", exc.offset)
+        ctx.error(exc.id, f"The value of '{where}' {exc.message}", mark, exc.hint)
+        return None
+    if not parsed.condition:
+        ctx.error(
+            "E012",
+            f"The value of '{where}' must be a condition (a comparison, and, or, not).",
+            container.mark_of("condition"),
+        )
+        return None
+    return parsed.expression
+
+
+# Columns -----------------------------------------------------------------
+
+
+def column_format(ctx, item: MarkedDict, where: str) -> ColumnFormat | None:
+    if "format" not in item:
+        return ColumnFormat()
+    data = item["format"]
+    where = f"{where}.format"
+    if not isinstance(data, MarkedDict):
+        ctx.error("E002", f"The value of '{where}' must be a mapping.", item.mark_of("format"))
+        return None
+    before = len(ctx.problems)
+    check_keys(ctx, data, where, FORMAT_KEYS)
+    values: dict[str, Any] = {}
+    if "decimals" in data:
+        values["decimals"] = integer(ctx, data, "decimals", f"{where}.decimals", 0, MAX_DECIMALS)
+    for key in FORMAT_KEYS[1:]:
+        if key in data:
+            values[key] = string(ctx, data, key, f"{where}.{key}")
+    for key in ("date", "datetime"):
+        if values.get(key) and "%" not in values[key]:
+            ctx.error(
+                "E022",
+                f"The value of '{where}.{key}' is {values[key]!r}, which has no % directive.",
+                data.mark_of(key),
+                hint="Use strftime directives, e.g. '%d.%m.%Y'.",
+            )
+    if len(ctx.problems) > before:
+        return None
+    return ColumnFormat(**{key: value for key, value in values.items() if value is not None})
+
+
+def order_by(ctx, data: MarkedDict, names: list[str]) -> tuple[str, ...]:
+    result = []
+    for item, mark in string_list(ctx, data, "order_by", "order_by"):
+        name = item.removeprefix("-")
+        if name not in names:
+            ctx.error(
+                "E020",
+                f"The value of 'order_by' refers to {name!r}, which is not a column."
+                + did_you_mean(name, names),
+                mark,
+                hint="Columns: " + ", ".join(names) + ".",
+            )
+            continue
+        result.append(item)
+    return tuple(result)
+
+
+def permissions(ctx, data: MarkedDict) -> list[str]:
+    from .validation import PERMISSION_RE
+
+    result = []
+    for item, mark in string_list(ctx, data, "permissions", "permissions"):
+        if not PERMISSION_RE.match(item):
+            ctx.error(
+                "E023",
+                f"The value of 'permissions' contains {item!r}, which is not a permission name.",
+                mark,
+                hint="Write permissions as 'app_label.codename', e.g. 'shop.view_order'.",
+            )
+            continue
+        result.append(item)
+    return result
+
+
+# Filters -----------------------------------------------------------------
+
+
+def filter_items(ctx, data: MarkedDict, key: str) -> Iterator[tuple[str, Any, Mark]]:
+    filters = data.get(key)
+    if filters is None:
+        return
+    if not isinstance(filters, MarkedDict):
+        ctx.error(
+            "E002",
+            f"The value of '{key}' must be a mapping of field lookups to values.",
+            data.mark_of(key),
+        )
+        return
+    for lookup, value in filters.items():
+        yield str(lookup), value, filters.key_mark_of(lookup)
+
+
+def filter_condition(ctx, model, aliases, key, lookup, value, mark) -> Q | None:
+    """`order.status__in: [paid]`: a path with dots, then Django lookups after '__'."""
+    path, *lookups = lookup.split("__")
+    where = f"{key}.{lookup}"
+    try:
+        resolved = resolve_path(model, path, aliases)
+    except PathError as exc:
+        ctx.error(exc.id, f"The key '{where}' {exc.message}", mark, exc.hint)
+        return None
+    if isinstance(value, MarkedList):
+        value = list(value)
+    condition = Q(**{"__".join([resolved.lookup, *lookups]): value})
+    if not any(part in aliases for part in split_path(path)[:1]):
+        try:
+            model._default_manager.filter(condition)
+        except (FieldError, TypeError, ValueError) as exc:
+            ctx.error("E015", f"The key '{where}' is not a valid filter: {exc}", mark)
+            return None
+    return condition
+
+
+# Action and date range ---------------------------------------------------
+
+
+def actions(ctx, data: MarkedDict, model, resolve: Callable) -> tuple[ActionSpec, ...]:
+    labels = string_list(ctx, data, "action_on", "action_on")
+    selection = data.get("selection")
+    if selection is not None and not isinstance(selection, str | MarkedDict):
+        ctx.error(
+            "E002",
+            "The value of 'selection' must be a relation path, or a mapping of model"
+            " label to path.",
+            data.mark_of("selection"),
+        )
+        return ()
+    result = []
+    for label, mark in labels:
+        target = model_from_label(ctx, label, "action_on", mark)
+        if target is None:
+            continue
+        path = selection.get(label) if isinstance(selection, MarkedDict) else selection
+        action = _action(ctx, data, model, target, path, resolve)
+        if action is not None:
+            result.append(action)
+    return tuple(result)
+
+
+def _action(ctx, data, model, target, path, resolve) -> ActionSpec | None:
+    label = target._meta.label
+    if path is None:
+        if target is model:
+            return ActionSpec(target, "pk")
+        ctx.error(
+            "E004",
+            f"The definition needs 'selection': the path from '{model._meta.label}' to"
+            f" '{label}', the model of 'action_on'.",
+            data.mark_of("action_on"),
+        )
+        return None
+    try:
+        resolved = resolve(path)
+    except PathError as exc:
+        ctx.error(
+            exc.id, f"The value of 'selection' {exc.message}", data.mark_of("selection"), exc.hint
+        )
+        return None
+    if resolved.target_model is not target:
+        ctx.error(
+            "E019",
+            f"The value of 'selection' is {path!r}, which leads to"
+            f" '{_label(resolved.target_model)}', not to '{label}'.",
+            data.mark_of("selection"),
+        )
+        return None
+    return ActionSpec(target, resolved.lookup)
+
+
+def _label(model) -> str:
+    return model._meta.label if model is not None else "a plain field"
+
+
+def date_range(ctx, data: MarkedDict, resolve: Callable) -> DateRangeSpec | None:
+    value = data.get("date_range")
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return _date_range(ctx, value, data.mark_of("date_range"), resolve, None)
+    if not isinstance(value, MarkedDict):
+        ctx.error(
+            "E002",
+            "The value of 'date_range' must be a field path or a mapping.",
+            data.mark_of("date_range"),
+        )
+        return None
+    check_keys(ctx, value, "date_range", DATE_RANGE_KEYS, required=("field",))
+    path = string(ctx, value, "field", "date_range.field")
+    if path is None:
+        return None
+    return _date_range(ctx, path, value.mark_of("field"), resolve, value)
+
+
+def _date_range(ctx, path, mark, resolve, config: MarkedDict | None) -> DateRangeSpec | None:
+    try:
+        resolved = resolve(path)
+    except PathError as exc:
+        ctx.error(exc.id, f"The value of 'date_range.field' {exc.message}", mark, exc.hint)
+        return None
+    if not isinstance(resolved.field, models.DateField):  # DateTimeField is a DateField
+        ctx.error(
+            "E017",
+            f"The value of 'date_range.field' refers to {path!r}, which is not a date or"
+            " datetime field.",
+            mark,
+        )
+        return None
+    spec = DateRangeSpec(
+        field=path,
+        lookup=resolved.lookup,
+        is_datetime=isinstance(resolved.field, models.DateTimeField),
+    )
+    if config is None:
+        return spec
+    default = string(ctx, config, "default", "date_range.default")
+    ranges = quick_ranges()
+    if default is not None and default not in ranges:
+        ctx.error(
+            "E018",
+            f"The value of 'date_range.default' is {default!r}, which is not a quick range."
+            + did_you_mean(default, ranges),
+            config.mark_of("default"),
+            hint="Quick ranges: " + ", ".join(ranges) + ".",
+        )
+    max_days = None
+    if "max_days" in config:
+        max_days = integer(ctx, config, "max_days", "date_range.max_days", 1, 100_000)
+    return replace(
+        spec,
+        required=boolean(ctx, config, "required", "date_range.required", True),
+        default=default,
+        max_days=max_days,
+    )
+
+
+# The whole query ---------------------------------------------------------
+
+
+def check_compiles(ctx, spec: ReportSpec, data: MarkedDict) -> None:
+    """Let Django compile the query (no database round trip): type and lookup errors."""
+    error = _compile_error(spec)
+    if error is None:
+        return
+    for index, column in enumerate(spec.columns):
+        column_error = _compile_error(replace(spec, columns=(column,), order_by=()))
+        if column_error is not None:
+            ctx.error(
+                "E024",
+                f"The value of 'columns[{index}].value' does not compile: {column_error}",
+                column.mark,
+            )
+            return
+    ctx.error("E024", f"The definition does not compile to a query: {error}", spec.source)
+
+
+def _compile_error(spec: ReportSpec) -> str | None:
+    from ..compiler import ReportParams, compile_report
+
+    today = dt.date.today()
+    params = ReportParams(start=today, end=today) if spec.date_range else ReportParams()
+    try:
+        compiled = compile_report(spec, params)
+        compiled.queryset.query.get_compiler(using=DEFAULT_DB_ALIAS).as_sql()
+    except (FieldError, TypeError, ValueError, AttributeError) as exc:
+        return str(exc)
+    return None

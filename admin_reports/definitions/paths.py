@@ -1,0 +1,120 @@
+"""
+Relation paths written with dots (`order.customer.region.name`), resolved with
+the models' `_meta`, as the admin's `get_fields_from_path` does.
+
+    resolved = resolve_path(OrderLine, "order.customer.name", aliases={})
+    resolved.lookup   # "order__customer__name"
+    resolved.field    # <CharField: name>
+    resolved.models   # (OrderLine, Order, Customer)
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from django.core.exceptions import FieldDoesNotExist
+from django.db import models
+from django.db.models.constants import LOOKUP_SEP
+
+
+class PathError(Exception):
+    """A path that does not resolve; `message` continues "The value of '...' "."""
+
+    def __init__(self, id: str, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.id = id
+        self.message = message
+        self.hint = hint
+
+
+@dataclass(frozen=True)
+class Alias:
+    """A join alias: a name standing for a relation path from the report's model."""
+
+    lookup: str
+    model: type[models.Model]
+    models: tuple[type[models.Model], ...]
+
+
+@dataclass(frozen=True)
+class ResolvedPath:
+    lookup: str
+    field: models.Field | models.ForeignObjectRel | None  # None for "pk" of an alias' model
+    model: type[models.Model]  # the model the last segment belongs to
+    models: tuple[type[models.Model], ...]  # every model the path reaches
+
+    @property
+    def target_model(self) -> type[models.Model] | None:
+        """The model a relation path (or a path to a primary key) leads to, else None."""
+        if self.field is None:
+            return self.model
+        if self.field.is_relation:
+            return self.field.related_model
+        return self.model if getattr(self.field, "primary_key", False) else None
+
+
+def did_you_mean(word: str, choices) -> str:
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f" Did you mean '{close[0]}'?" if close else ""
+
+
+def field_names(model: type[models.Model]) -> list[str]:
+    return sorted({*(field.name for field in model._meta.get_fields()), "pk"})
+
+
+def split_path(path: str) -> list[str]:
+    return path.replace(LOOKUP_SEP, ".").split(".")
+
+
+def resolve_path(
+    model: type[models.Model], path: str, aliases: Mapping[str, Alias] | None = None
+) -> ResolvedPath:
+    """Walk `path` from `model` (or from the alias it starts with)."""
+    parts = split_path(path)
+    if not path or any(not part.isidentifier() for part in parts):
+        raise PathError("E009", f"is {path!r}, which is not a field path.")
+    aliases = aliases or {}
+    lookup: list[str] = []
+    reached: list[type[models.Model]] = [model]
+    current: type[models.Model] | None = model
+    field = None
+    if parts[0] in aliases:
+        alias = aliases[parts.pop(0)]
+        lookup.append(alias.lookup)
+        reached.extend(alias.models)
+        current = alias.model
+    for part in parts:
+        if current is None:
+            raise PathError(
+                "E010",
+                f"refers to {path!r}, but '{lookup[-1]}' is not a relation,"
+                f" so it has no field {part!r}.",
+            )
+        owner = current
+        if part == "pk":
+            field = current._meta.pk
+        else:
+            try:
+                field = current._meta.get_field(part)
+            except FieldDoesNotExist:
+                raise PathError(
+                    "E009",
+                    f"refers to {part!r}, which is not a field of '{current._meta.label}'."
+                    + did_you_mean(part, field_names(current)),
+                    hint=_alias_hint(aliases) if not lookup else None,
+                ) from None
+        lookup.append(part)
+        current = field.related_model if field.is_relation else None
+        if current is not None:
+            reached.append(current)
+    if field is None:  # the path is an alias alone: its relation's key
+        return ResolvedPath(LOOKUP_SEP.join(lookup), None, current, tuple(reached))
+    return ResolvedPath(LOOKUP_SEP.join(lookup), field, owner, tuple(dict.fromkeys(reached)))
+
+
+def _alias_hint(aliases: Mapping[str, Alias]) -> str | None:
+    if not aliases:
+        return None
+    return "Join aliases: " + ", ".join(sorted(aliases)) + "."

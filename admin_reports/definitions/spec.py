@@ -1,0 +1,108 @@
+"""
+The validated, frozen form of a report definition.
+
+A ReportSpec is built only by `validation.validate_definition`; everything in it
+has been checked against the installed models. The compiler turns it into a
+queryset for given parameters.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db import models
+from django.db.models import Q
+
+from .problems import Mark
+
+
+class ColumnKind(enum.Enum):
+    FIELD = "field"  # a field path
+    COMPUTED = "computed"  # an expression over fields, no aggregate
+    AGGREGATE = "aggregate"  # contains an aggregate
+
+
+@dataclass(frozen=True)
+class ColumnFormat:
+    decimals: int | None = None
+    date: str | None = None
+    datetime: str | None = None
+    true_label: str | None = None
+    false_label: str | None = None
+    empty_label: str = ""
+
+
+@dataclass(frozen=True)
+class ColumnSpec:
+    name: str
+    label: str
+    value: str  # the expression as written
+    expression: Any  # a Django expression (F, Func, Aggregate, ...)
+    kind: ColumnKind
+    format: ColumnFormat
+    mark: Mark
+
+    @property
+    def is_aggregate(self) -> bool:
+        return self.kind is ColumnKind.AGGREGATE
+
+
+@dataclass(frozen=True)
+class JoinSpec:
+    name: str
+    path: str  # the relation path as written
+    lookup: str  # the ORM path, e.g. "order__customer"
+    condition: Q | None  # compiled to FilteredRelation when set
+    model: type[models.Model]
+
+
+@dataclass(frozen=True)
+class ActionSpec:
+    model: type[models.Model]  # the changelist's model
+    selection: str  # ORM path from the report's model to it; "pk" for the model itself
+
+    @property
+    def label(self) -> str:
+        return self.model._meta.label
+
+
+@dataclass(frozen=True)
+class DateRangeSpec:
+    field: str  # as written
+    lookup: str  # ORM path
+    is_datetime: bool
+    required: bool = True
+    default: str | None = None  # a quick range name, see admin_reports.dates
+    max_days: int | None = None
+
+
+@dataclass(frozen=True)
+class ReportSpec:
+    name: str
+    title: str
+    description: str
+    model: type[models.Model]
+    columns: tuple[ColumnSpec, ...]
+    joins: tuple[JoinSpec, ...] = ()
+    filters: Q = field(default_factory=Q)
+    action_on: tuple[ActionSpec, ...] = ()
+    date_range: DateRangeSpec | None = None
+    order_by: tuple[str, ...] = ()  # column names, "-" for descending
+    permissions: tuple[str, ...] = ()  # everything needed to run it
+    source: Mark | None = None
+
+    @property
+    def is_aggregate(self) -> bool:
+        return any(column.is_aggregate for column in self.columns)
+
+    @property
+    def headers(self) -> list[str]:
+        return [column.label for column in self.columns]
+
+    def action_for(self, model: type[models.Model]) -> ActionSpec | None:
+        for action in self.action_on:
+            if action.model._meta.label_lower == model._meta.label_lower:
+                return action
+        return None

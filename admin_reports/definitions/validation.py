@@ -1,0 +1,264 @@
+"""
+From a loaded YAML mapping to a frozen ReportSpec, collecting every problem.
+
+    spec, problems = validate_definition(data, file=Path("report_defs/daily.yaml"))
+
+Each problem names the file, line and column, the key path (`columns[2].value`),
+says what is wrong in Django's words, with the choices or a "did you mean", and
+carries a stable id (see problems.CHECK_IDS). `spec` is None when there is any.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from django.db import models
+from django.db.models import Q
+
+from . import parts as f
+from .expressions import ExpressionError, parse_expression
+from .loader import MarkedDict, MarkedList
+from .paths import Alias, PathError, resolve_path
+from .problems import Mark, Problem
+from .spec import ActionSpec, ColumnKind, ColumnSpec, JoinSpec, ReportSpec
+
+NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
+PERMISSION_RE = re.compile(r"^[a-z_][a-z0-9_]*\.[a-z_][a-z0-9_]*$")
+RUN_PERMISSION = "admin_reports.run_report"
+
+TOP_KEYS = (
+    "name",
+    "title",
+    "description",
+    "model",
+    "action_on",
+    "selection",
+    "date_range",
+    "joins",
+    "filters",
+    "exclude",
+    "columns",
+    "order_by",
+    "permissions",
+)
+
+
+@dataclass
+class Context:
+    """Where we are in one definition, and the problems found so far."""
+
+    file: Path | None
+    problems: list[Problem] = field(default_factory=list)
+
+    def error(self, id: str, message: str, mark: Mark, hint: str | None = None) -> None:
+        self.problems.append(Problem(id, message, mark, hint))
+
+
+def validate_definition(
+    data: Any, *, file: Path | None = None, name: str | None = None
+) -> tuple[ReportSpec | None, list[Problem]]:
+    ctx = Context(file)
+    top = Mark(file, 1, 1)
+    if not isinstance(data, MarkedDict):
+        kind = "empty" if data is None else f"a {type(data).__name__}"
+        ctx.error("E002", f"A report definition must be a mapping of keys, not {kind}.", top)
+        return None, ctx.problems
+    f.check_keys(ctx, data, "", TOP_KEYS, required=("model", "columns"))
+    name = f.string(ctx, data, "name", "name") or name or (file.stem if file else "")
+    if not NAME_RE.match(name):
+        ctx.error(
+            "E007",
+            f"The report name {name!r} is not valid.",
+            data.mark_of("name"),
+            hint="Use lowercase letters, digits and underscores, starting with a letter.",
+        )
+    model = f.model(ctx, data, "model", "model")
+    if model is None or "columns" not in data:
+        return None, ctx.problems
+    builder = _Builder(ctx, data, model)
+    spec = builder.build(name)
+    return (spec if not ctx.problems else None), ctx.problems
+
+
+class _Builder:
+    """Validates the parts that need the model, in the order they depend on each other."""
+
+    def __init__(self, ctx: Context, data: MarkedDict, model: type[models.Model]) -> None:
+        self.ctx = ctx
+        self.data = data
+        self.model = model
+        self.aliases: dict[str, Alias] = {}
+        self.reached: set[type[models.Model]] = {model}
+
+    def resolve(self, path: str):
+        resolved = resolve_path(self.model, path, self.aliases)
+        self.reached.update(resolved.models)
+        return resolved
+
+    def build(self, name: str) -> ReportSpec | None:
+        data = self.data
+        joins = self.joins()
+        columns = self.columns()
+        filters = Q()
+        for condition in self.filters("filters"):
+            filters &= condition
+        for condition in self.filters("exclude"):
+            filters &= ~condition
+        spec = ReportSpec(
+            name=name,
+            title=f.string(self.ctx, data, "title", "title")
+            or name.replace("_", " ").capitalize(),
+            description=f.string(self.ctx, data, "description", "description") or "",
+            model=self.model,
+            columns=columns,
+            joins=joins,
+            filters=filters,
+            action_on=self.actions(),
+            date_range=f.date_range(self.ctx, data, self.resolve),
+            order_by=self.order_by(columns),
+            permissions=(),
+            source=Mark(self.ctx.file, 1, 1),
+        )
+        permissions = self.permissions()
+        if self.ctx.problems:
+            return None
+        spec = replace(spec, permissions=permissions)
+        f.check_compiles(self.ctx, spec, data)
+        return spec
+
+    def joins(self) -> tuple[JoinSpec, ...]:
+        joins = []
+        for alias, path, condition_text, mark in f.join_items(self.ctx, self.data):
+            if not NAME_RE.match(alias) or alias in f.field_name_set(self.model):
+                self.ctx.error(
+                    "E016",
+                    f"The join alias {alias!r} is not valid: it must be a lowercase name"
+                    f" that is not a field of '{self.model._meta.label}'.",
+                    mark,
+                )
+                continue
+            try:
+                resolved = self.resolve(path)
+            except PathError as exc:
+                self.ctx.error(
+                    exc.id, f"The value of 'joins.{alias}' {exc.message}", mark, exc.hint
+                )
+                continue
+            target = resolved.target_model
+            if target is None:
+                self.ctx.error(
+                    "E016",
+                    f"The value of 'joins.{alias}' refers to {path!r}, which is not a relation.",
+                    mark,
+                )
+                continue
+            condition = None
+            if condition_text is not None:
+                condition = f.join_condition(
+                    self.ctx, alias, condition_text, resolved.lookup, target, mark
+                )
+            lookup = alias if condition is not None else resolved.lookup
+            self.aliases[alias] = Alias(lookup, target, resolved.models)
+            joins.append(JoinSpec(alias, path, resolved.lookup, condition, target))
+        return tuple(joins)
+
+    def columns(self) -> tuple[ColumnSpec, ...]:
+        items = self.data["columns"]
+        if not isinstance(items, MarkedList) or not items:
+            self.ctx.error(
+                "E002",
+                "The value of 'columns' must be a non-empty list.",
+                self.data.mark_of("columns"),
+            )
+            return ()
+        columns, seen = [], {}
+        for index, item in enumerate(items):
+            where = f"columns[{index}]"
+            column = self.column(item, where, items.mark_of(index))
+            if column is None:
+                continue
+            if column.name in seen:
+                self.ctx.error(
+                    "E021",
+                    f"The column name {column.name!r} in '{where}' is already used by"
+                    f" 'columns[{seen[column.name]}]'.",
+                    column.mark,
+                )
+                continue
+            seen[column.name] = index
+            columns.append(column)
+        return tuple(columns)
+
+    def column(self, item: Any, where: str, mark: Mark) -> ColumnSpec | None:
+        if not isinstance(item, MarkedDict):
+            self.ctx.error("E002", f"The value of '{where}' must be a mapping.", mark)
+            return None
+        f.check_keys(
+            self.ctx, item, where, ("name", "label", "value", "format"), ("name", "value")
+        )
+        name = f.string(self.ctx, item, "name", f"{where}.name")
+        if name and not NAME_RE.match(name):
+            self.ctx.error(
+                "E007",
+                f"The value of '{where}.name' is {name!r}, which is not a valid column name.",
+                item.mark_of("name"),
+                hint="Use lowercase letters, digits and underscores, starting with a letter.",
+            )
+            return None
+        if not name or "value" not in item:
+            return None
+        label = (
+            f.string(self.ctx, item, "label", f"{where}.label")
+            or name.replace("_", " ").capitalize()
+        )
+        parsed = self.expression(item, "value", f"{where}.value")
+        fmt = f.column_format(self.ctx, item, where)
+        if parsed is None or fmt is None:
+            return None
+        kind = (
+            ColumnKind.AGGREGATE
+            if parsed.aggregate
+            else ColumnKind.FIELD
+            if parsed.is_path
+            else ColumnKind.COMPUTED
+        )
+        expression = parsed.expression
+        if parsed.condition:
+            expression = models.ExpressionWrapper(expression, output_field=models.BooleanField())
+        return ColumnSpec(
+            name, label, str(item["value"]), expression, kind, fmt, item.mark_of("value")
+        )
+
+    def expression(self, container, key, where, *, allow_aggregates=True):
+        try:
+            return parse_expression(
+                container[key], self.resolve, allow_aggregates=allow_aggregates
+            )
+        except ExpressionError as exc:
+            mark = f.expression_mark(container, key, exc.offset)
+            self.ctx.error(exc.id, f"The value of '{where}' {exc.message}", mark, exc.hint)
+            return None
+
+    def filters(self, key: str) -> list[Q]:
+        conditions = []
+        for lookup, value, mark in f.filter_items(self.ctx, self.data, key):
+            q = f.filter_condition(self.ctx, self.model, self.aliases, key, lookup, value, mark)
+            if q is not None:
+                conditions.append(q)
+        return conditions
+
+    def actions(self) -> tuple[ActionSpec, ...]:
+        return f.actions(self.ctx, self.data, self.model, self.resolve)
+
+    def order_by(self, columns: tuple[ColumnSpec, ...]) -> tuple[str, ...]:
+        return f.order_by(self.ctx, self.data, [column.name for column in columns])
+
+    def permissions(self) -> tuple[str, ...]:
+        extra = f.permissions(self.ctx, self.data)
+        views = sorted(
+            f"{model._meta.app_label}.view_{model._meta.model_name}" for model in self.reached
+        )
+        return tuple(dict.fromkeys([RUN_PERMISSION, *views, *extra]))

@@ -1,0 +1,120 @@
+"""
+The report definitions of the project: every YAML file in ADMIN_REPORTS_DIRS.
+
+    from admin_reports.registry import registry
+
+    registry.get("daily_product_sales")   # ReportSpec, or ReportNotFound
+    registry.specs()                      # {name: spec} of the valid ones
+    registry.problems()                   # every problem of every file
+    registry.for_model(Product)           # specs with an action on Product
+
+Loaded once, on first use; reloaded when ADMIN_REPORTS_* settings change and by
+`reload()`. An invalid definition is left out (and logged), never raised: the
+admin keeps working; `manage.py check` reports it.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from pathlib import Path
+from typing import Any
+
+from django.core.signals import setting_changed
+from django.db import models
+
+from .conf import PREFIX, app_settings
+from .definitions import Mark, Problem, ReportSpec, load_definition_file
+from .definitions.paths import did_you_mean
+from .exceptions import ReportNotFound
+
+logger = logging.getLogger("admin_reports")
+
+SUFFIXES = (".yaml", ".yml")
+
+
+def definition_files(dirs) -> list[Path]:
+    files = []
+    for directory in dirs:
+        directory = Path(directory)
+        if directory.is_dir():
+            files.extend(sorted(path for path in directory.rglob("*") if path.suffix in SUFFIXES))
+    return files
+
+
+class Registry:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._specs: dict[str, ReportSpec] | None = None
+        self._problems: list[Problem] = []
+
+    def _load(self) -> dict[str, ReportSpec]:
+        with self._lock:
+            if self._specs is None:
+                self._specs, self._problems = load_all(app_settings.DIRS)
+            return self._specs
+
+    def reload(self) -> None:
+        with self._lock:
+            self._specs = None
+            self._problems = []
+
+    def specs(self) -> dict[str, ReportSpec]:
+        return dict(self._load())
+
+    def problems(self) -> list[Problem]:
+        self._load()
+        return list(self._problems)
+
+    def get(self, name: str) -> ReportSpec:
+        specs = self._load()
+        try:
+            return specs[name]
+        except KeyError:
+            raise ReportNotFound(
+                f"No valid report is named {name!r}." + did_you_mean(name, specs)
+            ) from None
+
+    def for_model(self, model: type[models.Model]) -> list[ReportSpec]:
+        return [spec for spec in self._load().values() if spec.action_for(model)]
+
+
+def load_all(dirs) -> tuple[dict[str, ReportSpec], list[Problem]]:
+    """Validate every definition file; the valid specs by name, and all problems."""
+    specs: dict[str, ReportSpec] = {}
+    origins: dict[str, Mark] = {}
+    problems: list[Problem] = []
+    for path in definition_files(dirs):
+        spec, found = load_definition_file(path)
+        if spec is not None and spec.name in specs:
+            found = [
+                Problem(
+                    "E006",
+                    f"The report name {spec.name!r} is already used by {origins[spec.name]}.",
+                    Mark(path, 1, 1),
+                    hint="Give one of them another file name or 'name'.",
+                )
+            ]
+            spec = None
+        if found:
+            logger.error(
+                "Report definition %s is invalid and left out:\n%s",
+                path,
+                "\n".join(str(problem) for problem in found),
+            )
+            problems.extend(found)
+            continue
+        specs[spec.name] = spec
+        origins[spec.name] = Mark(path)
+    return specs, problems
+
+
+registry = Registry()
+
+
+def _reload(*, setting: str, **kwargs: Any) -> None:
+    if setting.startswith(PREFIX):
+        registry.reload()
+
+
+setting_changed.connect(_reload)

@@ -1,0 +1,334 @@
+"""One invalid definition per check id: the whole problem, with file, line and column."""
+
+from pathlib import Path
+
+import pytest
+
+from admin_reports.definitions import CHECK_IDS, Mark, Problem, load_definition_file
+from admin_reports.registry import load_all
+
+BASE = """\
+model: shop.OrderLine
+columns:
+  - name: sku
+    value: product.sku
+"""
+
+
+def one_column(value: str) -> str:
+    return f"model: shop.OrderLine\ncolumns:\n  - name: sku\n    value: {value}\n"
+
+
+KEYS = (
+    "Valid keys: name, title, description, model, action_on, selection, date_range, joins,"
+    " filters, exclude, columns, order_by, permissions."
+)
+NAME_HINT = "Use lowercase letters, digits and underscores, starting with a letter."
+FUNCTIONS = (
+    "Known: abs, avg, coalesce, concat, count, count_distinct, date, extract, length, lower,"
+    " max, min, round, sum, trunc, upper."
+)
+QUICK = (
+    "Quick ranges: today, yesterday, last_7_days, last_30_days, this_month, last_month,"
+    " this_quarter, last_quarter, year_to_date, last_year."
+)
+
+# id, definition text, message, line, column, hint
+CASES = [
+    (
+        "E001",
+        "model: shop.OrderLine\ncolumns: [\n",
+        "Invalid YAML: while parsing a flow node: expected the node content,"
+        " but found '<stream end>'.",
+        3,
+        1,
+        None,
+    ),
+    (
+        "E002",
+        "model: shop.OrderLine\ncolumns: 5\n",
+        "The value of 'columns' must be a non-empty list.",
+        2,
+        10,
+        None,
+    ),
+    (
+        "E003",
+        BASE + "colums: []\n",
+        "'colums' is not a valid key of the definition. Did you mean 'columns'?",
+        5,
+        1,
+        KEYS,
+    ),
+    (
+        "E004",
+        "columns:\n  - name: sku\n    value: product.sku\n",
+        "The definition is missing the required key 'model'.",
+        1,
+        1,
+        None,
+    ),
+    (
+        "E005",
+        BASE + "title: a\ntitle: b\n",
+        "The key 'title' appears twice in the same mapping.",
+        6,
+        1,
+        "It was first given on line 5.",
+    ),
+    (
+        "E007",
+        BASE + "name: Daily Sales\n",
+        "The report name 'Daily Sales' is not valid.",
+        5,
+        7,
+        NAME_HINT,
+    ),
+    (
+        "E008",
+        BASE.replace("OrderLine", "OrderLin"),
+        "The value of 'model' refers to 'shop.OrderLin', which is not an installed model."
+        " Did you mean 'shop.OrderLine'?",
+        1,
+        8,
+        "Give the model as 'app_label.ModelName'.",
+    ),
+    (
+        "E009",
+        one_column('"order.custmer.name"'),
+        "The value of 'columns[0].value' refers to 'custmer', which is not a field of"
+        " 'shop.Order'. Did you mean 'customer'?",
+        4,
+        13,
+        None,
+    ),
+    (
+        "E010",
+        one_column("product.sku.name"),
+        "The value of 'columns[0].value' refers to 'product.sku.name', but 'sku' is not a"
+        " relation, so it has no field 'name'.",
+        4,
+        12,
+        None,
+    ),
+    (
+        "E011",
+        one_column("sum(quantity"),
+        "The value of 'columns[0].value' is not a valid expression: '(' was never closed.",
+        4,
+        15,
+        None,
+    ),
+    (
+        "E012",
+        one_column("quantity ** 2"),
+        "The value of 'columns[0].value' uses the operator **, which is not allowed.",
+        4,
+        12,
+        None,
+    ),
+    (
+        "E013",
+        one_column("summ(quantity)"),
+        "The value of 'columns[0].value' calls 'summ', which is not a known function or"
+        " aggregate. Did you mean 'sum'?",
+        4,
+        12,
+        FUNCTIONS,
+    ),
+    (
+        "E014",
+        one_column("trunc(order.placed_at, 'mnth')"),
+        "The value of 'columns[0].value' calls 'trunc' with 'mnth'; choose one of: 'hour',"
+        " 'day', 'week', 'month', 'quarter', 'year'. Did you mean 'month'?",
+        4,
+        35,
+        None,
+    ),
+    (
+        "E015",
+        BASE + "filters:\n  order.status__inn: [paid]\n",
+        "The key 'filters.order.status__inn' is not a valid filter: Unsupported lookup 'inn'"
+        " for CharField or join on the field not permitted, perhaps you meant in?",
+        6,
+        3,
+        None,
+    ),
+    (
+        "E016",
+        BASE + "joins:\n  product: order.customer\n",
+        "The join alias 'product' is not valid: it must be a lowercase name that is not a"
+        " field of 'shop.OrderLine'.",
+        6,
+        12,
+        None,
+    ),
+    (
+        "E017",
+        BASE + "date_range: quantity\n",
+        "The value of 'date_range.field' refers to 'quantity', which is not a date or"
+        " datetime field.",
+        5,
+        13,
+        None,
+    ),
+    (
+        "E018",
+        BASE + "date_range:\n  field: order.placed_at\n  default: last_mnth\n",
+        "The value of 'date_range.default' is 'last_mnth', which is not a quick range."
+        " Did you mean 'last_month'?",
+        7,
+        12,
+        QUICK,
+    ),
+    (
+        "E019",
+        BASE + "action_on: shop.Product\nselection: order\n",
+        "The value of 'selection' is 'order', which leads to 'shop.Order', not to 'shop.Product'.",
+        6,
+        12,
+        None,
+    ),
+    (
+        "E020",
+        BASE + "order_by: [skus]\n",
+        "The value of 'order_by' refers to 'skus', which is not a column. Did you mean 'sku'?",
+        5,
+        12,
+        "Columns: sku.",
+    ),
+    (
+        "E021",
+        BASE + "  - name: sku\n    value: product.name\n",
+        "The column name 'sku' in 'columns[1]' is already used by 'columns[0]'.",
+        6,
+        12,
+        None,
+    ),
+    (
+        "E022",
+        BASE + "    format: {date: YYYY}\n",
+        "The value of 'columns[0].format.date' is 'YYYY', which has no % directive.",
+        5,
+        20,
+        "Use strftime directives, e.g. '%d.%m.%Y'.",
+    ),
+    (
+        "E023",
+        BASE + "permissions: [view order]\n",
+        "The value of 'permissions' contains 'view order', which is not a permission name.",
+        5,
+        15,
+        "Write permissions as 'app_label.codename', e.g. 'shop.view_order'.",
+    ),
+    (
+        "E024",
+        one_column("product.name * quantity"),
+        "The value of 'columns[0].value' does not compile: Cannot infer type of '*' expression"
+        " involving these types: CharField, PositiveIntegerField. You must set output_field.",
+        4,
+        12,
+        None,
+    ),
+    (
+        "E025",
+        one_column("sum(sum(quantity))"),
+        "The value of 'columns[0].value' uses the aggregate 'sum' inside another aggregate.",
+        4,
+        16,
+        None,
+    ),
+    (
+        "E026",
+        BASE + "    format: {decimals: 99}\n",
+        "The value of 'columns[0].format.decimals' must be between 0 and 20, not 99.",
+        5,
+        24,
+        None,
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("id", "text", "message", "line", "column", "hint"), CASES, ids=[c[0] for c in CASES]
+)
+def test_invalid_definition(tmp_path, id, text, message, line, column, hint):
+    path = tmp_path / "report.yaml"
+    path.write_text(text, encoding="utf-8")
+    spec, problems = load_definition_file(path)
+    assert spec is None
+    assert problems == [Problem(id, message, Mark(path, line, column), hint)]
+    assert problems[0].to_check().id == f"admin_reports.{id}"
+
+
+def test_duplicate_names_across_files(tmp_path):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    first, second = tmp_path / "a" / "sales.yaml", tmp_path / "b" / "sales.yaml"
+    first.write_text(BASE, encoding="utf-8")
+    second.write_text(BASE, encoding="utf-8")
+    specs, problems = load_all([tmp_path / "a", tmp_path / "b"])
+    assert list(specs) == ["sales"]
+    assert problems == [
+        Problem(
+            "E006",
+            f"The report name 'sales' is already used by {Mark(first)}.",
+            Mark(second, 1, 1),
+            "Give one of them another file name or 'name'.",
+        )
+    ]
+
+
+def test_every_check_id_has_a_case():
+    covered = {case[0] for case in CASES} | {"E006"}
+    assert covered == set(CHECK_IDS)
+
+
+def test_all_problems_of_a_file_are_reported(tmp_path):
+    path = tmp_path / "many.yaml"
+    path.write_text(
+        "model: shop.OrderLine\n"
+        "colour: red\n"
+        "columns:\n"
+        "  - name: a\n"
+        "    value: product.skuu\n"
+        "  - name: b\n"
+        "    value: summ(quantity)\n"
+        "order_by: [c]\n",
+        encoding="utf-8",
+    )
+    _, problems = load_definition_file(path)
+    assert [(p.id, p.mark.line) for p in problems] == [
+        ("E003", 2),
+        ("E009", 5),
+        ("E013", 7),
+        ("E020", 8),
+    ]
+
+
+def test_unreadable_file(tmp_path):
+    path = tmp_path / "latin1.yaml"
+    path.write_bytes("title: caf\xe9\n".encode("latin-1"))
+    _, problems = load_definition_file(path)
+    assert [p.id for p in problems] == ["E001"]
+    assert problems[0].message.startswith("Cannot read the file: 'utf-8' codec can't decode")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "!!python/object/apply:os.system ['echo pwned']\n",
+        "model: !!python/name:os.system\ncolumns: []\n",
+    ],
+)
+def test_yaml_is_safe_loaded(tmp_path, text):
+    path = tmp_path / "evil.yaml"
+    path.write_text(text, encoding="utf-8")
+    _, problems = load_definition_file(path)
+    assert [p.id for p in problems] == ["E001"]
+    assert "could not determine a constructor" in problems[0].message
+
+
+def test_marks_print_like_django_checks():
+    problem = Problem("E009", "Broken.", Mark(Path("/tmp/x.yaml"), 3, 7), "Fix it.")
+    assert str(problem) == "/tmp/x.yaml:3:7: (admin_reports.E009) Broken.\n\tHINT: Fix it."
