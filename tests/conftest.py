@@ -13,3 +13,15 @@ def pytest_report_header(config) -> str:
 def vendor() -> str:
     """The database the suite runs on: 'sqlite' or 'postgresql'."""
     return connection.vendor
+
+
+@pytest.fixture
+def time_machine_today(time_machine):
+    """Today is Wednesday 15 April 2026, noon in Berlin."""
+    import datetime as dt
+    from zoneinfo import ZoneInfo
+
+    time_machine.move_to(
+        dt.datetime(2026, 4, 15, 12, tzinfo=ZoneInfo("Europe/Berlin")), tick=False
+    )
+    return dt.date(2026, 4, 15)

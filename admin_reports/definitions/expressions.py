@@ -122,7 +122,8 @@ def parse_expression(
     try:
         tree = ast.parse(text.strip(), mode="eval")
     except SyntaxError as exc:
-        offset = max((exc.offset or 1) - 1, 0) if exc.lineno == 1 else 0
+        # Python gives offset 0 when it only knows the text ended too early.
+        offset = (exc.offset - 1 if exc.offset else len(text)) if exc.lineno == 1 else 0
         raise ExpressionError("E011", f"is not a valid expression: {exc.msg}.", offset) from None
     except (ValueError, RecursionError, MemoryError) as exc:
         raise ExpressionError("E011", f"is not a valid expression: {exc}.") from None

@@ -88,13 +88,12 @@ def _round(expression, places=None):
 
 def _aggregate(cls, distinct=False):
     def build(expression=None, *, filter=None, default=None):
-        target = "*" if expression is None else expression
-        return cls(
-            target,
-            distinct=distinct,
-            filter=filter,
-            default=default.value if default is not None else None,
-        )
+        options = {"distinct": True} if distinct else {}
+        if filter is not None:
+            options["filter"] = filter
+        if default is not None:
+            options["default"] = default.value
+        return cls("*" if expression is None else expression, **options)
 
     return build
 

@@ -1,0 +1,162 @@
+import datetime as dt
+from decimal import Decimal
+from io import StringIO
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from .factories import OrderLineFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def run(*args) -> str:
+    out = StringIO()
+    call_command("run_report", *args, stdout=out)
+    return out.getvalue()
+
+
+@pytest.fixture
+def line():
+    return OrderLineFactory(
+        order__placed_at=dt.datetime(2026, 3, 10, 12, tzinfo=dt.UTC),
+        product__sku="TOY-1",
+        product__name="Kite",
+        quantity=2,
+        unit_price=Decimal("3.50"),
+    )
+
+
+def test_writes_to_stdout(line):
+    output = run("daily_product_sales", "--start", "2026-03-01", "--end", "2026-03-31")
+    assert output == "SKU,Product,Day,Units,Revenue,Orders\r\nTOY-1,Kite,2026-03-10,2,7.00,1\r\n"
+
+
+def test_writes_to_a_file(line, tmp_path):
+    path = tmp_path / "out.csv"
+    run("daily_product_sales", "--start", "2026-03-01", "--end", "2026-03-31", "-o", str(path))
+    assert path.read_bytes().endswith(b"TOY-1,Kite,2026-03-10,2,7.00,1\r\n")
+
+
+def test_quick_range(line, time_machine_today):
+    output = run("daily_product_sales", "--range", "last_month")
+    assert output.splitlines()[1:] == ["TOY-1,Kite,2026-03-10,2,7.00,1"]
+
+
+def test_selection_on_the_report_with_several_actions(line):
+    both = run("region_monthly", "--start", "2026-03-01", "--end", "2026-03-31")
+    region = line.order.customer.region
+    selected = run(
+        "region_monthly",
+        "--start",
+        "2026-03-01",
+        "--end",
+        "2026-03-31",
+        "--select",
+        str(region.pk),
+        "--on",
+        "shop.Region",
+    )
+    assert selected == both
+    other = run(
+        "region_monthly",
+        "--start",
+        "2026-03-01",
+        "--end",
+        "2026-03-31",
+        "--select",
+        str(region.pk + 1000),
+        "--on",
+        "shop.region",
+    )
+    assert other.splitlines() == ["Region,Month,Revenue,Refunded,Customers"]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["nope"], "No valid report is named 'nope'."),
+        (
+            ["order_line", "--range", "today"],
+            "No valid report is named 'order_line'. Did you mean 'order_lines'?",
+        ),
+        (
+            ["order_lines", "--start", "2026-13-01", "--end", "2026-12-31"],
+            "'2026-13-01' is not a date in the form YYYY-MM-DD.",
+        ),
+        (
+            ["order_lines", "--start", "2026-03-02", "--end", "2026-03-01"],
+            "The start date is after the end date.",
+        ),
+        (["order_lines", "--start", "2026-03-02"], "Give both a start and an end date."),
+        (["order_lines"], "This report needs a date range."),
+        (
+            ["daily_product_sales", "--start", "2024-01-01", "--end", "2026-01-01"],
+            "The range spans 732 days; this report allows at most 400.",
+        ),
+        (
+            ["order_lines", "--range", "last_mnth"],
+            "Unknown --range 'last_mnth'; choose one of: today, yesterday, last_7_days, last_30_days, this_month, last_month, this_quarter, last_quarter, year_to_date, last_year",
+        ),
+        (
+            ["order_lines", "--range", "today", "--start", "2026-01-01"],
+            "Give either --range or --start/--end, not both.",
+        ),
+        (
+            ["region_monthly", "--range", "today", "--select", "1"],
+            "--select needs --on, one of: shop.product, shop.region",
+        ),
+        (
+            ["region_monthly", "--range", "today", "--select", "1", "--on", "shop.Order"],
+            "--on must be one of: shop.product, shop.region.",
+        ),
+        (
+            ["order_lines", "--range", "today", "--on", "shop.Product"],
+            "--on only makes sense with --select.",
+        ),
+        (
+            ["order_lines", "--range", "today", "--select", ","],
+            "--select needs at least one primary key.",
+        ),
+    ],
+)
+def test_clear_errors(args, message):
+    with pytest.raises(CommandError) as caught:
+        run(*args)
+    assert str(caught.value) == message
+
+
+def test_an_invalid_definition_is_named_with_its_problems(settings, tmp_path):
+    (tmp_path / "broken.yaml").write_text(
+        "model: shop.OrderLine\ncolumns:\n  - name: x\n    value: quantityy\n"
+    )
+    settings.ADMIN_REPORTS_DIRS = [tmp_path]
+    with pytest.raises(CommandError) as caught:
+        run("broken")
+    assert str(caught.value) == (
+        "The report definition 'broken' is invalid:\n"
+        f"{tmp_path / 'broken.yaml'}:4:12: (admin_reports.E009) The value of 'columns[0].value'"
+        " refers to 'quantityy', which is not a field of 'shop.OrderLine'. Did you mean 'quantity'?"
+    )
+
+
+def test_exit_status_is_non_zero_from_the_shell(tmp_path):
+    import subprocess
+    import sys
+
+    from django.conf import settings
+
+    result = subprocess.run(
+        [sys.executable, "manage.py", "run_report", "nope"],
+        cwd=settings.BASE_DIR,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={
+            "PATH": "/usr/bin:/bin",
+            "DJANGO_SETTINGS_MODULE": "tests.settings",
+            "DATABASE_URL": f"sqlite:///{tmp_path / 'x.sqlite3'}",
+        },
+    )
+    assert result.returncode == 1
+    assert result.stderr.strip() == "CommandError: No valid report is named 'nope'."
