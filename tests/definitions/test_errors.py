@@ -332,3 +332,11 @@ def test_yaml_is_safe_loaded(tmp_path, text):
 def test_marks_print_like_django_checks():
     problem = Problem("E009", "Broken.", Mark(Path("/tmp/x.yaml"), 3, 7), "Fix it.")
     assert str(problem) == "/tmp/x.yaml:3:7: (admin_reports.E009) Broken.\n\tHINT: Fix it."
+
+
+def test_every_check_id_is_documented():
+    from django.conf import settings
+
+    docs = (Path(settings.BASE_DIR) / "docs" / "checks.md").read_text(encoding="utf-8")
+    for id, meaning in CHECK_IDS.items():
+        assert f"| `admin_reports.{id}` | {meaning} |" in docs
