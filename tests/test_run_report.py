@@ -160,3 +160,25 @@ def test_exit_status_is_non_zero_from_the_shell(tmp_path):
     )
     assert result.returncode == 1
     assert result.stderr.strip() == "CommandError: No valid report is named 'nope'."
+
+
+class Terminal(StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_on_a_terminal(line, monkeypatch):
+    stderr = Terminal()
+    monkeypatch.setattr("sys.stderr", stderr)
+    run("order_lines", "--start", "2026-03-01", "--end", "2026-03-31")
+    progress = stderr.getvalue()
+    assert progress.startswith("\r1 rows  ")
+    assert " rows/s  " in progress
+    assert progress.endswith("s elapsed\n")
+
+
+def test_no_progress_when_stderr_is_not_a_terminal(line, monkeypatch):
+    stderr = StringIO()
+    monkeypatch.setattr("sys.stderr", stderr)
+    run("order_lines", "--start", "2026-03-01", "--end", "2026-03-31")
+    assert stderr.getvalue() == ""
