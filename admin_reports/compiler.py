@@ -21,6 +21,7 @@ from django.db.models import FilteredRelation, Q, QuerySet, Value
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from .conf import app_settings
 from .dates import datetime_bounds
 from .definitions.spec import ReportSpec
 from .exceptions import InvalidParameters
@@ -48,6 +49,7 @@ class CompiledReport:
     headers: list[str]
     formatters: list[Formatter]
     tz: ZoneInfo
+    max_duration: float | None = None  # seconds; the producer stops the query after it
 
     @property
     def permissions(self) -> tuple[str, ...]:
@@ -77,7 +79,8 @@ def compile_report(
         formatter_for(output, column.format, tz)
         for output, column in zip(fields, spec.columns, strict=True)
     ]
-    return CompiledReport(spec, params, queryset, spec.headers, formatters, tz)
+    max_duration = spec.max_duration or app_settings.MAX_DURATION
+    return CompiledReport(spec, params, queryset, spec.headers, formatters, tz, max_duration)
 
 
 def _joined(queryset: QuerySet, spec: ReportSpec) -> QuerySet:

@@ -29,8 +29,22 @@ DEFAULTS: dict[str, Any] = {
     # Prefix text cells starting with = + - @ (or tab, CR) with ' so that
     # spreadsheets do not run them as formulas.
     "CSV_ESCAPE_FORMULAS": True,
-    # Rows encoded into one chunk of CSV.
-    "CHUNK_ROWS": 2000,
+    # Rows encoded into one chunk of CSV (a chunk is what the producer queues).
+    "CHUNK_ROWS": 500,
+    # Seconds without a byte after which a gzip response sends an empty flush.
+    "HEARTBEAT_INTERVAL": 1.0,
+    # Seconds without a byte after which an identity response sends a blank line.
+    "IDENTITY_HEARTBEAT_INTERVAL": 20.0,
+    # Bytes of CSV the producer may queue ahead of the client.
+    "QUEUE_BYTES": 4 * 1024 * 1024,
+    # zlib level of gzip responses: 1 is fast and still shrinks CSV about 4 times.
+    "GZIP_LEVEL": 1,
+    # Report streams running at once in one process, and for one user.
+    "MAX_STREAMS": 8,
+    "MAX_STREAMS_PER_USER": 2,
+    # Seconds a report may run before it is stopped (None: no limit); a definition's
+    # max_duration takes precedence.
+    "MAX_DURATION": None,
 }
 
 

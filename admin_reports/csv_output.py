@@ -1,12 +1,13 @@
 """
-A compiled report as CSV bytes, chunk by chunk: the one encoder every face uses.
+A compiled report as CSV bytes: the one encoder every face uses.
 
-    for chunk in iter_csv(compiled, bom=True):
-        out.write(chunk)
+    header = header_bytes(compiled, bom=True)      # sent at once, before the query
+    for chunk in body_chunks(compiled):            # rows, CHUNK_ROWS at a time
+        ...
+    job = report_job(compiled, bom=True)           # the same, for the streaming engine
 
-The header row comes first, on its own, before the query runs. Rows are read
-through a row source (the ORM's server-side cursor by default), formatted by the
-report's formatters, and encoded CHUNK_ROWS at a time.
+Rows are read through a row source (the ORM's server-side cursor by default),
+formatted by the report's formatters and encoded as RFC 4180 CSV in UTF-8.
 """
 
 from __future__ import annotations
@@ -14,24 +15,25 @@ from __future__ import annotations
 import codecs
 import csv
 import io
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 from .compiler import CompiledReport
 from .conf import app_settings
+from .engine import StreamJob
 from .sources import orm_rows
 
 RowSource = Callable[[CompiledReport], Iterable[tuple[Any, ...]]]
 
 
 class CsvEncoder:
-    """Encodes rows of cells into UTF-8 CSV bytes (RFC 4180, CRLF line ends)."""
+    """Encodes rows of cells into UTF-8 CSV bytes (CRLF line ends)."""
 
     def __init__(self) -> None:
         self.buffer = io.StringIO()
         self.writer = csv.writer(self.buffer)
 
-    def encode(self, rows: Iterable[list[str]]) -> bytes:
+    def encode(self, rows: Iterable[Sequence[str]]) -> bytes:
         self.writer.writerows(rows)
         text = self.buffer.getvalue()
         self.buffer.seek(0)
@@ -39,9 +41,41 @@ class CsvEncoder:
         return text.encode("utf-8")
 
 
-def header_bytes(compiled: CompiledReport, *, bom: bool = False) -> bytes:
-    data = CsvEncoder().encode([compiled.headers])
+def header_bytes(headers: Sequence[str], *, bom: bool = False) -> bytes:
+    data = CsvEncoder().encode([headers])
     return (codecs.BOM_UTF8 + data) if bom else data
+
+
+def encode_chunks(
+    rows: Iterable[Sequence[str]], on_rows: Callable[[int, int], None] | None = None
+) -> Iterator[bytes]:
+    """Rows of text cells as CSV chunks of CHUNK_ROWS rows; on_rows(rows, bytes) after each."""
+    encoder = CsvEncoder()
+    chunk_rows = app_settings.CHUNK_ROWS
+    batch: list[Sequence[str]] = []
+    for row in rows:
+        batch.append(row)
+        if len(batch) >= chunk_rows:
+            data = encoder.encode(batch)
+            batch = []
+            if on_rows:
+                on_rows(chunk_rows, len(data))
+            yield data
+    if batch:
+        data = encoder.encode(batch)
+        if on_rows:
+            on_rows(len(batch), len(data))
+        yield data
+
+
+def body_chunks(
+    compiled: CompiledReport,
+    *,
+    source: RowSource = orm_rows,
+    on_rows: Callable[[int, int], None] | None = None,
+) -> Iterator[bytes]:
+    format_row = compiled.format_row
+    return encode_chunks((format_row(row) for row in source(compiled)), on_rows)
 
 
 def iter_csv(
@@ -51,22 +85,24 @@ def iter_csv(
     source: RowSource = orm_rows,
     on_rows: Callable[[int, int], None] | None = None,
 ) -> Iterator[bytes]:
-    """The header chunk, then chunks of rows; `on_rows(rows, bytes)` after each chunk."""
-    yield header_bytes(compiled, bom=bom)
-    encoder = CsvEncoder()
-    format_row = compiled.format_row
-    chunk_rows = app_settings.CHUNK_ROWS
-    batch: list[list[str]] = []
-    for row in source(compiled):
-        batch.append(format_row(row))
-        if len(batch) >= chunk_rows:
-            data = encoder.encode(batch)
-            if on_rows:
-                on_rows(len(batch), len(data))
-            batch = []
-            yield data
-    if batch:
-        data = encoder.encode(batch)
-        if on_rows:
-            on_rows(len(batch), len(data))
-        yield data
+    """The header chunk, then the rows' chunks, in this thread."""
+    yield header_bytes(compiled.headers, bom=bom)
+    yield from body_chunks(compiled, source=source, on_rows=on_rows)
+
+
+def report_job(
+    compiled: CompiledReport,
+    *,
+    bom: bool = False,
+    source: RowSource = orm_rows,
+    on_rows: Callable[[int, int], None] | None = None,
+    **options: Any,
+) -> StreamJob:
+    """A StreamJob whose producer thread runs the report's query."""
+    return StreamJob(
+        header=header_bytes(compiled.headers, bom=bom),
+        chunks=lambda: body_chunks(compiled, source=source, on_rows=on_rows),
+        using=compiled.queryset.db,
+        max_duration=compiled.max_duration,
+        **options,
+    )

@@ -1,35 +1,58 @@
 """
-Row sources: where a compiled report's rows come from.
+Row sources: where rows come from, read in the thread that calls them.
 
-    for row in orm_rows(compiled):   # tuples in column order
-        ...
+    for row in orm_rows(compiled):        # a compiled report's rows, in column order
+    for row in sql_rows(sql, params):     # any SQL
 
-`orm_rows` reads through a server-side cursor. On PostgreSQL it runs inside a
-transaction, or Django declares the cursor WITH HOLD and PostgreSQL computes the
-whole result before the first row, and with cursor_tuple_fraction = 1, or the
-planner optimises for the first 10% of rows.
+Both read through a server-side cursor. On PostgreSQL they run inside a
+transaction (outside one, Django declares the cursor WITH HOLD and PostgreSQL
+computes the whole result before the first row) with cursor_tuple_fraction = 1
+(or the planner optimises for the first 10% of rows), and with
+statement_timeout when a maximum duration is given.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from django.db import connections, transaction
+from django.db import DEFAULT_DB_ALIAS, connections, transaction
 from django.utils import timezone
 
 if TYPE_CHECKING:
     from .compiler import CompiledReport
 
-ITERATOR_CHUNK_SIZE = 2000
+FETCH_SIZE = 2000
+
+
+@contextmanager
+def reading(using: str, max_duration: float | None = None) -> Iterator[Any]:
+    """A transaction set up for one long read; yields the connection."""
+    connection = connections[using]
+    with transaction.atomic(using=using):
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL cursor_tuple_fraction = 1")
+                if max_duration:
+                    cursor.execute(
+                        "SELECT set_config('statement_timeout', %s, true)",
+                        [f"{int(max_duration * 1000)}ms"],
+                    )
+        yield connection
 
 
 def orm_rows(compiled: CompiledReport) -> Iterator[tuple[Any, ...]]:
     queryset = compiled.queryset
-    connection = connections[queryset.db]
     # The SQL is compiled when iteration starts: date truncation needs the report's zone.
-    with timezone.override(compiled.tz), transaction.atomic(using=queryset.db):
-        if connection.vendor == "postgresql":
-            with connection.cursor() as cursor:
-                cursor.execute("SET LOCAL cursor_tuple_fraction = 1")
-        yield from queryset.iterator(chunk_size=ITERATOR_CHUNK_SIZE)
+    with timezone.override(compiled.tz), reading(queryset.db, compiled.max_duration):
+        yield from queryset.iterator(chunk_size=FETCH_SIZE)
+
+
+def sql_rows(
+    sql: str, params: Sequence[Any] = (), using: str = DEFAULT_DB_ALIAS
+) -> Iterator[tuple[Any, ...]]:
+    with reading(using) as connection, connection.chunked_cursor() as cursor:
+        cursor.execute(sql, params)
+        while rows := cursor.fetchmany(FETCH_SIZE):
+            yield from rows

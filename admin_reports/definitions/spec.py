@@ -91,6 +91,7 @@ class ReportSpec:
     date_range: DateRangeSpec | None = None
     order_by: tuple[str, ...] = ()  # column names, "-" for descending
     permissions: tuple[str, ...] = ()  # everything needed to run it
+    max_duration: int | None = None  # seconds
     source: Mark | None = None
 
     @property

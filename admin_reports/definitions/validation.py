@@ -43,6 +43,7 @@ TOP_KEYS = (
     "columns",
     "order_by",
     "permissions",
+    "max_duration",
 )
 
 
@@ -120,6 +121,7 @@ class _Builder:
             date_range=f.date_range(self.ctx, data, self.resolve),
             order_by=self.order_by(columns),
             permissions=(),
+            max_duration=self.max_duration(),
             source=Mark(self.ctx.file, 1, 1),
         )
         permissions = self.permissions()
@@ -255,6 +257,11 @@ class _Builder:
 
     def order_by(self, columns: tuple[ColumnSpec, ...]) -> tuple[str, ...]:
         return f.order_by(self.ctx, self.data, [column.name for column in columns])
+
+    def max_duration(self) -> int | None:
+        if "max_duration" not in self.data:
+            return None
+        return f.integer(self.ctx, self.data, "max_duration", "max_duration", 1, 86_400)
 
     def permissions(self) -> tuple[str, ...]:
         extra = f.permissions(self.ctx, self.data)

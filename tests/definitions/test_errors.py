@@ -21,7 +21,7 @@ def one_column(value: str) -> str:
 
 KEYS = (
     "Valid keys: name, title, description, model, action_on, selection, date_range, joins,"
-    " filters, exclude, columns, order_by, permissions."
+    " filters, exclude, columns, order_by, permissions, max_duration."
 )
 NAME_HINT = "Use lowercase letters, digits and underscores, starting with a letter."
 FUNCTIONS = (

@@ -68,6 +68,7 @@ def test_every_key_is_read():
     assert [c.label for c in spec.columns[:4]] == ["Region", "Day", "Big order", "Lines"]
     assert spec.columns[0].format.empty_label == "(none)"
     assert spec.order_by == ("region", "-day")
+    assert spec.max_duration == 600
     assert spec.permissions == (
         "admin_reports.run_report",
         "shop.view_customer",

@@ -1,0 +1,385 @@
+"""
+The streaming engine: a producer thread runs the query, the response sends
+bytes at once and keeps the connection alive until the rows come.
+
+    job = StreamJob(header=b"sku,units\\r\\n", chunks=lambda: encode(rows()), using="default")
+    stream = SyncStream(job, wire_for(request))      # WSGI: a plain iterator
+    stream = AsyncStream(job, wire_for(request))     # ASGI: an async iterator
+
+The producer puts CSV chunks into a queue bounded in bytes, so memory stays flat
+whatever the row count. The consumer sends the header first, then chunks as
+they come, and a heartbeat whenever nothing was sent for the wire's interval.
+When the consumer stops early (the client left, a timeout), the producer is
+told to stop and its running query is cancelled in the database. Errors in the
+producer reach the consumer, which marks the file as failed and aborts the
+transfer. The engine knows nothing of reports.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import logging
+import threading
+import time
+import uuid
+import weakref
+import zlib
+from collections import deque
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db import connections
+
+from .conf import app_settings
+
+logger = logging.getLogger("admin_reports.engine")
+
+
+class Outcome(enum.Enum):
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+class StreamAborted(Exception):
+    """Raised into the server after a failure: the transfer must not look complete."""
+
+
+class QueryTimeout(Exception):
+    """The query ran longer than its maximum duration."""
+
+
+@dataclass
+class StreamJob:
+    """What to stream: the first bytes, and a callable run in the producer thread."""
+
+    header: bytes
+    chunks: Callable[[], Iterator[bytes]]
+    using: str = "default"
+    run_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    max_duration: float | None = None
+    # Called from the consumer: on_finish(outcome, error or None, rows sent as bytes).
+    on_finish: Callable[[Outcome, BaseException | None, int], None] | None = None
+
+
+# The queue --------------------------------------------------------------
+
+_DONE = object()
+# How long a WSGI worker waits for a cancelled producer thread to end.
+JOIN_TIMEOUT = 2.0
+
+
+class ByteQueue:
+    """A queue of byte chunks holding at most `capacity` bytes (one chunk always fits)."""
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self.size = 0
+        self.items: deque[Any] = deque()
+        self.closed = False
+        self.condition = threading.Condition()
+
+    def put(self, item: Any) -> bool:
+        """Block while full; False once the consumer has closed the queue."""
+        length = len(item) if isinstance(item, bytes) else 0
+        with self.condition:
+            while not self.closed and self.items and self.size + length > self.capacity:
+                self.condition.wait()
+            if self.closed:
+                return False
+            self.items.append(item)
+            self.size += length
+            self.condition.notify_all()
+            return True
+
+    def get(self, timeout: float) -> Any:
+        """The next item, or None when nothing came within `timeout` seconds."""
+        with self.condition:
+            if not self.items:
+                self.condition.wait(max(timeout, 0))
+            if not self.items:
+                return None
+            item = self.items.popleft()
+            self.size -= len(item) if isinstance(item, bytes) else 0
+            self.condition.notify_all()
+            return item
+
+    def close(self) -> None:
+        with self.condition:
+            self.closed = True
+            self.items.clear()
+            self.size = 0
+            self.condition.notify_all()
+
+
+# Cancelling a running query from another thread, by database vendor.
+CANCELLERS: dict[str, Callable[[Any], None]] = {
+    "postgresql": lambda raw: raw.cancel_safe(),
+    "sqlite": lambda raw: raw.interrupt(),
+}
+
+
+class Producer(threading.Thread):
+    """Runs job.chunks() and puts each chunk into the queue, then _DONE or the error."""
+
+    def __init__(self, job: StreamJob, queue: ByteQueue) -> None:
+        super().__init__(name=f"admin-reports-{job.run_id[:8]}", daemon=True)
+        self.job = job
+        self.queue = queue
+        self.stopping = threading.Event()
+        self.connection = None  # the thread's own connection wrapper, for cancel()
+        self.lock = threading.Lock()
+
+    def run(self) -> None:
+        try:
+            with self.lock:
+                self.connection = connections[self.job.using]
+            for chunk in self.job.chunks():
+                if self.stopping.is_set() or not self.queue.put(chunk):
+                    return
+            self.queue.put(_DONE)
+        except BaseException as exc:  # handed to the consumer, which logs it
+            self.queue.put(exc)
+        finally:
+            with self.lock:
+                self.connection = None
+            # Like LiveServerThread: this thread's connections die with it.
+            connections.close_all()
+
+    def cancel(self) -> None:
+        """Stop producing; cancel the query if one is running. Safe from any thread."""
+        self.stopping.set()
+        self.queue.close()
+        with self.lock:
+            connection = self.connection
+            raw = getattr(connection, "connection", None) if connection else None
+            if raw is None:
+                return
+            cancel = CANCELLERS.get(connection.vendor)
+            if cancel is None:
+                return
+            try:
+                cancel(raw)
+            except Exception:  # the query may have just finished; nothing to cancel
+                logger.debug(
+                    "Cancelling the query of run %s failed", self.job.run_id, exc_info=True
+                )
+
+
+# Wire formats -----------------------------------------------------------
+
+
+class IdentityWire:
+    """Bytes as they are; a heartbeat is a blank line, sent only after a long silence."""
+
+    content_encoding = None
+
+    def __init__(self) -> None:
+        self.interval = float(app_settings.IDENTITY_HEARTBEAT_INTERVAL)
+
+    def data(self, chunk: bytes) -> bytes:
+        return chunk
+
+    def heartbeat(self) -> bytes:
+        return b"\r\n"
+
+    def end(self) -> bytes:
+        return b""
+
+
+class GzipWire:
+    """gzip, flushed after every chunk; a heartbeat is an empty sync flush (5 bytes)."""
+
+    content_encoding = "gzip"
+
+    def __init__(self) -> None:
+        self.interval = float(app_settings.HEARTBEAT_INTERVAL)
+        self.compressor = zlib.compressobj(
+            app_settings.GZIP_LEVEL, zlib.DEFLATED, 16 + zlib.MAX_WBITS
+        )
+
+    def data(self, chunk: bytes) -> bytes:
+        return self.compressor.compress(chunk) + self.compressor.flush(zlib.Z_SYNC_FLUSH)
+
+    def heartbeat(self) -> bytes:
+        # compress(b"") first: a flush alone after a flush emits nothing at all.
+        return self.compressor.compress(b"") + self.compressor.flush(zlib.Z_SYNC_FLUSH)
+
+    def end(self) -> bytes:
+        return self.compressor.flush(zlib.Z_FINISH)
+
+
+# The consumer -----------------------------------------------------------
+
+
+class _Session:
+    """What both consumers share: start, turn queue items into bytes, finish once."""
+
+    def __init__(self, job: StreamJob, wire, release: Callable[[], None] | None) -> None:
+        self.job = job
+        self.wire = wire
+        self.queue = ByteQueue(app_settings.QUEUE_BYTES)
+        self.producer = Producer(job, self.queue)
+        self.started = self.last_sent = time.monotonic()
+        self.sent = 0
+        self.finished = False
+        self._release = release
+
+    def start(self) -> bytes:
+        self.producer.start()
+        return self.count(self.wire.data(self.job.header))
+
+    def count(self, data: bytes) -> bytes:
+        self.sent += len(data)
+        if data:
+            self.last_sent = time.monotonic()
+        return data
+
+    def wait_time(self) -> float:
+        now = time.monotonic()
+        until_heartbeat = self.last_sent + self.wire.interval - now
+        if self.job.max_duration is not None:
+            until_heartbeat = min(until_heartbeat, self.started + self.job.max_duration - now)
+        return max(until_heartbeat, 0.0)
+
+    def handle(self, item: Any) -> bytes | None:
+        """Bytes to send for a queue item (None: nothing came); raises at the end or on error."""
+        if item is None:
+            if self.job.max_duration is not None and (
+                time.monotonic() - self.started >= self.job.max_duration
+            ):
+                self.producer.cancel()
+                return self.fail(
+                    QueryTimeout(
+                        f"The report ran longer than {self.job.max_duration:g} s and was stopped."
+                    )
+                )
+            if time.monotonic() - self.last_sent >= self.wire.interval:
+                return self.count(self.wire.heartbeat())
+            return None
+        if item is _DONE:
+            data = self.count(self.wire.end())
+            self.finish(Outcome.SUCCEEDED, None)
+            raise _Finished(data)
+        if isinstance(item, BaseException):
+            return self.fail(item)
+        return self.count(self.wire.data(item))
+
+    def fail(self, error: BaseException) -> bytes:
+        logger.error(
+            "Report run %s failed while streaming; the download is aborted.",
+            self.job.run_id,
+            exc_info=error,
+        )
+        marker = (
+            f"\r\n# admin-reports: the report failed (run {self.job.run_id});"
+            " this file is incomplete.\r\n"
+        ).encode()
+        self.finish(Outcome.FAILED, error)
+        raise _Failed(self.count(self.wire.data(marker)), error)
+
+    def finish(self, outcome: Outcome, error: BaseException | None) -> None:
+        if self.finished:
+            return
+        self.finished = True
+        if outcome is Outcome.SUCCEEDED:
+            self.queue.close()  # the producer is done: nothing to cancel
+        else:
+            self.producer.cancel()
+        if self._release is not None:
+            self._release()
+        if self.job.on_finish is not None:
+            self.job.on_finish(outcome, error, self.sent)
+
+    def cancel(self, wait: float = 0) -> None:
+        """The consumer went away before the end: stop the query (and wait for the thread)."""
+        if not self.finished:
+            logger.info("Report run %s cancelled: the client went away.", self.job.run_id)
+            self.finish(Outcome.CANCELLED, None)
+        if wait and self.producer.is_alive():
+            self.producer.join(wait)
+
+
+class _Finished(Exception):
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+
+class _Failed(Exception):
+    def __init__(self, data: bytes, error: BaseException) -> None:
+        self.data = data
+        self.error = error
+
+
+class SyncStream:
+    """The response body under WSGI: a plain iterator. Its close() always cleans up."""
+
+    def __init__(self, job: StreamJob, wire, release: Callable[[], None] | None = None) -> None:
+        self.session = _Session(job, wire, release)
+        self._finalizer = weakref.finalize(self, self.session.cancel)
+
+    def __iter__(self) -> Iterator[bytes]:
+        return self._run()
+
+    def _run(self) -> Iterator[bytes]:
+        session = self.session
+        try:
+            yield session.start()
+            while True:
+                try:
+                    data = session.handle(session.queue.get(session.wait_time()))
+                except _Finished as end:
+                    if end.data:
+                        yield end.data
+                    return
+                except _Failed as failure:
+                    yield failure.data
+                    raise StreamAborted(
+                        f"Report run {session.job.run_id} failed"
+                    ) from failure.error
+                if data:
+                    yield data
+        finally:
+            session.cancel(wait=JOIN_TIMEOUT)
+
+    def close(self) -> None:
+        self.session.cancel(wait=JOIN_TIMEOUT)
+
+
+class AsyncStream:
+    """The response body under ASGI: an async iterator (Django buffers sync ones whole)."""
+
+    def __init__(self, job: StreamJob, wire, release: Callable[[], None] | None = None) -> None:
+        self.session = _Session(job, wire, release)
+        self._finalizer = weakref.finalize(self, self.session.cancel)
+
+    def __aiter__(self):
+        return self._run()
+
+    async def _run(self):
+        session = self.session
+        try:
+            yield session.start()
+            while True:
+                item = await asyncio.to_thread(session.queue.get, session.wait_time())
+                try:
+                    data = session.handle(item)
+                except _Finished as end:
+                    if end.data:
+                        yield end.data
+                    return
+                except _Failed as failure:
+                    yield failure.data
+                    raise StreamAborted(
+                        f"Report run {session.job.run_id} failed"
+                    ) from failure.error
+                if data:
+                    yield data
+        finally:
+            # Also on CancelledError: the client left and Django cancelled the response.
+            session.cancel()
+
+    def close(self) -> None:
+        self.session.cancel()

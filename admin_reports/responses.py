@@ -1,0 +1,108 @@
+"""
+HTTP responses that stream CSV through the engine, on WSGI and ASGI alike.
+
+    response = stream_csv(request, job, filename="daily_sales_2026-03-01_2026-03-31.csv")
+
+The response is gzip-encoded by the engine when the client accepts gzip (so
+heartbeats leave the file intact and GZipMiddleware leaves it alone), says
+`attachment`, and must not be cached or buffered by a proxy. Over a stream cap,
+TooManyStreams is raised before anything starts.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections import Counter
+from collections.abc import Callable
+
+from django.core.handlers.asgi import ASGIRequest
+from django.http import HttpRequest, StreamingHttpResponse
+from django.utils.http import content_disposition_header
+from django.utils.text import get_valid_filename
+from django.utils.translation import gettext as _
+
+from .conf import app_settings
+from .engine import AsyncStream, GzipWire, IdentityWire, StreamJob, SyncStream
+from .exceptions import ReportError
+
+ACCEPTS_GZIP = re.compile(r"\bgzip\b")
+
+
+class TooManyStreams(ReportError):
+    """Over the per-process or per-user cap of running report streams."""
+
+    status_code = 429
+
+
+class StreamSlots:
+    """Counts running streams in this process, in all and per user."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.total = 0
+        self.per_user: Counter = Counter()
+
+    def acquire(self, user_key) -> Callable[[], None]:
+        """Take a slot or raise TooManyStreams; returns the release function (idempotent)."""
+        with self.lock:
+            if self.total >= app_settings.MAX_STREAMS:
+                raise TooManyStreams(
+                    _("Too many reports are running right now. Try again in a minute.")
+                )
+            if self.per_user[user_key] >= app_settings.MAX_STREAMS_PER_USER:
+                raise TooManyStreams(
+                    _("You already have %(count)d reports running. Wait for one to finish.")
+                    % {"count": self.per_user[user_key]}
+                )
+            self.total += 1
+            self.per_user[user_key] += 1
+        released = threading.Event()
+
+        def release() -> None:
+            with self.lock:
+                if released.is_set():
+                    return
+                released.set()
+                self.total -= 1
+                self.per_user[user_key] -= 1
+                if not self.per_user[user_key]:
+                    del self.per_user[user_key]
+
+        return release
+
+
+slots = StreamSlots()
+
+
+def wire_for(request: HttpRequest):
+    if ACCEPTS_GZIP.search(request.headers.get("Accept-Encoding", "")):
+        return GzipWire()
+    return IdentityWire()
+
+
+def csv_filename(name: str, *parts) -> str:
+    stem = "_".join([name, *(str(part) for part in parts if part)])
+    return (get_valid_filename(stem) or "report") + ".csv"
+
+
+def stream_csv(request: HttpRequest, job: StreamJob, filename: str) -> StreamingHttpResponse:
+    user = getattr(request, "user", None)
+    release = slots.acquire(getattr(user, "pk", None))
+    try:
+        wire = wire_for(request)
+        stream_class = AsyncStream if isinstance(request, ASGIRequest) else SyncStream
+        body = stream_class(job, wire, release)
+        response = StreamingHttpResponse(body, content_type="text/csv; charset=utf-8")
+    except BaseException:
+        release()
+        raise
+    response["Content-Disposition"] = content_disposition_header(True, filename)
+    response["Cache-Control"] = "no-store"
+    response["X-Accel-Buffering"] = "no"  # nginx: pass each chunk on at once
+    response["X-Report-Run"] = job.run_id
+    response["Vary"] = "Accept-Encoding"
+    if wire.content_encoding:
+        # Set by us, so GZipMiddleware leaves the response alone.
+        response["Content-Encoding"] = wire.content_encoding
+    return response

@@ -1,0 +1,22 @@
+"""Settings of the servers (gunicorn, uvicorn) that the streaming tests start."""
+
+import os
+
+from tests.settings import *  # noqa: F403
+from tests.settings import MIDDLEWARE
+
+ROOT_URLCONF = "tests.server_urls"
+
+if os.environ.get("GZIP_MIDDLEWARE"):
+    # The tests prove report responses survive it: it must leave them alone.
+    MIDDLEWARE = ["django.middleware.gzip.GZipMiddleware", *MIDDLEWARE]
+
+ADMIN_REPORTS_MAX_STREAMS_PER_USER = 20
+ADMIN_REPORTS_MAX_STREAMS = 20
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "loggers": {"admin_reports": {"handlers": ["console"], "level": "INFO"}},
+}

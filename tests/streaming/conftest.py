@@ -1,0 +1,212 @@
+"""
+Real servers for the streaming tests: gunicorn (gthread, --timeout 5) and
+uvicorn, started on 127.0.0.1 against the test database, stopped by their pid.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+import urllib.parse
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.db import connection
+
+SLOW_SECONDS = 8.0
+ROWS = 3000
+STARTUP_TIMEOUT = 30
+
+
+@dataclass
+class Server:
+    kind: str
+    url: str
+    pid: int
+    log: Path
+
+    def log_text(self) -> str:
+        return self.log.read_text(encoding="utf-8", errors="replace")
+
+    def worker_pids(self) -> list[int]:
+        children = Path(f"/proc/{self.pid}/task/{self.pid}/children")
+        pids = [int(pid) for pid in children.read_text().split()] if children.exists() else []
+        return pids or [self.pid]
+
+    def threads(self) -> int:
+        return sum(len(os.listdir(f"/proc/{pid}/task")) for pid in self.worker_pids())
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def database_url() -> str:
+    """The test database, as a URL for another process."""
+    db = connection.settings_dict
+    if connection.vendor == "sqlite":
+        return f"sqlite:///{db['NAME']}"
+    host = urllib.parse.quote(db["HOST"] or "", safe="")
+    port = f":{db['PORT']}" if db["PORT"] else ""
+    password = f":{urllib.parse.quote(db['PASSWORD'])}" if db["PASSWORD"] else ""
+    return f"postgres://{db['USER']}{password}@{host}{port}/{db['NAME']}"
+
+
+COMMANDS = {
+    "gunicorn": lambda port: [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "project.wsgi",
+        "--worker-class",
+        "gthread",
+        "--workers",
+        "1",
+        "--threads",
+        "8",
+        "--timeout",
+        "5",
+        "--graceful-timeout",
+        "3",
+        "--bind",
+        f"127.0.0.1:{port}",
+        "--error-logfile",
+        "-",
+        "--log-level",
+        "info",
+    ],
+    "uvicorn": lambda port: [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "project.asgi:application",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--log-level",
+        "info",
+        "--timeout-graceful-shutdown",
+        "3",
+    ],
+}
+
+
+@contextmanager
+def running(kind: str, log: Path, gzip_middleware: bool = False):
+    port = free_port()
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "tests.server_settings",
+        "DATABASE_URL": database_url(),
+        "PYTHONUNBUFFERED": "1",
+    }
+    if gzip_middleware:
+        env["GZIP_MIDDLEWARE"] = "1"
+    with open(log, "wb") as out:
+        process = subprocess.Popen(
+            COMMANDS[kind](port),
+            cwd=settings.BASE_DIR,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        wait_for_port(port, process, log)
+        yield Server(kind, f"http://127.0.0.1:{port}", process.pid, log)
+    finally:
+        stop(process)
+
+
+def wait_for_port(port: int, process, log: Path) -> None:
+    deadline = time.monotonic() + STARTUP_TIMEOUT
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited: {log.read_text()}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"server did not listen within {STARTUP_TIMEOUT}s: {log.read_text()}")
+
+
+def stop(process) -> None:
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(10)
+
+
+SERVER_KINDS = {
+    "gunicorn": ("gunicorn", False),
+    "uvicorn": ("uvicorn", False),
+    "gunicorn+GZipMiddleware": ("gunicorn", True),
+    "uvicorn+GZipMiddleware": ("uvicorn", True),
+}
+
+
+@pytest.fixture(scope="module", params=list(SERVER_KINDS))
+def server(request, django_db_setup, tmp_path_factory):
+    kind, gzip_middleware = SERVER_KINDS[request.param]
+    log = tmp_path_factory.mktemp("server") / f"{request.param}.log"
+    with running(kind, log, gzip_middleware) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def gunicorn(django_db_setup, tmp_path_factory):
+    log = tmp_path_factory.mktemp("server") / "gunicorn.log"
+    with running("gunicorn", log) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def sqlite_spin_steps() -> int:
+    """Recursive CTE steps that keep SQLite busy for SLOW_SECONDS (and a margin) here."""
+    sql = (
+        "WITH RECURSIVE spin(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM spin WHERE i < ?)"
+        " SELECT count(*) FROM spin"
+    )
+    with sqlite3.connect(":memory:") as db:
+        steps, elapsed = 200_000, 0.0
+        while elapsed < 0.5:
+            steps *= 2
+            started = time.monotonic()
+            db.execute(sql, [steps]).fetchone()
+            elapsed = time.monotonic() - started
+    db.close()
+    return int(steps * SLOW_SECONDS * 1.25 / elapsed)
+
+
+@pytest.fixture(scope="session")
+def slow_query(sqlite_spin_steps):
+    """Query string of the test endpoint: SLOW_SECONDS before the first of ROWS rows."""
+
+    def query(delay: float = SLOW_SECONDS, rows: int = ROWS, **extra) -> str:
+        params = {
+            "delay": delay,
+            "rows": rows,
+            "spin": int(sqlite_spin_steps * delay / SLOW_SECONDS),
+        }
+        return urllib.parse.urlencode({**params, **extra})
+
+    return query
+
+
+def expected_csv(rows: int = ROWS) -> bytes:
+    return b"n,label\r\n" + "".join(f"{n},zeile-ü-{n}\r\n" for n in range(1, rows + 1)).encode()

@@ -1,0 +1,93 @@
+"""A raw HTTP/1.1 client that records when every byte arrived."""
+
+from __future__ import annotations
+
+import socket
+import time
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+
+@dataclass
+class Fetched:
+    status: int
+    headers: dict[str, str]
+    body: bytes  # de-chunked, still content-encoded
+    arrivals: list[tuple[float, int]] = field(default_factory=list)  # (seconds, bytes)
+    complete: bool = False  # the terminating chunk arrived
+
+    @property
+    def first_byte(self) -> float:
+        return self.arrivals[0][0]
+
+    @property
+    def largest_gap(self) -> float:
+        times = [at for at, _ in self.arrivals]
+        return max((b - a for a, b in zip(times, times[1:], strict=False)), default=0.0)
+
+
+def fetch(url: str, headers: dict[str, str] | None = None, timeout: float = 60) -> Fetched:
+    parts = urlsplit(url)
+    request = [f"GET {parts.path}?{parts.query} HTTP/1.1", f"Host: {parts.netloc}"]
+    request += [f"{name}: {value}" for name, value in (headers or {}).items()]
+    request += ["Connection: close", "", ""]
+    arrivals, raw = [], bytearray()
+    deadline = time.monotonic() + timeout
+    with socket.create_connection((parts.hostname, parts.port), timeout=timeout) as sock:
+        started = time.monotonic()
+        sock.sendall("\r\n".join(request).encode("latin-1"))
+        while time.monotonic() < deadline:
+            try:
+                data = sock.recv(65536)
+            except ConnectionResetError:
+                break
+            if not data:
+                break
+            arrivals.append((time.monotonic() - started, len(data)))
+            raw += data
+    return _parse(bytes(raw), arrivals)
+
+
+def _parse(raw: bytes, arrivals) -> Fetched:
+    head, _, rest = raw.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    status = int(lines[0].split()[1])
+    headers = {}
+    for line in lines[1:]:
+        name, _, value = line.partition(":")
+        headers[name.strip().lower()] = value.strip()
+    if headers.get("transfer-encoding", "").lower() != "chunked":
+        return Fetched(status, headers, rest, arrivals, complete=True)
+    body, complete = bytearray(), False
+    while rest:
+        size_line, sep, rest = rest.partition(b"\r\n")
+        if not sep:
+            break
+        size = int(size_line.split(b";")[0], 16)
+        if size == 0:
+            complete = True
+            break
+        if len(rest) < size + 2:
+            body += rest[:size]
+            break
+        body += rest[:size]
+        rest = rest[size + 2 :]
+    return Fetched(status, headers, bytes(body), arrivals, complete)
+
+
+def open_and_leave(url: str, read: int, headers: dict[str, str] | None = None) -> float:
+    """Request, read at least `read` bytes, then close the connection; returns when."""
+    parts = urlsplit(url)
+    request = [f"GET {parts.path}?{parts.query} HTTP/1.1", f"Host: {parts.netloc}"]
+    request += [f"{name}: {value}" for name, value in (headers or {}).items()]
+    request += ["", ""]
+    with socket.create_connection((parts.hostname, parts.port), timeout=30) as sock:
+        sock.sendall("\r\n".join(request).encode("latin-1"))
+        received = 0
+        while received < read:
+            data = sock.recv(65536)
+            if not data:
+                break
+            received += len(data)
+        sock.shutdown(socket.SHUT_RDWR)
+    return time.monotonic()

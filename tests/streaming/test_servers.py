@@ -1,0 +1,85 @@
+"""
+Streaming through real servers: the slow query runs 8 s before its first row.
+
+Each server kind gets the same checks: the first byte at once, no silence longer
+than the heartbeat interval plus a second, and the exact CSV, whether the client
+takes gzip (decoded by hand and by curl) or not.
+"""
+
+from __future__ import annotations
+
+import gzip
+import subprocess
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from django.db import connection
+
+from .conftest import SLOW_SECONDS, expected_csv
+from .http import fetch
+
+pytestmark = pytest.mark.server
+
+GZIP_GAP = 1.0 + 1.0  # ADMIN_REPORTS_HEARTBEAT_INTERVAL + 1 s
+IDENTITY_GAP = 20.0 + 1.0  # ADMIN_REPORTS_IDENTITY_HEARTBEAT_INTERVAL + 1 s
+
+
+def curl(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        ["curl", "--silent", "--show-error", *args], capture_output=True, timeout=60
+    )
+
+
+def concurrently(*calls):
+    """Run the calls at once on PostgreSQL (pg_sleep costs no CPU), one by one on
+    SQLite, where concurrent CPU-bound queries slow each other down several times."""
+    if connection.vendor != "postgresql":
+        return [function(*args) for function, *args in calls]
+    with ThreadPoolExecutor(len(calls)) as pool:
+        futures = [pool.submit(*call) for call in calls]
+        return [future.result() for future in futures]
+
+
+def test_slow_query_streams_with_heartbeats(server, slow_query, tmp_path):
+    url = f"{server.url}/test/slow/?{slow_query()}"
+    # curl only decodes: 3 s of heartbeats before the rows are enough for it.
+    short = f"{server.url}/test/slow/?{slow_query(delay=3)}"
+    zipped, plain, curled = concurrently(
+        (fetch, url, {"Accept-Encoding": "gzip, deflate"}),
+        (fetch, url),
+        (curl, "--compressed", "--output", str(tmp_path / "curl.csv"), short),
+    )
+
+    for response in (zipped, plain):
+        assert response.status == 200
+        assert response.complete, "the terminating chunk arrived"
+        assert response.first_byte < 1.0
+        assert response.headers["content-type"] == "text/csv; charset=utf-8"
+        assert response.headers["content-disposition"] == 'attachment; filename="slow.csv"'
+        assert response.headers["cache-control"] == "no-store"
+        assert response.headers["x-accel-buffering"] == "no"
+    assert zipped.headers["content-encoding"] == "gzip"
+    assert "content-encoding" not in plain.headers
+    assert zipped.largest_gap <= GZIP_GAP
+    assert plain.largest_gap <= IDENTITY_GAP
+    assert zipped.arrivals[-1][0] >= SLOW_SECONDS, "the query really was slow"
+    heartbeats = sum(1 for at, size in zipped.arrivals if at < SLOW_SECONDS - 1)
+    assert heartbeats >= 5
+
+    assert plain.body == expected_csv()
+    assert gzip.decompress(zipped.body) == plain.body
+    assert curled.returncode == 0, curled.stderr
+    assert (tmp_path / "curl.csv").read_bytes() == plain.body
+
+
+def test_a_query_failing_mid_stream_is_a_failed_download(server, slow_query, tmp_path):
+    url = f"{server.url}/test/slow/?{slow_query(delay=0, rows=20000, fail_at=15000)}"
+    identity = curl("--output", str(tmp_path / "plain.csv"), url)
+    compressed = curl("--compressed", "--output", str(tmp_path / "zipped.csv"), url)
+    assert identity.returncode != 0, "curl must see a cut transfer, not a complete file"
+    assert compressed.returncode != 0
+    partial = (tmp_path / "plain.csv").read_bytes()
+    assert partial.startswith(b"n,label\r\n1,zeile-\xc3\xbc-1\r\n")
+    assert partial.rstrip().endswith(b"this file is incomplete.")
+    assert b"15000,zeile" not in partial
+    assert "failed while streaming; the download is aborted" in server.log_text()
