@@ -6,6 +6,7 @@ import socket
 import time
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
+import itertools
 
 
 @dataclass
@@ -23,7 +24,7 @@ class Fetched:
     @property
     def largest_gap(self) -> float:
         times = [at for at, _ in self.arrivals]
-        return max((b - a for a, b in zip(times, times[1:], strict=False)), default=0.0)
+        return max((b - a for a, b in itertools.pairwise(times)), default=0.0)
 
 
 def fetch(url: str, headers: dict[str, str] | None = None, timeout: float = 60) -> Fetched:
