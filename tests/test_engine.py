@@ -1,6 +1,7 @@
 """The engine on its own: heartbeats, gzip framing, bounded memory, failure and cancel."""
 
 import gzip
+import itertools
 import threading
 import time
 import zlib
@@ -17,7 +18,6 @@ from admin_reports.engine import (
     StreamJob,
     SyncStream,
 )
-import itertools
 
 
 def slow_chunks(delay: float, chunks: list[bytes], fail: Exception | None = None):

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import itertools
 import socket
 import time
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
-import itertools
 
 
 @dataclass
