@@ -69,6 +69,10 @@ class StreamJob:
 _DONE = object()
 # How long a WSGI worker waits for a cancelled producer thread to end.
 JOIN_TIMEOUT = 2.0
+# A cancelled query is cancelled again every CANCEL_RETRY seconds while its thread
+# lives, for at most CANCEL_PERSISTENCE seconds.
+CANCEL_RETRY = 0.25
+CANCEL_PERSISTENCE = 30.0
 
 
 class ByteQueue:
@@ -136,6 +140,8 @@ class Producer(threading.Thread):
         try:
             with self.lock:
                 self.connection = connections[self.job.using]
+            if self.stopping.is_set():
+                return
             for chunk in self.job.chunks():
                 if self.stopping.is_set() or not self.queue.put(chunk):
                     return
@@ -149,20 +155,32 @@ class Producer(threading.Thread):
             connections.close_all()
 
     def cancel(self) -> None:
-        """Stop producing; cancel the query if one is running. Safe from any thread."""
+        """Stop producing and cancel the query; returns at once, safe from any thread."""
+        if self.stopping.is_set():
+            return
         self.stopping.set()
         self.queue.close()
+        if self.is_alive():
+            # Repeat the cancel until the thread ends: a cancel that lands just before the
+            # query starts (between connect and execute) would otherwise be lost.
+            threading.Thread(target=self._cancel_until_done, daemon=True).start()
+
+    def _cancel_until_done(self) -> None:
+        deadline = time.monotonic() + CANCEL_PERSISTENCE
+        while self.is_alive() and time.monotonic() < deadline:
+            self._cancel_query()
+            self.join(CANCEL_RETRY)
+
+    def _cancel_query(self) -> None:
         with self.lock:
             connection = self.connection
             raw = getattr(connection, "connection", None) if connection else None
-            if raw is None:
-                return
-            cancel = CANCELLERS.get(connection.vendor)
+            cancel = CANCELLERS.get(connection.vendor) if raw is not None else None
             if cancel is None:
                 return
             try:
                 cancel(raw)
-            except Exception:  # the query may have just finished; nothing to cancel
+            except Exception:  # the query may have just ended; nothing to cancel
                 logger.debug(
                     "Cancelling the query of run %s failed", self.job.run_id, exc_info=True
                 )

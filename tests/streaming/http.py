@@ -76,19 +76,25 @@ def _parse(raw: bytes, arrivals) -> Fetched:
     return Fetched(status, headers, bytes(body), arrivals, complete)
 
 
-def open_and_leave(url: str, read: int, headers: dict[str, str] | None = None) -> float:
-    """Request, read at least `read` bytes, then close the connection; returns when."""
+def open_stream(url: str, read: int, headers: dict[str, str] | None = None) -> socket.socket:
+    """Request and read at least `read` bytes; the caller leaves by closing the socket."""
     parts = urlsplit(url)
     request = [f"GET {parts.path}?{parts.query} HTTP/1.1", f"Host: {parts.netloc}"]
     request += [f"{name}: {value}" for name, value in (headers or {}).items()]
     request += ["", ""]
-    with socket.create_connection((parts.hostname, parts.port), timeout=30) as sock:
-        sock.sendall("\r\n".join(request).encode("latin-1"))
-        received = 0
-        while received < read:
-            data = sock.recv(65536)
-            if not data:
-                break
-            received += len(data)
-        sock.shutdown(socket.SHUT_RDWR)
+    sock = socket.create_connection((parts.hostname, parts.port), timeout=30)
+    sock.sendall("\r\n".join(request).encode("latin-1"))
+    received = 0
+    while received < read:
+        data = sock.recv(65536)
+        if not data:
+            break
+        received += len(data)
+    return sock
+
+
+def leave(sock: socket.socket) -> float:
+    """Close the connection as a browser whose user cancelled does; returns when."""
+    sock.shutdown(socket.SHUT_RDWR)
+    sock.close()
     return time.monotonic()

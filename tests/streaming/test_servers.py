@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import gzip
 import subprocess
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from django.db import connection
 
 from .conftest import SLOW_SECONDS, expected_csv
-from .http import fetch
+from .http import fetch, leave, open_stream
 
 pytestmark = pytest.mark.server
 
@@ -83,3 +84,55 @@ def test_a_query_failing_mid_stream_is_a_failed_download(server, slow_query, tmp
     assert partial.rstrip().endswith(b"this file is incomplete.")
     assert b"15000,zeile" not in partial
     assert "failed while streaming; the download is aborted" in server.log_text()
+
+
+def active_slow_queries() -> int:
+    """Queries running in the test database but ours (a FETCH from the report's cursor)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+            " AND state = 'active' AND pid <> pg_backend_pid()"
+        )
+        return cursor.fetchone()[0]
+
+
+def backends() -> int:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+            " AND pid <> pg_backend_pid()"
+        )
+        return cursor.fetchone()[0]
+
+
+def wait_until(condition, timeout: float) -> float | None:
+    """Seconds until condition() held, or None if it did not within timeout."""
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        if condition():
+            return time.monotonic() - started
+        time.sleep(0.05)
+    return None
+
+
+def test_a_client_that_leaves_stops_the_query(server, slow_query, django_db_blocker):
+    postgresql = connection.vendor == "postgresql"
+    url = f"{server.url}/test/slow/?{slow_query(delay=30)}"
+    with django_db_blocker.unblock():
+        fetch(f"{server.url}/test/slow/?{slow_query(delay=0, rows=1)}")  # warm the pools
+        threads, connections_before = server.threads(), backends() if postgresql else 0
+        # A browser asks for gzip: heartbeats every second let a WSGI server notice.
+        sock = open_stream(url, 20, {"Accept-Encoding": "gzip"})
+        if postgresql:
+            assert wait_until(lambda: active_slow_queries() == 1, 5) is not None
+        else:
+            assert wait_until(lambda: server.threads() > threads, 5) is not None
+        time.sleep(1)
+        left_at = leave(sock)
+        if postgresql:
+            assert wait_until(lambda: active_slow_queries() == 0, 10) is not None
+            assert time.monotonic() - left_at <= 3.0, "the query is gone within 3 s"
+            assert wait_until(lambda: backends() == connections_before, 5) is not None
+        assert wait_until(lambda: server.threads() <= threads, 10) is not None
+        assert time.monotonic() - left_at <= 3.5, "the producer thread ended"
+    assert "cancelled: the client went away" in server.log_text()
