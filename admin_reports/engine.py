@@ -314,7 +314,8 @@ class _Session:
     def cancel(self, wait: float = 0) -> None:
         """The consumer went away before the end: stop the query (and wait for the thread)."""
         if not self.finished:
-            logger.info("Report run %s cancelled: the client went away.", self.job.run_id)
+            if self.producer.is_alive():
+                logger.info("Report run %s cancelled: the client went away.", self.job.run_id)
             self.finish(Outcome.CANCELLED, None)
         if wait and self.producer.is_alive():
             self.producer.join(wait)

@@ -54,7 +54,7 @@ class DownloadForm(forms.Form):
             if label not in actions and len(actions) == 1 and not label:
                 label = next(iter(actions))
             if label not in actions:
-                raise ValidationError("'on' must name one of: " + ", ".join(sorted(actions)))
+                raise ValidationError("'on' must name one of: " + ", ".join(sorted(actions)) + ".")
             data["selection_model"] = actions[label].model
             data["select"] = [key for key in select.split(",") if key.strip()]
         return data
@@ -84,7 +84,7 @@ def download(request, name: str):
         raise PermissionDenied
     form = DownloadForm(spec, request.POST if request.method == "POST" else request.GET)
     if not form.is_valid():
-        return _refusal(form.errors.as_text(), 400)
+        return _refusal(_errors_text(form), 400)
     try:
         compiled = compile_report(spec, form.params())
     except ValidationError as exc:
@@ -96,6 +96,14 @@ def download(request, name: str):
         return stream_csv(request, job, filename)
     except TooManyStreams as exc:
         return _refusal(str(exc), exc.status_code)
+
+
+def _errors_text(form: forms.Form) -> str:
+    lines = []
+    for field, errors in form.errors.get_json_data().items():
+        prefix = "" if field == forms.forms.NON_FIELD_ERRORS else f"{field}: "
+        lines.extend(prefix + error["message"] for error in errors)
+    return "\n".join(lines)
 
 
 def _refusal(message: str, status: int) -> HttpResponse:

@@ -1,0 +1,134 @@
+"""
+Through the things between the server and the user: nginx with its default proxy
+settings, and a real browser (Debian's chromium, driven by Playwright).
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import shutil
+import signal
+import subprocess
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import sync_playwright
+
+from .conftest import SLOW_SECONDS, expected_csv, free_port, wait_for_port
+from .http import fetch
+
+pytestmark = pytest.mark.server
+
+NGINX_CONF = """
+worker_processes 1;
+{user}
+pid {dir}/nginx.pid;
+error_log {dir}/error.log;
+events {{ worker_connections 64; }}
+http {{
+    access_log off;
+    client_body_temp_path {dir}/client_body;
+    proxy_temp_path {dir}/proxy;
+    fastcgi_temp_path {dir}/fastcgi;
+    uwsgi_temp_path {dir}/uwsgi;
+    scgi_temp_path {dir}/scgi;
+    server {{
+        listen 127.0.0.1:{port};
+        location / {{
+            proxy_pass {upstream};
+        }}
+    }}
+}}
+"""
+
+
+@contextmanager
+def nginx(upstream: str, directory: Path):
+    binary = shutil.which("nginx") or "/usr/sbin/nginx"
+    port = free_port()
+    user = "user root;" if os.geteuid() == 0 else ""
+    conf = directory / "nginx.conf"
+    conf.write_text(NGINX_CONF.format(user=user, dir=directory, port=port, upstream=upstream))
+    process = subprocess.Popen(
+        [binary, "-p", str(directory), "-c", str(conf), "-g", "daemon off;"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        wait_for_port(port, process, directory / "error.log")
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        os.killpg(process.pid, signal.SIGQUIT)
+        process.wait(10)
+
+
+def test_heartbeats_pass_through_nginx(gunicorn, slow_query, tmp_path):
+    with nginx(gunicorn.url, tmp_path) as proxy:
+        response = fetch(f"{proxy}/test/slow/?{slow_query()}", {"Accept-Encoding": "gzip"})
+    assert response.status == 200
+    assert response.complete
+    assert response.headers["server"].startswith("nginx")
+    assert response.first_byte < 1.0
+    assert response.largest_gap <= 2.0
+    assert response.arrivals[-1][0] >= SLOW_SECONDS
+    assert gzip.decompress(response.body) == expected_csv()
+
+
+CHROMIUM_ARGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=shutil.which("chromium") or "/usr/bin/chromium", args=CHROMIUM_ARGS
+        )
+        yield browser
+        browser.close()
+
+
+def download(browser, url: str, directory: Path):
+    """Click a link to `url` and wait for the download to end; (bytes or None, failure)."""
+    context = browser.new_context(accept_downloads=True)
+    try:
+        page = context.new_page()
+        page.set_content(f'<a id="go" href="{url}">download</a>')
+        with page.expect_download(timeout=60_000) as info:
+            page.click("#go")
+        item = info.value
+        failure = item.failure()
+        if failure is not None:
+            return None, failure
+        target = directory / item.suggested_filename
+        item.save_as(target)
+        return target.read_bytes(), None
+    finally:
+        context.close()
+
+
+def test_chromium_downloads_the_exact_csv(gunicorn, browser, slow_query, tmp_path):
+    started = time.monotonic()
+    data, failure = download(browser, f"{gunicorn.url}/test/slow/?{slow_query(delay=3)}", tmp_path)
+    assert failure is None
+    assert time.monotonic() - started >= 3, "heartbeats were sent before the rows"
+    assert data == expected_csv()
+
+
+def test_chromium_marks_a_broken_stream_as_failed(gunicorn, browser, slow_query, tmp_path):
+    url = f"{gunicorn.url}/test/slow/?{slow_query(delay=0, rows=20000, fail_at=15000)}"
+    data, failure = download(browser, url, tmp_path)
+    assert data is None
+    assert failure is not None

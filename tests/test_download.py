@@ -1,0 +1,143 @@
+"""The download endpoint through Django's test client: permissions, parameters, limits."""
+
+import datetime as dt
+import gzip
+from decimal import Decimal
+
+import pytest
+from django.contrib.auth.models import Permission
+from django.test import override_settings
+from django.urls import reverse
+
+from admin_reports.responses import slots
+
+from .factories import OrderLineFactory, UserFactory
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+URL = reverse("admin_reports:download", args=["daily_product_sales"])
+MARCH = {"start": "2026-03-01", "end": "2026-03-31"}
+
+
+@pytest.fixture
+def line():
+    return OrderLineFactory(
+        order__placed_at=dt.datetime(2026, 3, 10, 12, tzinfo=dt.UTC),
+        product__sku="TOY-1",
+        product__name="Kite",
+        quantity=2,
+        unit_price=Decimal("3.50"),
+    )
+
+
+@pytest.fixture
+def superuser_client(client):
+    client.force_login(UserFactory(is_superuser=True))
+    return client
+
+
+def body(response) -> bytes:
+    data = b"".join(response.streaming_content)
+    response.close()
+    return data
+
+
+def grant(user, *names):
+    for name in names:
+        app_label, codename = name.split(".")
+        user.user_permissions.add(
+            Permission.objects.get(content_type__app_label=app_label, codename=codename)
+        )
+
+
+def test_streams_the_csv(superuser_client, line):
+    response = superuser_client.get(URL, {**MARCH, "select": str(line.product_id), "bom": "1"})
+    assert response.status_code == 200
+    assert response["Content-Type"] == "text/csv; charset=utf-8"
+    assert response["Content-Disposition"] == (
+        'attachment; filename="daily_product_sales_2026-03-01_2026-03-31.csv"'
+    )
+    assert "no-store" in response["Cache-Control"]
+    assert response["X-Accel-Buffering"] == "no"
+    assert "Content-Encoding" not in response
+    assert body(response) == (
+        "\ufeffSKU,Product,Day,Units,Revenue,Orders\r\nTOY-1,Kite,2026-03-10,2,7.00,1\r\n".encode()
+    )
+
+
+def test_gzip_when_the_client_accepts_it(superuser_client, line):
+    response = superuser_client.get(URL, MARCH, headers={"Accept-Encoding": "gzip, br"})
+    assert response["Content-Encoding"] == "gzip"
+    assert "Accept-Encoding" in response["Vary"]
+    assert gzip.decompress(body(response)).endswith(b"TOY-1,Kite,2026-03-10,2,7.00,1\r\n")
+
+
+def test_quick_range(superuser_client, line, time_machine_today):
+    response = superuser_client.get(URL, {"range": "last_month"})
+    assert body(response).endswith(b"TOY-1,Kite,2026-03-10,2,7.00,1\r\n")
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"start": "2026-03-02", "end": "2026-03-01"}, "The start date is after the end date."),
+        ({}, "This report needs a date range."),
+        ({"start": "March", "end": "2026-03-01"}, "start: Enter a valid date."),
+        ({"range": "last_mnth"}, "range: Unknown range 'last_mnth'."),
+        (
+            {**MARCH, "select": "1", "on": "shop.order"},
+            "'on' must name one of: shop.product.",
+        ),
+    ],
+)
+def test_bad_parameters_get_400_and_nothing_starts(superuser_client, params, message):
+    response = superuser_client.get(URL, params)
+    assert response.status_code == 400
+    assert response.content.decode().strip() == message
+    assert slots.total == 0
+
+
+def test_a_user_without_the_permissions_gets_403(client, line):
+    user = UserFactory()
+    grant(user, "shop.view_orderline", "shop.view_order")  # no view_product, no run_report
+    client.force_login(user)
+    assert client.get(URL, MARCH).status_code == 403
+    grant(user, "shop.view_product")
+    assert client.get(URL, MARCH).status_code == 403, "admin_reports.run_report is needed too"
+    assert slots.total == 0
+
+
+def test_anonymous_users_are_sent_to_the_login(client):
+    response = client.get(URL, MARCH)
+    assert response.status_code == 302
+    assert response["Location"].startswith(reverse("admin:login"))
+
+
+def test_unknown_report_is_404(superuser_client):
+    assert (
+        superuser_client.get(reverse("admin_reports:download", args=["nope"])).status_code == 404
+    )
+
+
+@override_settings(ADMIN_REPORTS_MAX_STREAMS_PER_USER=2, ADMIN_REPORTS_MAX_STREAMS=3)
+def test_stream_caps_refuse_with_429(client, line, request):
+    first, second = UserFactory(is_superuser=True), UserFactory(is_superuser=True)
+    client.force_login(first)
+    held = [client.get(URL, MARCH), client.get(URL, MARCH)]
+    request.addfinalizer(lambda: [response.close() for response in held])
+    refused = client.get(URL, MARCH)
+    assert refused.status_code == 429
+    assert refused.content.decode().strip() == (
+        "You already have 2 reports running. Wait for one to finish."
+    )
+    client.force_login(second)
+    held.append(client.get(URL, MARCH))
+    refused = client.get(URL, MARCH)
+    assert refused.status_code == 429
+    assert refused.content.decode().strip() == (
+        "Too many reports are running right now. Try again in a minute."
+    )
+    for response in held:
+        response.close()
+    assert slots.total == 0
+    assert client.get(URL, MARCH).status_code == 200
