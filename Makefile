@@ -1,6 +1,7 @@
 # The two commands of the README, and a few helpers.
 #   make demo   the demo site on http://127.0.0.1:8000/admin/
-#   make test   linters, then the whole suite on SQLite and on PostgreSQL
+#   make test   linters, then the whole suite on SQLite and on PostgreSQL (installing
+#               PostgreSQL, Chromium, nginx and curl from Debian's packages if missing)
 
 PYTHON ?= python3
 VENV ?= .venv
@@ -9,7 +10,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 DEMO_LINES ?= 200000
 
-.PHONY: demo test lint pytest-sqlite pytest-postgres bench clean
+.PHONY: demo test test-deps lint pytest-sqlite pytest-postgres bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -30,7 +31,10 @@ demo: $(VENV)/.installed-demo
 	env -u DATABASE_URL $(BIN)/gunicorn project.wsgi --worker-class gthread --workers 2 \
 		--threads 8 --bind $(HOST):$(PORT) --access-logfile -
 
-test: lint pytest-sqlite pytest-postgres
+test: lint test-deps pytest-sqlite pytest-postgres
+
+test-deps:
+	scripts/install-test-deps
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check .
@@ -49,3 +53,4 @@ clean:
 
 bench: $(VENV)/.installed-test
 	bench/generate_demo_data.sh
+	scripts/with-postgres $(BIN)/python bench/stream_memory.py
