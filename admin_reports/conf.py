@@ -29,6 +29,9 @@ DEFAULTS: dict[str, Any] = {
     # Prefix text cells starting with = + - @ (or tab, CR) with ' so that
     # spreadsheets do not run them as formulas.
     "CSV_ESCAPE_FORMULAS": True,
+    # Start downloads with a UTF-8 byte order mark, so that Excel reads UTF-8; a run's
+    # own choice (the form's checkbox, run_report --bom) takes precedence.
+    "BOM": True,
     # Rows encoded into one chunk of CSV (a chunk is what the producer queues).
     "CHUNK_ROWS": 500,
     # Seconds without a byte after which a gzip response sends an empty flush.

@@ -17,6 +17,7 @@ from django.http import Http404, HttpResponse
 from django.views.decorators.cache import never_cache
 
 from .compiler import ReportParams, compile_report
+from .conf import app_settings
 from .csv_output import report_job
 from .dates import quick_ranges, resolve_quick_range
 from .definitions.spec import ReportSpec
@@ -31,11 +32,18 @@ class DownloadForm(forms.Form):
     range = forms.CharField(required=False)
     select = forms.CharField(required=False)
     on = forms.CharField(required=False)
-    bom = forms.BooleanField(required=False)
+    bom = forms.CharField(required=False)  # 1/0; absent: ADMIN_REPORTS_BOM
 
     def __init__(self, spec: ReportSpec, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.spec = spec
+
+    def clean_bom(self) -> bool | None:
+        value = self.cleaned_data["bom"].lower()
+        choices = {"": None, "1": True, "true": True, "on": True, "0": False, "false": False}
+        if value not in choices:
+            raise ValidationError("Give bom as 1 or 0.")
+        return choices[value]
 
     def clean_range(self):
         name = self.cleaned_data["range"]
@@ -89,7 +97,8 @@ def download(request, name: str):
         compiled = compile_report(spec, form.params())
     except ValidationError as exc:
         return _refusal(" ".join(exc.messages), 400)
-    job = report_job(compiled, bom=form.cleaned_data["bom"])
+    bom = form.cleaned_data["bom"]
+    job = report_job(compiled, bom=app_settings.BOM if bom is None else bom)
     params = form.cleaned_data
     filename = csv_filename(spec.name, params.get("start"), params.get("end"))
     try:

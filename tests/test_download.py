@@ -65,6 +65,20 @@ def test_streams_the_csv(superuser_client, line):
     )
 
 
+@pytest.mark.parametrize(
+    ("setting", "param", "starts_with_bom"),
+    [(True, None, True), (False, None, False), (True, "0", False), (False, "1", True)],
+)
+def test_bom_follows_the_setting_unless_the_run_says(
+    superuser_client, line, settings, setting, param, starts_with_bom
+):
+    settings.ADMIN_REPORTS_BOM = setting
+    params = {**MARCH} if param is None else {**MARCH, "bom": param}
+    data = body(superuser_client.get(URL, params))
+    assert data.startswith(b"\xef\xbb\xbfSKU") is starts_with_bom
+    assert data.lstrip(b"\xef\xbb\xbf").startswith(b"SKU,Product")
+
+
 def test_gzip_when_the_client_accepts_it(superuser_client, line):
     response = superuser_client.get(URL, MARCH, headers={"Accept-Encoding": "gzip, br"})
     assert response["Content-Encoding"] == "gzip"
