@@ -243,6 +243,7 @@ class _Session:
         self.started = self.last_sent = time.monotonic()
         self.sent = 0
         self.finished = False
+        self.error: BaseException | None = None
         self._release = release
 
     def start(self) -> bytes:
@@ -262,28 +263,30 @@ class _Session:
             until_heartbeat = min(until_heartbeat, self.started + self.job.max_duration - now)
         return max(until_heartbeat, 0.0)
 
-    def handle(self, item: Any) -> bytes | None:
-        """Bytes to send for a queue item (None: nothing came); raises at the end or on error."""
+    def step(self, item: Any) -> tuple[bytes, bool]:
+        """(bytes to send, whether the stream ends) for a queue item; None: nothing came.
+
+        After a failure the stream ends and `self.error` is set: the consumer must
+        then raise StreamAborted, so that the transfer is not seen as complete.
+        """
         if item is None:
             if self.job.max_duration is not None and (
                 time.monotonic() - self.started >= self.job.max_duration
             ):
-                self.producer.cancel()
-                return self.fail(
-                    QueryTimeout(
-                        f"The report ran longer than {self.job.max_duration:g} s and was stopped."
-                    )
+                message = (
+                    f"The report ran longer than {self.job.max_duration:g} s and was stopped."
                 )
+                return self.fail(QueryTimeout(message)), True
             if time.monotonic() - self.last_sent >= self.wire.interval:
-                return self.count(self.wire.heartbeat())
-            return None
+                return self.count(self.wire.heartbeat()), False
+            return b"", False
         if item is _DONE:
             data = self.count(self.wire.end())
             self.finish(Outcome.SUCCEEDED, None)
-            raise _Finished(data)
+            return data, True
         if isinstance(item, BaseException):
-            return self.fail(item)
-        return self.count(self.wire.data(item))
+            return self.fail(item), True
+        return self.count(self.wire.data(item)), False
 
     def fail(self, error: BaseException) -> bytes:
         logger.error(
@@ -295,8 +298,14 @@ class _Session:
             f"\r\n# admin-reports: the report failed (run {self.job.run_id});"
             " this file is incomplete.\r\n"
         ).encode()
+        self.error = error
         self.finish(Outcome.FAILED, error)
-        raise _Failed(self.count(self.wire.data(marker)), error)
+        return self.count(self.wire.data(marker))
+
+    def aborted(self) -> StreamAborted:
+        exc = StreamAborted(f"Report run {self.job.run_id} failed")
+        exc.__cause__ = self.error
+        return exc
 
     def finish(self, outcome: Outcome, error: BaseException | None) -> None:
         if self.finished:
@@ -321,17 +330,6 @@ class _Session:
             self.producer.join(wait)
 
 
-class _Finished(Exception):
-    def __init__(self, data: bytes) -> None:
-        self.data = data
-
-
-class _Failed(Exception):
-    def __init__(self, data: bytes, error: BaseException) -> None:
-        self.data = data
-        self.error = error
-
-
 class SyncStream:
     """The response body under WSGI: a plain iterator. Its close() always cleans up."""
 
@@ -346,20 +344,13 @@ class SyncStream:
         session = self.session
         try:
             yield session.start()
-            while True:
-                try:
-                    data = session.handle(session.queue.get(session.wait_time()))
-                except _Finished as end:
-                    if end.data:
-                        yield end.data
-                    return
-                except _Failed as failure:
-                    yield failure.data
-                    raise StreamAborted(
-                        f"Report run {session.job.run_id} failed"
-                    ) from failure.error
+            ended = False
+            while not ended:
+                data, ended = session.step(session.queue.get(session.wait_time()))
                 if data:
                     yield data
+            if session.error is not None:
+                raise session.aborted()
         finally:
             session.cancel(wait=JOIN_TIMEOUT)
 
@@ -381,21 +372,14 @@ class AsyncStream:
         session = self.session
         try:
             yield session.start()
-            while True:
+            ended = False
+            while not ended:
                 item = await asyncio.to_thread(session.queue.get, session.wait_time())
-                try:
-                    data = session.handle(item)
-                except _Finished as end:
-                    if end.data:
-                        yield end.data
-                    return
-                except _Failed as failure:
-                    yield failure.data
-                    raise StreamAborted(
-                        f"Report run {session.job.run_id} failed"
-                    ) from failure.error
+                data, ended = session.step(item)
                 if data:
                     yield data
+            if session.error is not None:
+                raise session.aborted()
         finally:
             # Also on CancelledError: the client left and Django cancelled the response.
             session.cancel()

@@ -30,6 +30,7 @@ from django.db.models import lookups as L
 
 from .functions import ArgumentError, FunctionSpec, function_table
 from .paths import PathError, ResolvedPath, did_you_mean
+from .problems import DefinitionError
 
 MAX_LENGTH = 2000
 MAX_DEPTH = 40
@@ -76,15 +77,11 @@ CONSTRUCTS = {
 }
 
 
-class ExpressionError(Exception):
-    """An invalid expression; `offset` counts characters into the text (0-based)."""
+class ExpressionError(DefinitionError):
+    """An invalid expression; `offset` says where in its text."""
 
     def __init__(self, id: str, message: str, offset: int = 0, hint: str | None = None):
-        super().__init__(message)
-        self.id = id
-        self.message = message
-        self.offset = offset
-        self.hint = hint
+        super().__init__(id, message, hint, offset)
 
 
 @dataclass(frozen=True)

@@ -18,15 +18,11 @@ from django.core.exceptions import FieldDoesNotExist
 from django.db import models
 from django.db.models.constants import LOOKUP_SEP
 
+from .problems import DefinitionError
 
-class PathError(Exception):
-    """A path that does not resolve; `message` continues "The value of '...' "."""
 
-    def __init__(self, id: str, message: str, hint: str | None = None) -> None:
-        super().__init__(message)
-        self.id = id
-        self.message = message
-        self.hint = hint
+class PathError(DefinitionError):
+    """A path that does not resolve."""
 
 
 @dataclass(frozen=True)

@@ -45,6 +45,17 @@ CHECK_IDS: dict[str, str] = {
 }
 
 
+class DefinitionError(Exception):
+    """A problem found in one value; `message` continues "The value of '<key path>' "."""
+
+    def __init__(self, id: str, message: str, hint: str | None = None, offset: int = 0) -> None:
+        super().__init__(message)
+        self.id = id
+        self.message = message
+        self.hint = hint
+        self.offset = offset  # characters into an expression's text, 0-based
+
+
 @dataclass(frozen=True)
 class Mark:
     """A place in a definition file; line and column count from 1."""
