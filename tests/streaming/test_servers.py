@@ -105,6 +105,17 @@ def backends() -> int:
         return cursor.fetchone()[0]
 
 
+def settled(measure, still: float = 0.5, timeout: float = 10) -> int:
+    """measure()'s value once it has not changed for `still` seconds."""
+    value, since, deadline = measure(), time.monotonic(), time.monotonic() + timeout
+    while time.monotonic() - since < still and time.monotonic() < deadline:
+        time.sleep(0.05)
+        current = measure()
+        if current != value:
+            value, since = current, time.monotonic()
+    return value
+
+
 def wait_until(condition, timeout: float) -> float | None:
     """Seconds until condition() held, or None if it did not within timeout."""
     started = time.monotonic()
@@ -120,7 +131,8 @@ def test_a_client_that_leaves_stops_the_query(server, slow_query, django_db_bloc
     url = f"{server.url}/test/slow/?{slow_query(delay=30)}"
     with django_db_blocker.unblock():
         fetch(f"{server.url}/test/slow/?{slow_query(delay=0, rows=1)}")  # warm the pools
-        threads, connections_before = server.threads(), backends() if postgresql else 0
+        threads = settled(server.threads)  # the warm-up's producer thread has ended
+        connections_before = backends() if postgresql else 0
         # A browser asks for gzip: heartbeats every second let a WSGI server notice.
         sock = open_stream(url, 20, {"Accept-Encoding": "gzip"})
         if postgresql:
