@@ -60,8 +60,34 @@ class StreamJob:
     using: str = "default"
     run_id: str = field(default_factory=lambda: uuid.uuid4().hex)
     max_duration: float | None = None
-    # Called from the consumer: on_finish(outcome, error or None, rows sent as bytes).
+    # Called from the consumer: on_start() as the stream starts, and once at the end
+    # on_finish(outcome, error or None, bytes sent).
+    on_start: Callable[[], None] | None = None
     on_finish: Callable[[Outcome, BaseException | None, int], None] | None = None
+    control: StreamControl = field(default_factory=lambda: StreamControl())
+
+
+class StreamControl:
+    """Lets another thread stop a running stream, e.g. when its run is cancelled."""
+
+    def __init__(self) -> None:
+        self._session: _Session | None = None
+        self._reason: BaseException | None = None
+
+    def bind(self, session: _Session) -> None:
+        self._session = session
+        if self._reason is not None:
+            session.request_stop(self._reason)
+
+    def stop(self, reason: BaseException) -> None:
+        """End the stream as cancelled, with `reason`; safe from any thread."""
+        self._reason = reason
+        if self._session is not None:
+            self._session.request_stop(reason)
+
+
+class RunCancelled(Exception):
+    """A run stopped on request (not by the client leaving)."""
 
 
 # The queue --------------------------------------------------------------
@@ -194,14 +220,16 @@ class IdentityWire:
 
     content_encoding = None
 
-    def __init__(self) -> None:
-        self.interval = float(app_settings.IDENTITY_HEARTBEAT_INTERVAL)
+    def __init__(self, heartbeats: bool = True) -> None:
+        # A file (run_report) needs no heartbeats: nobody cuts it off.
+        self.heartbeats = heartbeats
+        self.interval = float(app_settings.IDENTITY_HEARTBEAT_INTERVAL) if heartbeats else 3600.0
 
     def data(self, chunk: bytes) -> bytes:
         return chunk
 
     def heartbeat(self) -> bytes:
-        return b"\r\n"
+        return b"\r\n" if self.heartbeats else b""
 
     def end(self) -> bytes:
         return b""
@@ -244,11 +272,20 @@ class _Session:
         self.sent = 0
         self.finished = False
         self.error: BaseException | None = None
+        self.stop_reason: BaseException | None = None
         self._release = release
+        job.control.bind(self)
 
     def start(self) -> bytes:
+        if self.job.on_start is not None:
+            self.job.on_start()
         self.producer.start()
         return self.count(self.wire.data(self.job.header))
+
+    def request_stop(self, reason: BaseException) -> None:
+        """Called from any thread: the consumer ends the stream at its next step."""
+        self.stop_reason = reason
+        self.producer.cancel()  # also wakes a consumer waiting on the queue
 
     def count(self, data: bytes) -> bytes:
         self.sent += len(data)
@@ -269,6 +306,8 @@ class _Session:
         After a failure the stream ends and `self.error` is set: the consumer must
         then raise StreamAborted, so that the transfer is not seen as complete.
         """
+        if self.stop_reason is not None and not self.finished:
+            return self.fail(self.stop_reason, Outcome.CANCELLED), True
         if item is None:
             if self.job.max_duration is not None and (
                 time.monotonic() - self.started >= self.job.max_duration
@@ -288,18 +327,23 @@ class _Session:
             return self.fail(item), True
         return self.count(self.wire.data(item)), False
 
-    def fail(self, error: BaseException) -> bytes:
-        logger.error(
-            "Report run %s failed while streaming; the download is aborted.",
-            self.job.run_id,
-            exc_info=error,
-        )
+    def fail(self, error: BaseException, outcome: Outcome = Outcome.FAILED) -> bytes:
+        if outcome is Outcome.FAILED:
+            logger.error(
+                "Report run %s failed while streaming; the download is aborted.",
+                self.job.run_id,
+                exc_info=error,
+            )
+            what = "failed"
+        else:
+            logger.info("Report run %s cancelled: %s", self.job.run_id, error)
+            what = "was cancelled"
         marker = (
-            f"\r\n# admin-reports: the report failed (run {self.job.run_id});"
+            f"\r\n# admin-reports: the report {what} (run {self.job.run_id});"
             " this file is incomplete.\r\n"
         ).encode()
         self.error = error
-        self.finish(Outcome.FAILED, error)
+        self.finish(outcome, error)
         return self.count(self.wire.data(marker))
 
     def aborted(self) -> StreamAborted:

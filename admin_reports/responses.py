@@ -86,9 +86,16 @@ def csv_filename(name: str, *parts) -> str:
     return (get_valid_filename(stem) or "report") + ".csv"
 
 
-def stream_csv(request: HttpRequest, job: StreamJob, filename: str) -> StreamingHttpResponse:
-    user = getattr(request, "user", None)
-    release = slots.acquire(getattr(user, "pk", None))
+def stream_csv(
+    request: HttpRequest,
+    job: StreamJob,
+    filename: str,
+    release: Callable[[], None] | None = None,
+) -> StreamingHttpResponse:
+    """The streaming response; takes a stream slot unless given one (`release`)."""
+    if release is None:
+        user = getattr(request, "user", None)
+        release = slots.acquire(getattr(user, "pk", None))
     try:
         wire = wire_for(request)
         stream_class = AsyncStream if isinstance(request, ASGIRequest) else SyncStream

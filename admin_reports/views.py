@@ -16,14 +16,14 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpResponse
 from django.views.decorators.cache import never_cache
 
-from .compiler import ReportParams, compile_report
+from .compiler import ReportParams
 from .conf import app_settings
-from .csv_output import report_job
 from .dates import quick_ranges, resolve_quick_range
 from .definitions.spec import ReportSpec
 from .exceptions import ReportNotFound
 from .registry import registry
-from .responses import TooManyStreams, csv_filename, stream_csv
+from .responses import TooManyStreams, csv_filename, slots, stream_csv
+from .runs import start_run
 
 
 class DownloadForm(forms.Form):
@@ -93,18 +93,21 @@ def download(request, name: str):
     form = DownloadForm(spec, request.POST if request.method == "POST" else request.GET)
     if not form.is_valid():
         return _refusal(_errors_text(form), 400)
-    try:
-        compiled = compile_report(spec, form.params())
-    except ValidationError as exc:
-        return _refusal(" ".join(exc.messages), 400)
     bom = form.cleaned_data["bom"]
-    job = report_job(compiled, bom=app_settings.BOM if bom is None else bom)
-    params = form.cleaned_data
-    filename = csv_filename(spec.name, params.get("start"), params.get("end"))
     try:
-        return stream_csv(request, job, filename)
+        slot = slots.acquire(request.user.pk)  # before the run row: a refusal stores nothing
     except TooManyStreams as exc:
         return _refusal(str(exc), exc.status_code)
+    try:
+        handle = start_run(
+            spec, form.params(), user=request.user, bom=app_settings.BOM if bom is None else bom
+        )
+    except ValidationError as exc:
+        slot()
+        return _refusal(" ".join(exc.messages), 400)
+    params = form.cleaned_data
+    filename = csv_filename(spec.name, params.get("start"), params.get("end"))
+    return stream_csv(request, handle.job, filename, release=slot)
 
 
 def _errors_text(form: forms.Form) -> str:

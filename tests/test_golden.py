@@ -26,7 +26,7 @@ from .factories import (
     RegionFactory,
 )
 
-pytestmark = pytest.mark.django_db
+pytestmark = pytest.mark.django_db(transaction=True)
 
 BERLIN = ZoneInfo("Europe/Berlin")
 UTC = dt.UTC

@@ -7,7 +7,7 @@ from django.core.management import CommandError, call_command
 
 from .factories import OrderLineFactory
 
-pytestmark = pytest.mark.django_db
+pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def run(*args) -> str:

@@ -4,8 +4,9 @@ Run a report and write its CSV.
     python manage.py run_report daily_product_sales --start 2026-03-01 --end 2026-03-31 \\
         --select 3,7 --output march.csv
 
-Uses the same compile and encode path as the admin. Progress (rows, rows/s,
-elapsed) goes to stderr when stderr is a terminal.
+The same run path as the admin: a ReportRun row records the run, and the engine
+runs the query in a producer thread. Progress (rows, rows/s, elapsed) goes to
+stderr when stderr is a terminal.
 """
 
 from __future__ import annotations
@@ -18,11 +19,12 @@ from datetime import date
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
-from ...compiler import ReportParams, compile_report
-from ...csv_output import iter_csv
+from ...compiler import ReportParams
 from ...dates import quick_ranges, resolve_quick_range
+from ...engine import IdentityWire, StreamAborted, SyncStream
 from ...exceptions import ReportNotFound
 from ...registry import registry
+from ...runs import describe_params, start_run
 
 
 def iso_date(value: str) -> date:
@@ -73,17 +75,20 @@ class Command(BaseCommand):
             selection_model=self._selection_model(spec, select, model),
         )
         try:
-            compiled = compile_report(spec, params)
+            handle = start_run(
+                spec, params, bom=bom, parameters=describe_params(params, bom=bom, via="cli")
+            )
         except ValidationError as exc:
             raise CommandError(" ".join(exc.messages)) from None
-        progress = Progress(sys.stderr) if sys.stderr.isatty() else None
-        chunks = iter_csv(compiled, bom=bom, on_rows=progress)
-        if output == "-":
-            self._write_stdout(chunks)
-        else:
-            with open(output, "wb") as out:
-                for chunk in chunks:
-                    out.write(chunk)
+        progress = Progress(sys.stderr, handle.tracker) if sys.stderr.isatty() else None
+        chunks = iter(SyncStream(handle.job, IdentityWire(heartbeats=False)))
+        try:
+            self._write(chunks, output, progress)
+        except StreamAborted as exc:
+            raise CommandError(f"The report failed: {exc.__cause__}") from None
+        finally:
+            chunks.close()
+            handle.tracker.wait()
         if progress:
             progress.done()
 
@@ -115,7 +120,14 @@ class Command(BaseCommand):
             raise CommandError(f"--on must be one of: {', '.join(sorted(actions))}.")
         return actions[label.lower()].model
 
-    def _write_stdout(self, chunks) -> None:
+    def _write(self, chunks, output: str, progress) -> None:
+        if output != "-":
+            with open(output, "wb") as out:
+                for chunk in chunks:
+                    out.write(chunk)
+                    if progress:
+                        progress.show()
+            return
         self.stdout.flush()
         stream = getattr(self.stdout, "_out", sys.stdout)
         binary = getattr(stream, "buffer", None)
@@ -125,28 +137,31 @@ class Command(BaseCommand):
                     binary.write(chunk)
                 else:
                     stream.write(chunk.decode("utf-8"))
+                if progress:
+                    progress.show()
             (binary or stream).flush()
         except BrokenPipeError:
             # The reader went away (e.g. `| head`): stop quietly, as other tools do.
-            chunks.close()
             sys.stdout = open(os.devnull, "w")  # noqa: SIM115  keeps exit-time flush quiet
 
 
 class Progress:
     """`rows, rows/s, elapsed` on one terminal line."""
 
-    def __init__(self, stream) -> None:
+    def __init__(self, stream, tracker) -> None:
         self.stream = stream
-        self.rows = 0
-        self.started = time.monotonic()
+        self.tracker = tracker
+        self.started = self.shown = time.monotonic()
 
-    def __call__(self, rows: int, size: int) -> None:
-        self.rows += rows
-        elapsed = max(time.monotonic() - self.started, 1e-9)
-        self.stream.write(
-            f"\r{self.rows:,} rows  {self.rows / elapsed:,.0f} rows/s  {elapsed:.1f}s elapsed"
-        )
+    def show(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self.shown < 0.2:
+            return
+        self.shown = now
+        rows, elapsed = self.tracker.rows, max(now - self.started, 1e-9)
+        self.stream.write(f"\r{rows:,} rows  {rows / elapsed:,.0f} rows/s  {elapsed:.1f}s elapsed")
         self.stream.flush()
 
     def done(self) -> None:
+        self.show(force=True)
         self.stream.write("\n")

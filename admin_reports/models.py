@@ -1,0 +1,132 @@
+"""
+What the app stores: runs (one row per report run, the audit log, shared by every
+process through the database) and saved presets.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+
+class RunStatus(models.TextChoices):
+    QUEUED = "queued", _("Queued")
+    RUNNING = "running", _("Running the query")
+    STREAMING = "streaming", _("Sending rows")
+    SUCCEEDED = "succeeded", _("Succeeded")
+    FAILED = "failed", _("Failed")
+    CANCELLED = "cancelled", _("Cancelled")
+
+
+FINISHED = (RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.CANCELLED)
+
+
+class ReportRun(models.Model):
+    token = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    report = models.CharField(_("report"), max_length=100, db_index=True)
+    title = models.CharField(_("title"), max_length=200, blank=True)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="report_runs",
+        verbose_name=_("user"),
+    )
+    preset = models.ForeignKey(
+        "ReportPreset",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="runs",
+        verbose_name=_("preset"),
+    )
+    parameters = models.JSONField(_("parameters"), default=dict, blank=True)
+    status = models.CharField(
+        _("status"), max_length=16, choices=RunStatus, default=RunStatus.QUEUED, db_index=True
+    )
+    rows = models.BigIntegerField(_("rows"), default=0)
+    bytes = models.BigIntegerField(_("bytes"), default=0)
+    created_at = models.DateTimeField(_("created"), default=timezone.now, db_index=True)
+    started_at = models.DateTimeField(_("started"), null=True, blank=True)
+    finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
+    error = models.TextField(_("error"), blank=True)
+    cancel_requested = models.BooleanField(_("cancel requested"), default=False)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = _("report run")
+        verbose_name_plural = _("report runs")
+        permissions = [("run_report", _("Can run reports"))]
+
+    def __str__(self) -> str:
+        return f"{self.title or self.report} #{self.pk}"
+
+    @property
+    def finished(self) -> bool:
+        return self.status in FINISHED
+
+    @property
+    def duration(self):
+        if self.started_at is None:
+            return None
+        return (self.finished_at or timezone.now()) - self.started_at
+
+
+class ReportPreset(models.Model):
+    class RangeKind(models.TextChoices):
+        QUICK = "quick", _("Quick range, resolved when run")
+        FIXED = "fixed", _("Fixed dates")
+        NONE = "none", _("No date range")
+
+    class SelectionKind(models.TextChoices):
+        SAVED = "saved", _("The objects it was saved with")
+        FILTER = "filter", _("A changelist filter, evaluated when run")
+        ASK = "ask", _("Ask each time")
+
+    name = models.CharField(_("name"), max_length=100)
+    report = models.CharField(_("report"), max_length=100, db_index=True)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="report_presets",
+        verbose_name=_("owner"),
+    )
+    shared = models.BooleanField(
+        _("shared"), default=False, help_text=_("Other staff who may run the report see it.")
+    )
+    range_kind = models.CharField(
+        _("date range"), max_length=8, choices=RangeKind, default=RangeKind.QUICK
+    )
+    quick_range = models.CharField(_("quick range"), max_length=50, blank=True)
+    start = models.DateField(_("start"), null=True, blank=True)
+    end = models.DateField(_("end"), null=True, blank=True)
+    selection_kind = models.CharField(
+        _("selection"), max_length=8, choices=SelectionKind, default=SelectionKind.ASK
+    )
+    selection_model = models.CharField(_("selection model"), max_length=100, blank=True)
+    selection_pks = models.JSONField(_("selected keys"), default=list, blank=True)
+    selection_filter = models.CharField(
+        _("changelist filter"),
+        max_length=2000,
+        blank=True,
+        help_text=_("The changelist's query string, e.g. category__id__exact=3&q=kite."),
+    )
+    options = models.JSONField(_("options"), default=dict, blank=True)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    class Meta:
+        ordering = ["report", "name"]
+        verbose_name = _("report preset")
+        verbose_name_plural = _("report presets")
+        constraints = [
+            models.UniqueConstraint(fields=["owner", "report", "name"], name="unique_preset_name")
+        ]
+
+    def __str__(self) -> str:
+        return self.name
