@@ -1,10 +1,30 @@
 from django.contrib import admin
+from import_export import fields, resources, widgets
+from import_export.admin import ImportExportModelAdmin
+
+from admin_reports.admin import ReportActionMixin
 
 from .models import Category, Customer, Order, OrderLine, Product, Region
 
 
+class ProductResource(resources.ModelResource):
+    """Products by SKU, their category by name."""
+
+    category = fields.Field(
+        attribute="category",
+        column_name="category",
+        widget=widgets.ForeignKeyWidget(Category, "name"),
+    )
+
+    class Meta:
+        model = Product
+        import_id_fields = ["sku"]
+        fields = ["sku", "name", "category", "price", "active"]
+        skip_unchanged = True
+
+
 @admin.register(Region)
-class RegionAdmin(admin.ModelAdmin):
+class RegionAdmin(ReportActionMixin, admin.ModelAdmin):
     list_display = ["name", "code"]
     search_fields = ["name", "code"]
 
@@ -26,7 +46,10 @@ class CustomerAdmin(admin.ModelAdmin):
 
 
 @admin.register(Product)
-class ProductAdmin(admin.ModelAdmin):
+class ProductAdmin(ReportActionMixin, ImportExportModelAdmin):
+    """Report actions beside django-import-export's import and export buttons."""
+
+    resource_classes = [ProductResource]
     list_display = ["sku", "name", "category", "price", "active"]
     list_filter = ["category", "active"]
     list_select_related = ["category"]
