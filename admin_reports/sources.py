@@ -30,15 +30,19 @@ FETCH_SIZE = 2000
 def reading(using: str, max_duration: float | None = None) -> Iterator[Any]:
     """A transaction set up for one long read; yields the connection."""
     connection = connections[using]
-    with transaction.atomic(using=using):
-        if connection.vendor == "postgresql":
-            with connection.cursor() as cursor:
-                cursor.execute("SET LOCAL cursor_tuple_fraction = 1")
-                if max_duration:
-                    cursor.execute(
-                        "SELECT set_config('statement_timeout', %s, true)",
-                        [f"{int(max_duration * 1000)}ms"],
-                    )
+    if connection.vendor != "postgresql":
+        # One statement reads a consistent snapshot already. A transaction would only
+        # hurt: SQLite's IMMEDIATE mode would lock out every writer (run progress,
+        # cancel requests) for as long as the report runs.
+        yield connection
+        return
+    with transaction.atomic(using=using), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL cursor_tuple_fraction = 1")
+        if max_duration:
+            cursor.execute(
+                "SELECT set_config('statement_timeout', %s, true)",
+                [f"{int(max_duration * 1000)}ms"],
+            )
         yield connection
 
 

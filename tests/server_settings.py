@@ -7,6 +7,9 @@ from tests.settings import MIDDLEWARE
 
 ROOT_URLCONF = "tests.server_urls"
 
+# The demo's definitions and the test-only slow one.
+ADMIN_REPORTS_DIRS = [*ADMIN_REPORTS_DIRS, BASE_DIR / "tests" / "report_defs"]  # noqa: F405
+
 if os.environ.get("GZIP_MIDDLEWARE"):
     # The tests prove report responses survive it: it must leave them alone.
     MIDDLEWARE = ["django.middleware.gzip.GZipMiddleware", *MIDDLEWARE]

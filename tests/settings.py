@@ -21,3 +21,6 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
     DATABASES["default"]["TEST"] = {  # noqa: F405
         "NAME": os.path.join(tempfile.gettempdir(), f"admin-reports-test-{os.getpid()}.sqlite3")
     }
+
+INSTALLED_APPS = [*INSTALLED_APPS, "tests.apps.TestsConfig"]  # noqa: F405
+ADMIN_REPORTS_FUNCTIONS = {"slow_down": "tests.slow.SlowDown"}

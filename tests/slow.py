@@ -1,0 +1,40 @@
+"""
+A test-only expression function that makes a report slow row by row.
+
+    slow_down(quantity)   # quantity, after SLOW_DOWN_SECONDS per row
+
+PostgreSQL: a correlated pg_sleep; SQLite: a Python function registered on every
+new connection (see tests.apps).
+"""
+
+import time
+
+from django.db.models import Func
+
+SLOW_DOWN_SECONDS = 0.01
+
+
+class SlowDown(Func):
+    function = "slow_down"
+    arity = 1
+
+    def as_postgresql(self, compiler, connection, **extra_context):
+        return self.as_sql(
+            compiler,
+            connection,
+            # The argument inside pg_sleep() makes it run once a row, not once a query.
+            template=(
+                f"(SELECT %(expressions)s FROM pg_sleep({SLOW_DOWN_SECONDS} + 0 * %(expressions)s))"
+            ),
+            **extra_context,
+        )
+
+
+def slow_down(value):
+    time.sleep(SLOW_DOWN_SECONDS)
+    return value
+
+
+def register_sqlite_function(sender, connection, **kwargs) -> None:
+    if connection.vendor == "sqlite":
+        connection.connection.create_function("slow_down", 1, slow_down)

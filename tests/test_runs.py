@@ -1,0 +1,78 @@
+"""The run path: run rows written by the watcher, cancel through the database."""
+
+import datetime as dt
+import time
+
+import pytest
+from django.conf import settings
+from django.test import override_settings
+
+from admin_reports.compiler import ReportParams
+from admin_reports.engine import IdentityWire, StreamAborted, SyncStream
+from admin_reports.models import ReportRun, RunStatus
+from admin_reports.registry import registry
+from admin_reports.runs import start_run
+
+from .factories import OrderLineFactory
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+EARLY, LATE = dt.date(2000, 1, 1), dt.date(2100, 1, 1)
+SLOW_DIRS = [*settings.ADMIN_REPORTS_DIRS, settings.BASE_DIR / "tests" / "report_defs"]
+
+
+def drain(stream):
+    pieces = []
+    try:
+        for piece in stream:
+            pieces.append(piece)
+    except StreamAborted as exc:
+        return b"".join(pieces), exc
+    return b"".join(pieces), None
+
+
+def test_a_run_row_records_the_run():
+    OrderLineFactory.create_batch(3)
+    handle = start_run(registry.get("order_lines"), ReportParams(EARLY, LATE))
+    assert handle.run.status == RunStatus.QUEUED
+    data, aborted = drain(SyncStream(handle.job, IdentityWire(heartbeats=False)))
+    assert aborted is None
+    run = ReportRun.objects.get(pk=handle.run.pk)
+    assert run.status == RunStatus.SUCCEEDED
+    assert run.rows == 3 == data.count(b"\r\n") - 1
+    assert run.bytes == len(data) - len(data.split(b"\r\n", 1)[0]) - 2, "the rows' CSV bytes"
+    assert run.error == ""
+    assert run.finished_at >= run.started_at
+
+
+@override_settings(ADMIN_REPORTS_DIRS=SLOW_DIRS)
+def test_a_cancel_requested_in_the_database_stops_the_run():
+    OrderLineFactory.create_batch(400)  # 400 rows x 10 ms: 4 s of query
+    handle = start_run(registry.get("slow_lines"), ReportParams())
+    stream = SyncStream(handle.job, IdentityWire())
+    iterator = iter(stream)
+    next(iterator)
+    time.sleep(0.5)
+    ReportRun.objects.filter(pk=handle.run.pk).update(cancel_requested=True)
+    started = time.monotonic()
+    data, aborted = drain(iterator)
+    assert time.monotonic() - started < 2.0
+    assert isinstance(aborted, StreamAborted), "a cancelled download must not look complete"
+    assert data.endswith(b"this file is incomplete.\r\n")
+    handle.tracker.wait()
+    run = ReportRun.objects.get(pk=handle.run.pk)
+    assert run.status == RunStatus.CANCELLED
+    assert run.error == "RunCancelled: Cancelled on request."
+    assert not handle.job.control._session.producer.is_alive()
+
+
+def test_a_failed_run_keeps_the_error():
+    OrderLineFactory()
+    handle = start_run(registry.get("order_lines"), ReportParams(EARLY, LATE))
+    handle.job.chunks = lambda: (_ for _ in ()).throw(RuntimeError("the database went away"))
+    data, aborted = drain(SyncStream(handle.job, IdentityWire()))
+    handle.tracker.wait()
+    run = ReportRun.objects.get(pk=handle.run.pk)
+    assert isinstance(aborted, StreamAborted)
+    assert run.status == RunStatus.FAILED
+    assert run.error == "RuntimeError: the database went away"
