@@ -74,5 +74,6 @@ def test_a_failed_run_keeps_the_error():
     handle.tracker.wait()
     run = ReportRun.objects.get(pk=handle.run.pk)
     assert isinstance(aborted, StreamAborted)
+    assert data.endswith(b"the report failed (run %d); this file is incomplete.\r\n" % run.pk)
     assert run.status == RunStatus.FAILED
     assert run.error == "RuntimeError: the database went away"
