@@ -32,6 +32,8 @@ DEFAULTS: dict[str, Any] = {
     # Start downloads with a UTF-8 byte order mark, so that Excel reads UTF-8; a run's
     # own choice (the form's checkbox, run_report --bom) takes precedence.
     "BOM": True,
+    # Rows fetched from the database cursor at a time.
+    "FETCH_ROWS": 2000,
     # Rows encoded into one chunk of CSV (a chunk is what the producer queues).
     "CHUNK_ROWS": 500,
     # Seconds without a byte after which a gzip response sends an empty flush.

@@ -20,10 +20,10 @@ from typing import TYPE_CHECKING, Any
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
 from django.utils import timezone
 
+from .conf import app_settings
+
 if TYPE_CHECKING:
     from .compiler import CompiledReport
-
-FETCH_SIZE = 2000
 
 
 @contextmanager
@@ -50,7 +50,7 @@ def orm_rows(compiled: CompiledReport) -> Iterator[tuple[Any, ...]]:
     queryset = compiled.queryset
     # The SQL is compiled when iteration starts: date truncation needs the report's zone.
     with timezone.override(compiled.tz), reading(queryset.db, compiled.max_duration):
-        yield from queryset.iterator(chunk_size=FETCH_SIZE)
+        yield from queryset.iterator(chunk_size=app_settings.FETCH_ROWS)
 
 
 def sql_rows(
@@ -58,5 +58,5 @@ def sql_rows(
 ) -> Iterator[tuple[Any, ...]]:
     with reading(using) as connection, connection.chunked_cursor() as cursor:
         cursor.execute(sql, params)
-        while rows := cursor.fetchmany(FETCH_SIZE):
+        while rows := cursor.fetchmany(app_settings.FETCH_ROWS):
             yield from rows

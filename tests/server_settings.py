@@ -23,3 +23,7 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "loggers": {"admin_reports": {"handlers": ["console"], "level": "INFO"}},
 }
+
+# Small chunks: a slow test report shows its progress row by row.
+ADMIN_REPORTS_CHUNK_ROWS = 20
+ADMIN_REPORTS_FETCH_ROWS = 20

@@ -406,3 +406,21 @@ def test_over_the_cap_the_admin_shows_a_message(client, staff, shop, request):
     assert ReportRun.objects.count() == 1
     held.close()
     assert slots.total == 0
+
+
+def test_the_form_page_template_follows_the_admin_override_chain(client, staff, shop):
+    response = first_step(client, [shop["kite"].pk])
+    assert response.template_name == [
+        "admin/admin_reports/shop/product/report_form.html",
+        "admin/admin_reports/shop/report_form.html",
+        "admin/admin_reports/report_form.html",
+    ]
+
+
+def test_import_export_and_report_actions_share_the_product_changelist(client, shop):
+    client.force_login(UserFactory(is_superuser=True))
+    response = client.get(PRODUCTS)
+    html = response.content.decode()
+    assert reverse("admin:shop_product_import") in html
+    assert reverse("admin:shop_product_export") in html
+    assert "Report: Daily sales by product" in html

@@ -46,7 +46,8 @@
     event.preventDefault();
     const data = new FormData(form);
     data.set("_report_step", "validate");
-    const response = await fetch(form.action || window.location.href, {
+    // form.action would be the input named "action", not the form's URL.
+    const response = await fetch(form.getAttribute("action") || window.location.href, {
       method: "POST", body: data, credentials: "same-origin",
     });
     const result = response.ok ? await response.json() : { valid: false };
