@@ -3,6 +3,7 @@
 from pathlib import Path
 
 import pytest
+from django.test import override_settings
 
 from admin_reports.definitions import CHECK_IDS, Mark, Problem, load_definition_file
 from admin_reports.registry import load_all
@@ -249,6 +250,7 @@ CASES = [
 ]
 
 
+@override_settings(ADMIN_REPORTS_FUNCTIONS={})  # the built-in functions only, as in FUNCTIONS
 @pytest.mark.parametrize(
     ("id", "text", "message", "line", "column", "hint"), CASES, ids=[c[0] for c in CASES]
 )

@@ -126,11 +126,16 @@ def choose_report(page, base: str, action: str, category: str | None = None) -> 
     page.goto(f"{base}/admin/shop/product/")
     if category:
         page.click(f"#changelist-filter a:text-is('{category}')")
+        page.wait_for_url("**category__id__exact=*")
+    page.wait_for_selector("input.action-select")
     for box in page.locator("input.action-select").all():
         box.check()
     page.select_option("select[name=action]", action)
     page.click("button[name=index]")
-    page.wait_for_selector("#report-form")
+    if not page.locator("#report-form").count():
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=ARTIFACTS / "no-report-form.png", full_page=True)
+        pytest.fail(f"no report form at {page.url}: {page.inner_text('#content')[:500]}")
 
 
 def download(page, trigger) -> tuple[bytes | None, str | None]:
