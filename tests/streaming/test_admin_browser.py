@@ -21,6 +21,7 @@ import pytest
 from django.conf import settings
 from django.contrib.auth.models import Permission
 from django.db import connection
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 from admin_reports.dates import resolve_quick_range
 from admin_reports.models import ReportPreset, ReportRun, RunStatus
@@ -132,7 +133,9 @@ def choose_report(page, base: str, action: str, category: str | None = None) -> 
         box.check()
     page.select_option("select[name=action]", action)
     page.click("button[name=index]")
-    if not page.locator("#report-form").count():
+    try:
+        page.wait_for_selector("#report-form", timeout=15_000)
+    except PlaywrightTimeoutError:
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=ARTIFACTS / "no-report-form.png", full_page=True)
         pytest.fail(f"no report form at {page.url}: {page.inner_text('#content')[:500]}")
