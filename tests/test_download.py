@@ -1,8 +1,6 @@
 """The download endpoint through Django's test client: permissions, parameters, limits."""
 
-import datetime as dt
 import gzip
-from decimal import Decimal
 
 import pytest
 from django.contrib.auth.models import Permission
@@ -11,23 +9,12 @@ from django.urls import reverse
 
 from admin_reports.responses import slots
 
-from .factories import OrderLineFactory, UserFactory
+from .factories import UserFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 URL = reverse("admin_reports:download", args=["daily_product_sales"])
 MARCH = {"start": "2026-03-01", "end": "2026-03-31"}
-
-
-@pytest.fixture
-def line():
-    return OrderLineFactory(
-        order__placed_at=dt.datetime(2026, 3, 10, 12, tzinfo=dt.UTC),
-        product__sku="TOY-1",
-        product__name="Kite",
-        quantity=2,
-        unit_price=Decimal("3.50"),
-    )
 
 
 @pytest.fixture

@@ -31,6 +31,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 BERLIN = ZoneInfo("Europe/Berlin")
 UTC = dt.UTC
 START, END = dt.date(2026, 3, 1), dt.date(2026, 3, 29)
+MARCH_TO_DST = ["--start", START.isoformat(), "--end", END.isoformat()]
 
 
 def utc(*args) -> dt.datetime:
@@ -115,16 +116,7 @@ def test_daily_product_sales(shop, tmp_path):
         for (sku, name, day), (units, revenue, orders) in sorted(groups.items())
     ]
     pks = ",".join(str(product.pk) for product in selected)
-    output = run(
-        tmp_path,
-        "daily_product_sales",
-        "--start",
-        "2026-03-01",
-        "--end",
-        "2026-03-29",
-        "--select",
-        pks,
-    )
+    output = run(tmp_path, "daily_product_sales", *MARCH_TO_DST, "--select", pks)
     assert output == as_csv(expected)
     # The checks the expectation itself must satisfy, so that it cannot be empty or trivial.
     days = [row[2] for row in expected[1:]]
@@ -135,16 +127,7 @@ def test_daily_product_sales(shop, tmp_path):
 
 
 def test_daily_product_sales_selection_limits_rows(shop, tmp_path):
-    output = run(
-        tmp_path,
-        "daily_product_sales",
-        "--start",
-        "2026-03-01",
-        "--end",
-        "2026-03-29",
-        "--select",
-        str(shop["atlas"].pk),
-    )
+    output = run(tmp_path, "daily_product_sales", *MARCH_TO_DST, "--select", str(shop["atlas"].pk))
     assert [row[0] for row in csv.reader(io.StringIO(output))][1:] == ["BOO-2", "BOO-2"]
 
 

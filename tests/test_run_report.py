@@ -1,11 +1,7 @@
-import datetime as dt
-from decimal import Decimal
 from io import StringIO
 
 import pytest
 from django.core.management import CommandError, call_command
-
-from .factories import OrderLineFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -14,17 +10,6 @@ def run(*args) -> str:
     out = StringIO()
     call_command("run_report", *args, stdout=out)
     return out.getvalue()
-
-
-@pytest.fixture
-def line():
-    return OrderLineFactory(
-        order__placed_at=dt.datetime(2026, 3, 10, 12, tzinfo=dt.UTC),
-        product__sku="TOY-1",
-        product__name="Kite",
-        quantity=2,
-        unit_price=Decimal("3.50"),
-    )
 
 
 def test_writes_to_stdout(line):

@@ -210,3 +210,13 @@ def slow_query(sqlite_spin_steps):
 
 def expected_csv(rows: int = ROWS) -> bytes:
     return b"n,label\r\n" + "".join(f"{n},zeile-ü-{n}\r\n" for n in range(1, rows + 1)).encode()
+
+
+def active_queries() -> int:
+    """Queries running in the test database but ours (e.g. a FETCH from a report's cursor)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+            " AND state = 'active' AND pid <> pg_backend_pid()"
+        )
+        return cursor.fetchone()[0]

@@ -28,6 +28,7 @@ from admin_reports.models import ReportPreset, ReportRun, RunStatus
 from project.shop.models import OrderLine
 
 from ..factories import CategoryFactory, OrderLineFactory, ProductFactory, UserFactory
+from .conftest import active_queries
 from .test_proxies import browser  # noqa: F401  the module's browser fixture
 
 pytestmark = [pytest.mark.server, pytest.mark.django_db(transaction=True)]
@@ -212,12 +213,3 @@ def test_a_slow_run_shows_progress_and_can_be_cancelled(page, gunicorn, django_d
         while time.monotonic() < deadline and active_queries():
             time.sleep(0.1)
         assert active_queries() == 0, "the query is gone from the database"
-
-
-def active_queries() -> int:
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
-            " AND state = 'active' AND pid <> pg_backend_pid()"
-        )
-        return cursor.fetchone()[0]

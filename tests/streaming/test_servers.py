@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from django.db import connection
 
-from .conftest import SLOW_SECONDS, expected_csv
+from .conftest import SLOW_SECONDS, active_queries, expected_csv
 from .http import fetch, leave, open_stream
 
 pytestmark = pytest.mark.server
@@ -86,16 +86,6 @@ def test_a_query_failing_mid_stream_is_a_failed_download(server, slow_query, tmp
     assert "failed while streaming; the download is aborted" in server.log_text()
 
 
-def active_slow_queries() -> int:
-    """Queries running in the test database but ours (a FETCH from the report's cursor)."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
-            " AND state = 'active' AND pid <> pg_backend_pid()"
-        )
-        return cursor.fetchone()[0]
-
-
 def backends() -> int:
     with connection.cursor() as cursor:
         cursor.execute(
@@ -136,13 +126,13 @@ def test_a_client_that_leaves_stops_the_query(server, slow_query, django_db_bloc
         # A browser asks for gzip: heartbeats every second let a WSGI server notice.
         sock = open_stream(url, 20, {"Accept-Encoding": "gzip"})
         if postgresql:
-            assert wait_until(lambda: active_slow_queries() == 1, 5) is not None
+            assert wait_until(lambda: active_queries() == 1, 5) is not None
         else:
             assert wait_until(lambda: server.threads() > threads, 5) is not None
         time.sleep(1)
         left_at = leave(sock)
         if postgresql:
-            assert wait_until(lambda: active_slow_queries() == 0, 10) is not None
+            assert wait_until(lambda: active_queries() == 0, 10) is not None
             assert time.monotonic() - left_at <= 3.0, "the query is gone within 3 s"
             assert wait_until(lambda: backends() == connections_before, 5) is not None
         assert wait_until(lambda: server.threads() <= threads, 10) is not None
