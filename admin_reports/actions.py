@@ -26,8 +26,8 @@ from .exceptions import ReportNotFound
 from .forms import ReportForm
 from .models import ReportPreset
 from .registry import registry
-from .responses import TooManyStreams, csv_filename, slots, stream_csv
-from .runs import describe_params, start_run
+from .responses import TooManyStreams, csv_filename, download_response
+from .runs import describe_params
 from .selection import Selection
 from .views import allowed
 
@@ -86,40 +86,35 @@ class ReportActionMixin:
         step = request.POST.get("_report_step")
         if step == "validate":
             return JsonResponse({"valid": form.is_valid(), "errors": form.errors.get_json_data()})
+        status = 200
         if step == "download" and form.is_valid():
-            response = self._download(request, spec, selection, form)
-            if response is not None:
-                return response
+            try:
+                return self._download(request, spec, selection, form)
+            except TooManyStreams as exc:
+                self.message_user(request, str(exc), messages.ERROR)
+                status = exc.status_code
         if step == "save_preset" and form.is_valid():
             self._save_preset(request, spec, selection, form)
-        status = 429 if getattr(request, "_report_refused", False) else 200
         return self._render_form(request, spec, selection, form, status)
 
     def _download(self, request, spec, selection, form):
-        try:
-            release = slots.acquire(request.user.pk)
-        except TooManyStreams as exc:
-            self.message_user(request, str(exc), messages.ERROR)
-            request._report_refused = True
-            return None
+        data = form.cleaned_data
         params = form.params(selection.queryset, self.model)
         extra = {
             "selection": {"filter": selection.query_string} if selection.across else selection.pks,
             "selection_count": selection.count,
             "selection_text": selection.description,
         }
-        handle = start_run(
+        return download_response(
+            request,
             spec,
             params,
-            user=request.user,
-            preset=form.cleaned_data.get("preset"),
-            bom=form.cleaned_data.get("bom", False),
-            token=form.cleaned_data.get("run_token"),
-            parameters=describe_params(params, bom=form.cleaned_data.get("bom"), **extra),
+            csv_filename(spec.name, data.get("start"), data.get("end")),
+            preset=data.get("preset"),
+            bom=data.get("bom", False),
+            token=data.get("run_token"),
+            parameters=describe_params(params, bom=data.get("bom"), **extra),
         )
-        data = form.cleaned_data
-        filename = csv_filename(spec.name, data.get("start"), data.get("end"))
-        return stream_csv(request, handle.job, filename, release=release)
 
     def _save_preset(self, request, spec, selection, form) -> None:
         data = form.cleaned_data

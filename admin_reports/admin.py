@@ -28,8 +28,8 @@ from .exceptions import ReportNotFound
 from .forms import preset_range, visible_presets
 from .models import ReportPreset, ReportRun
 from .registry import registry
-from .responses import TooManyStreams, csv_filename, slots, stream_csv
-from .runs import describe_params, start_run
+from .responses import TooManyStreams, csv_filename, download_response
+from .runs import describe_params
 from .selection import changelist_queryset
 from .views import allowed
 
@@ -250,33 +250,27 @@ class ReportPresetAdmin(ImportExportModelAdmin):
             self.message_user(request, _("This preset asks for a selection."), messages.ERROR)
             return redirect(changelist)
         selection_model, selection = self._selection(request, preset)
-        try:
-            release = slots.acquire(request.user.pk)
-        except TooManyStreams as exc:
-            self.message_user(request, str(exc), messages.ERROR)
-            return redirect(changelist)
         start, end = preset_range(preset)
         params = ReportParams(start, end, selection, selection_model)
+        saved = (
+            {"filter": preset.selection_filter}
+            if preset.selection_filter
+            else [str(pk) for pk in preset.selection_pks]
+        )
         try:
-            handle = start_run(
+            return download_response(
+                request,
                 spec,
                 params,
-                user=request.user,
+                csv_filename(spec.name, start, end),
                 preset=preset,
                 bom=preset.options.get("bom", False),
-                parameters=describe_params(
-                    params,
-                    preset=preset.name,
-                    selection={"filter": preset.selection_filter}
-                    if preset.selection_filter
-                    else [str(pk) for pk in preset.selection_pks],
-                ),
+                parameters=describe_params(params, preset=preset.name, selection=saved),
             )
-        except ValidationError as exc:
-            release()
-            self.message_user(request, " ".join(exc.messages), messages.ERROR)
+        except (TooManyStreams, ValidationError) as exc:
+            messages_text = exc.messages if isinstance(exc, ValidationError) else [str(exc)]
+            self.message_user(request, " ".join(messages_text), messages.ERROR)
             return redirect(changelist)
-        return stream_csv(request, handle.job, csv_filename(spec.name, start, end), release)
 
     def _selection(self, request, preset):
         model = apps.get_model(preset.selection_model) if preset.selection_model else None

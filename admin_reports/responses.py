@@ -25,6 +25,7 @@ from django.utils.translation import gettext as _
 from .conf import app_settings
 from .engine import AsyncStream, GzipWire, IdentityWire, StreamJob, SyncStream
 from .exceptions import ReportError
+from .runs import start_run
 
 ACCEPTS_GZIP = re.compile(r"\bgzip\b")
 
@@ -113,3 +114,17 @@ def stream_csv(
         # Set by us, so GZipMiddleware leaves the response alone.
         response["Content-Encoding"] = wire.content_encoding
     return response
+
+
+def download_response(request: HttpRequest, spec, params, filename: str, **run_options):
+    """Take a stream slot, record the run, and stream it.
+
+    TooManyStreams or InvalidParameters are raised before anything is stored.
+    """
+    release = slots.acquire(getattr(request.user, "pk", None))
+    try:
+        handle = start_run(spec, params, user=request.user, **run_options)
+        return stream_csv(request, handle.job, filename, release=release)
+    except BaseException:
+        release()
+        raise

@@ -22,8 +22,7 @@ from .dates import quick_ranges, resolve_quick_range
 from .definitions.spec import ReportSpec
 from .exceptions import ReportNotFound
 from .registry import registry
-from .responses import TooManyStreams, csv_filename, slots, stream_csv
-from .runs import start_run
+from .responses import TooManyStreams, csv_filename, download_response
 
 
 class DownloadForm(forms.Form):
@@ -93,21 +92,15 @@ def download(request, name: str):
     form = DownloadForm(spec, request.POST if request.method == "POST" else request.GET)
     if not form.is_valid():
         return _refusal(_errors_text(form), 400)
-    bom = form.cleaned_data["bom"]
+    data = form.cleaned_data
+    filename = csv_filename(spec.name, data.get("start"), data.get("end"))
+    bom = app_settings.BOM if data["bom"] is None else data["bom"]
     try:
-        slot = slots.acquire(request.user.pk)  # before the run row: a refusal stores nothing
+        return download_response(request, spec, form.params(), filename, bom=bom)
     except TooManyStreams as exc:
         return _refusal(str(exc), exc.status_code)
-    try:
-        handle = start_run(
-            spec, form.params(), user=request.user, bom=app_settings.BOM if bom is None else bom
-        )
     except ValidationError as exc:
-        slot()
         return _refusal(" ".join(exc.messages), 400)
-    params = form.cleaned_data
-    filename = csv_filename(spec.name, params.get("start"), params.get("end"))
-    return stream_csv(request, handle.job, filename, release=slot)
 
 
 def _errors_text(form: forms.Form) -> str:
