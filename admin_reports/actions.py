@@ -25,11 +25,11 @@ from django.utils.translation import gettext as _
 from .exceptions import ReportNotFound
 from .forms import ReportForm
 from .models import ReportPreset
+from .permissions import may_run
 from .registry import registry
 from .responses import TooManyStreams, csv_filename, download_response
 from .runs import describe_params
 from .selection import Selection
-from .views import allowed
 
 ACTION_PREFIX = "report_"
 
@@ -52,7 +52,7 @@ class ReportActionMixin:
 
     def get_report_specs(self, request) -> list:
         """The definitions on this model that request.user may run."""
-        return [spec for spec in registry.for_model(self.model) if allowed(request.user, spec)]
+        return [spec for spec in registry.for_model(self.model) if may_run(request.user, spec)]
 
     def get_actions(self, request):
         actions = super().get_actions(request)
@@ -76,7 +76,7 @@ class ReportActionMixin:
                 spec = registry.get(action.removeprefix(ACTION_PREFIX))
             except ReportNotFound:
                 raise PermissionDenied from None
-            if not spec.action_for(self.model) or not allowed(request.user, spec):
+            if not spec.action_for(self.model) or not may_run(request.user, spec):
                 raise PermissionDenied
 
     def report_view(self, request, queryset, spec):

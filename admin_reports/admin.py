@@ -27,19 +27,13 @@ from .compiler import ReportParams
 from .exceptions import ReportNotFound
 from .forms import preset_range, visible_presets
 from .models import ReportPreset, ReportRun
+from .permissions import may_run, may_run_reports
 from .registry import registry
 from .responses import TooManyStreams, csv_filename, download_response
 from .runs import describe_params
 from .selection import changelist_queryset
-from .views import allowed
 
 __all__ = ["ReportActionMixin", "ReportActionModelAdmin", "ReportPresetAdmin", "ReportRunAdmin"]
-
-RUN_PERMISSION = "admin_reports.run_report"
-
-
-def _may_run(user) -> bool:
-    return user.is_active and user.is_staff and user.has_perm(RUN_PERMISSION)
 
 
 @admin.register(ReportRun)
@@ -82,7 +76,7 @@ class ReportRunAdmin(admin.ModelAdmin):
         ]
 
     def _own_run(self, request, token) -> ReportRun:
-        if token is None or not _may_run(request.user):
+        if token is None or not may_run_reports(request.user):
             raise Http404
         runs = ReportRun.objects.all()
         if not request.user.is_superuser:
@@ -244,7 +238,7 @@ class ReportPresetAdmin(ImportExportModelAdmin):
             self.message_user(request, _("This preset is broken: %s") % problem, messages.ERROR)
             return redirect(changelist)
         spec = registry.get(preset.report)
-        if not allowed(request.user, spec):
+        if not may_run(request.user, spec):
             raise PermissionDenied
         if preset.selection_kind == ReportPreset.SelectionKind.ASK:
             self.message_user(request, _("This preset asks for a selection."), messages.ERROR)

@@ -21,6 +21,7 @@ from .conf import app_settings
 from .dates import quick_ranges, resolve_quick_range
 from .definitions.spec import ReportSpec
 from .exceptions import ReportNotFound
+from .permissions import may_run
 from .registry import registry
 from .responses import TooManyStreams, csv_filename, download_response
 
@@ -76,10 +77,6 @@ class DownloadForm(forms.Form):
         )
 
 
-def allowed(user, spec: ReportSpec) -> bool:
-    return user.is_active and user.is_staff and user.has_perms(spec.permissions)
-
-
 @never_cache
 @staff_member_required
 def download(request, name: str):
@@ -87,7 +84,7 @@ def download(request, name: str):
         spec = registry.get(name)
     except ReportNotFound:
         raise Http404(f"No report named {name!r}.") from None
-    if not allowed(request.user, spec):
+    if not may_run(request.user, spec):
         raise PermissionDenied
     form = DownloadForm(spec, request.POST if request.method == "POST" else request.GET)
     if not form.is_valid():

@@ -8,6 +8,7 @@ None (or nothing) when the part is invalid.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from typing import Any
@@ -28,6 +29,7 @@ FORMAT_KEYS = ("decimals", "date", "datetime", "true_label", "false_label", "emp
 DATE_RANGE_KEYS = ("field", "required", "default", "max_days")
 JOIN_KEYS = ("path", "condition")
 MAX_DECIMALS = 20
+PERMISSION_RE = re.compile(r"^[a-z_][a-z0-9_]*\.[a-z_][a-z0-9_]*$")
 
 
 def _where(where: str) -> str:
@@ -253,8 +255,6 @@ def order_by(ctx, data: MarkedDict, names: list[str]) -> tuple[str, ...]:
 
 
 def permissions(ctx, data: MarkedDict) -> list[str]:
-    from .validation import PERMISSION_RE
-
     result = []
     for item, mark in string_list(ctx, data, "permissions", "permissions"):
         if not PERMISSION_RE.match(item):

@@ -18,6 +18,7 @@ from typing import Any
 from django.db import models
 from django.db.models import Q
 
+from ..permissions import RUN_PERMISSION
 from . import parts as f
 from .expressions import ExpressionError, parse_expression
 from .loader import MarkedDict, MarkedList
@@ -26,8 +27,6 @@ from .problems import Mark, Problem
 from .spec import ActionSpec, ColumnKind, ColumnSpec, JoinSpec, ReportSpec
 
 NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
-PERMISSION_RE = re.compile(r"^[a-z_][a-z0-9_]*\.[a-z_][a-z0-9_]*$")
-RUN_PERMISSION = "admin_reports.run_report"
 
 TOP_KEYS = (
     "name",
