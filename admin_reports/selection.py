@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from django.contrib.admin import helpers
 from django.contrib.admin.options import IncorrectLookupParameters
@@ -42,7 +43,7 @@ class Selection:
             queryset, across, params.urlencode(), pks, describe_filters(modeladmin, request)
         )
 
-    @property
+    @cached_property
     def count(self) -> int:
         return self.queryset.count()
 
