@@ -1,6 +1,6 @@
 """
 The admin flow in a real browser (Debian's chromium, driven by Playwright) against
-gunicorn: filter, select, choose the report, pick "last month", download; save a
+gunicorn and uvicorn: filter, select, choose the report, pick "last month", download; save a
 preset and run it; start a slow run, watch the progress, cancel it.
 
 Screenshots of the form page and the progress panel go to test-artifacts/.
@@ -28,7 +28,7 @@ from admin_reports.models import ReportPreset, ReportRun, RunStatus
 from project.shop.models import OrderLine
 
 from ..factories import CategoryFactory, OrderLineFactory, ProductFactory, UserFactory
-from .conftest import active_queries
+from .conftest import active_queries, running
 from .test_proxies import browser  # noqa: F401  the module's browser fixture
 
 pytestmark = [pytest.mark.server, pytest.mark.django_db(transaction=True)]
@@ -110,12 +110,20 @@ def csv_rows(data: bytes) -> list[list[str]]:
     return list(csv.reader(io.StringIO(data.decode("utf-8-sig"))))
 
 
+@pytest.fixture(scope="module", params=["gunicorn", "uvicorn"])
+def server(request, django_db_setup, tmp_path_factory):
+    """The admin served by gunicorn (WSGI) and by uvicorn (ASGI)."""
+    log = tmp_path_factory.mktemp("server") / f"{request.param}.log"
+    with running(request.param, log) as server:
+        yield server
+
+
 @pytest.fixture
-def page(browser, gunicorn, staff):  # noqa: F811
+def page(browser, server, staff):  # noqa: F811
     context = browser.new_context(accept_downloads=True, viewport={"width": 1280, "height": 900})
     page = context.new_page()
     page.set_default_timeout(30_000)
-    page.goto(f"{gunicorn.url}/admin/login/")
+    page.goto(f"{server.url}/admin/login/")
     page.fill("#id_username", staff.username)
     page.fill("#id_password", PASSWORD)
     page.click("input[type=submit]")
@@ -152,12 +160,14 @@ def download(page, trigger) -> tuple[bytes | None, str | None]:
     return Path(item.path()).read_bytes(), None
 
 
-def test_report_from_the_changelist_then_from_a_preset(page, gunicorn, shop):
+def test_report_from_the_changelist_then_from_a_preset(page, server, shop):
     ARTIFACTS.mkdir(exist_ok=True)
-    choose_report(page, gunicorn.url, "report_daily_product_sales", category="Toys")
+    choose_report(page, server.url, "report_daily_product_sales", category="Toys")
     assert page.inner_text("#report-selection") == "2 products"
     page.select_option("select[name=quick_range]", "last_month")
-    page.screenshot(path=ARTIFACTS / f"report-form-{connection.vendor}.png", full_page=True)
+    page.screenshot(
+        path=ARTIFACTS / f"report-form-{server.kind}-{connection.vendor}.png", full_page=True
+    )
     data, failure = download(page, lambda: page.click("#report-download"))
     assert failure is None
     expected = expected_daily_sales(shop["toys"], shop["start"], shop["end"])
@@ -165,7 +175,7 @@ def test_report_from_the_changelist_then_from_a_preset(page, gunicorn, shop):
     assert csv_rows(data) == expected
     page.wait_for_selector("#report-progress[data-status=succeeded]")
     page.locator("#report-progress").screenshot(
-        path=ARTIFACTS / f"report-done-{connection.vendor}.png"
+        path=ARTIFACTS / f"report-done-{server.kind}-{connection.vendor}.png"
     )
     assert page.inner_text("#report-rows") == "6"
 
@@ -177,18 +187,18 @@ def test_report_from_the_changelist_then_from_a_preset(page, gunicorn, shop):
     preset = ReportPreset.objects.get()
     assert (preset.quick_range, preset.selection_kind) == ("last_month", "saved")
 
-    page.goto(f"{gunicorn.url}/admin/admin_reports/reportpreset/")
+    page.goto(f"{server.url}/admin/admin_reports/reportpreset/")
     data, failure = download(page, lambda: page.click("button.preset-run"))
     assert failure is None
     assert csv_rows(data) == expected
     assert ReportRun.objects.filter(preset=preset, status=RunStatus.SUCCEEDED).count() == 1
 
 
-def test_a_slow_run_shows_progress_and_can_be_cancelled(page, gunicorn, django_db_blocker):
+def test_a_slow_run_shows_progress_and_can_be_cancelled(page, server):
     ARTIFACTS.mkdir(exist_ok=True)
     product = ProductFactory(sku="SLOW-1", name="Slow")
     OrderLineFactory.create_batch(3000, product=product)  # 10 ms a row: 30 s of query
-    choose_report(page, gunicorn.url, "report_slow_lines")
+    choose_report(page, server.url, "report_slow_lines")
     with page.expect_download(timeout=60_000) as info:
         page.click("#report-download")
         page.wait_for_selector("#report-progress:not([hidden])")
@@ -200,7 +210,7 @@ def test_a_slow_run_shows_progress_and_can_be_cancelled(page, gunicorn, django_d
             f"Number(document.querySelector('#report-rows').textContent.replace(/\\D/g, '')) > {first}"
         )
         page.locator("#report-progress").screenshot(
-            path=ARTIFACTS / f"report-progress-{connection.vendor}.png"
+            path=ARTIFACTS / f"report-progress-{server.kind}-{connection.vendor}.png"
         )
         page.click("#report-cancel")
         page.wait_for_selector("#report-progress[data-status=cancelled]")
