@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from django.apps import apps
 from django.contrib import admin, messages
+from django.contrib.admin.exceptions import NotRegistered
+from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, JsonResponse
@@ -243,15 +245,15 @@ class ReportPresetAdmin(ImportExportModelAdmin):
         if preset.selection_kind == ReportPreset.SelectionKind.ASK:
             self.message_user(request, _("This preset asks for a selection."), messages.ERROR)
             return redirect(changelist)
-        selection_model, selection = self._selection(request, preset)
-        start, end = preset_range(preset)
-        params = ReportParams(start, end, selection, selection_model)
         saved = (
             {"filter": preset.selection_filter}
             if preset.selection_filter
             else [str(pk) for pk in preset.selection_pks]
         )
         try:
+            selection_model, selection = self._selection(request, preset)
+            start, end = preset_range(preset)
+            params = ReportParams(start, end, selection, selection_model)
             return download_response(
                 request,
                 spec,
@@ -271,8 +273,12 @@ class ReportPresetAdmin(ImportExportModelAdmin):
         if model is None:
             return None, None
         if preset.selection_filter:
-            model_admin = self.admin_site._registry.get(model)
-            if model_admin is None:
-                raise PermissionDenied
-            return model, changelist_queryset(model_admin, request, preset.selection_filter)
+            try:
+                model_admin = self.admin_site.get_model_admin(model)
+                return model, changelist_queryset(model_admin, request, preset.selection_filter)
+            except (NotRegistered, IncorrectLookupParameters):
+                raise ValidationError(
+                    _("The preset's changelist filter %(filter)r no longer applies.")
+                    % {"filter": preset.selection_filter}
+                ) from None
         return model, model._default_manager.filter(pk__in=preset.selection_pks)

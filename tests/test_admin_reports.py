@@ -424,3 +424,26 @@ def test_import_export_and_report_actions_share_the_product_changelist(client, s
     assert reverse("admin:shop_product_import") in html
     assert reverse("admin:shop_product_export") in html
     assert "Report: Daily sales by product" in html
+
+
+def test_a_preset_whose_filter_no_longer_applies_says_so(client, staff, shop):
+    grant(staff, "admin_reports.view_reportpreset")
+    preset = ReportPreset.objects.create(
+        name="old filter",
+        report="daily_product_sales",
+        owner=staff,
+        range_kind="fixed",
+        start=dt.date(2026, 3, 1),
+        end=dt.date(2026, 3, 31),
+        selection_kind="filter",
+        selection_model="shop.Product",
+        selection_filter="colour__exact=red",
+    )
+    url = reverse("admin:admin_reports_reportpreset_run", args=[preset.pk])
+    response = client.post(url, follow=True)
+    assert response.status_code == 200
+    assert (
+        "changelist filter &#x27;colour__exact=red&#x27; no longer applies."
+        in response.content.decode()
+    )
+    assert ReportRun.objects.count() == 0
