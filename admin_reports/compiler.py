@@ -110,13 +110,13 @@ def _ordering(spec: ReportSpec, aliases: dict[str, str]) -> list[str]:
     ]
 
 
-def _date_condition(spec: ReportSpec, params: ReportParams, tz: ZoneInfo) -> Q:
+def check_date_range(spec: ReportSpec, start: dt.date | None, end: dt.date | None) -> bool:
+    """Whether the report is limited to dates; InvalidParameters when they do not fit."""
     date_range = spec.date_range
-    if date_range is None or (params.start is None and params.end is None):
+    if date_range is None or (start is None and end is None):
         if date_range is not None and date_range.required:
             raise InvalidParameters(_("This report needs a date range."), code="required")
-        return Q()
-    start, end = params.start, params.end
+        return False
     if start is None or end is None:
         raise InvalidParameters(_("Give both a start and an end date."), code="incomplete")
     if start > end:
@@ -128,6 +128,14 @@ def _date_condition(spec: ReportSpec, params: ReportParams, tz: ZoneInfo) -> Q:
             % {"days": days, "max": date_range.max_days},
             code="too_long",
         )
+    return True
+
+
+def _date_condition(spec: ReportSpec, params: ReportParams, tz: ZoneInfo) -> Q:
+    start, end = params.start, params.end
+    if not check_date_range(spec, start, end):
+        return Q()
+    date_range = spec.date_range
     if date_range.is_datetime:
         since, until = datetime_bounds(start, end, tz)
         return Q(**{f"{date_range.lookup}__gte": since, f"{date_range.lookup}__lt": until})

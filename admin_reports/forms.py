@@ -12,7 +12,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from .compiler import ReportParams, compile_report
+from .compiler import ReportParams, check_date_range
 from .conf import app_settings
 from .dates import quick_ranges
 from .definitions.spec import ReportSpec
@@ -103,7 +103,7 @@ class ReportForm(forms.Form):
                 timezone.localdate()
             )
         try:
-            compile_report(self.spec, ReportParams(start=data.get("start"), end=data.get("end")))
+            check_date_range(self.spec, data.get("start"), data.get("end"))
         except ValidationError as exc:
             raise ValidationError(exc.messages) from None
         return data
