@@ -1,10 +1,10 @@
 """
 A compiled report as CSV bytes: the one encoder every face uses.
 
-    header = header_bytes(compiled, bom=True)      # sent at once, before the query
-    for chunk in body_chunks(compiled):            # rows, CHUNK_ROWS at a time
+    header = header_bytes(compiled.headers, bom=True)  # sent at once, before the query
+    for chunk in body_chunks(compiled):                 # rows, CHUNK_ROWS at a time
         ...
-    job = report_job(compiled, bom=True)           # the same, for the streaming engine
+    job = report_job(compiled, bom=True)  # both, for the engine's producer thread
 
 Rows are read through a row source (the ORM's server-side cursor by default),
 formatted by the report's formatters and encoded as RFC 4180 CSV in UTF-8.
@@ -76,18 +76,6 @@ def body_chunks(
 ) -> Iterator[bytes]:
     format_row = compiled.format_row
     return encode_chunks((format_row(row) for row in source(compiled)), on_rows)
-
-
-def iter_csv(
-    compiled: CompiledReport,
-    *,
-    bom: bool = False,
-    source: RowSource = orm_rows,
-    on_rows: Callable[[int, int], None] | None = None,
-) -> Iterator[bytes]:
-    """The header chunk, then the rows' chunks, in this thread."""
-    yield header_bytes(compiled.headers, bom=bom)
-    yield from body_chunks(compiled, source=source, on_rows=on_rows)
 
 
 def report_job(
