@@ -58,7 +58,7 @@ class DownloadForm(forms.Form):
         select, label = data.get("select"), (data.get("on") or "").lower()
         data["selection_model"] = None
         if select:
-            actions = {action.label.lower(): action for action in self.spec.action_on}
+            actions = self.spec.actions_by_label
             if label not in actions and len(actions) == 1 and not label:
                 label = next(iter(actions))
             if label not in actions:

@@ -102,6 +102,11 @@ class ReportSpec:
     def headers(self) -> list[str]:
         return [column.label for column in self.columns]
 
+    @property
+    def actions_by_label(self) -> dict[str, ActionSpec]:
+        """The actions by lowercase model label, e.g. "shop.product"."""
+        return {action.label.lower(): action for action in self.action_on}
+
     def action_for(self, model: type[models.Model]) -> ActionSpec | None:
         for action in self.action_on:
             if action.model._meta.label_lower == model._meta.label_lower:

@@ -109,7 +109,7 @@ class Command(BaseCommand):
             if label:
                 raise CommandError("--on only makes sense with --select.")
             return None
-        actions = {action.label.lower(): action for action in spec.action_on}
+        actions = spec.actions_by_label
         if not actions:
             raise CommandError(f"The report {spec.name!r} has no action_on: --select needs one.")
         if label is None:
