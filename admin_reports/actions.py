@@ -15,23 +15,35 @@ second streams the CSV. ReportActionModelAdmin is the ready-made class.
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import admin, messages
-from django.core.exceptions import PermissionDenied
-from django.http import JsonResponse
+from django.core.exceptions import ValidationError
+from django.db.models import QuerySet
+from django.http import HttpRequest, JsonResponse
+from django.http.response import HttpResponseBase
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.translation import gettext as _
 
-from .exceptions import ReportNotFound
+from .definitions.spec import ReportSpec
+from .exceptions import InvalidParameters, ReportNotFound, ReportPermissionDenied, TooManyStreams
 from .forms import ReportForm
-from .models import ReportPreset
-from .permissions import may_run
+from .permissions import may_run, refusal
+from .presets import save_preset
 from .registry import registry
-from .responses import TooManyStreams, csv_filename, download_response
-from .runs import describe_params
-from .selection import Selection
+from .responses import stream_csv
+from .runs import check_may_start, open_stream
+from .selection import Selection, filter_resolver
+from .views import refusal_response
 
 ACTION_PREFIX = "report_"
+# A refusal on the form page, and the HTTP status the page gets.
+REFUSALS: dict[type[Exception], int] = {
+    ReportPermissionDenied: 403,
+    TooManyStreams: 429,
+    InvalidParameters: 400,
+}
 
 
 class ReportAction:
@@ -41,137 +53,188 @@ class ReportAction:
         self.name = name
         self.__name__ = f"{ACTION_PREFIX}{name}"
 
-    def __call__(self, modeladmin, request, queryset):
+    def __call__(self, modeladmin: Any, request: HttpRequest, queryset: QuerySet) -> Any:
         return modeladmin.report_view(request, queryset, registry.get(self.name))
 
 
 class ReportActionMixin:
     """Adds a report action for every definition whose `action_on` is this model."""
 
-    report_form_template: str | None = None
+    report_form_template: str | list[str] | None = None
 
-    def get_report_specs(self, request) -> list:
+    def get_report_specs(self, request: HttpRequest) -> list[ReportSpec]:
         """The definitions on this model that request.user may run."""
-        return [spec for spec in registry.for_model(self.model) if may_run(request.user, spec)]
+        model = self.model  # type: ignore[attr-defined]
+        return [spec for spec in registry.for_model(model) if may_run(request.user, spec)]
 
-    def get_actions(self, request):
-        actions = super().get_actions(request)
+    def get_actions(self, request: HttpRequest) -> dict[str, Any]:
+        actions = super().get_actions(request)  # type: ignore[misc]
         for spec in self.get_report_specs(request):
             action = ReportAction(spec.name)
             description = _("Report: %(title)s") % {"title": spec.title}
             actions[action.__name__] = (action, action.__name__, description)
         return actions
 
-    def changelist_view(self, request, extra_context=None):
+    def changelist_view(self, request: HttpRequest, extra_context: Any = None) -> Any:
         if request.method == "POST":
-            self._check_report_permission(request)
-        return super().changelist_view(request, extra_context)
+            refused = self._report_refusal(request)
+            if refused is not None:
+                return refused
+        return super().changelist_view(request, extra_context)  # type: ignore[misc]
 
-    def _check_report_permission(self, request) -> None:
-        """A POST naming a report the user may not run is refused, not ignored."""
+    def _report_refusal(self, request: HttpRequest) -> HttpResponseBase | None:
+        """A POST naming a report the user may not run is refused with the reason."""
+        model = self.model  # type: ignore[attr-defined]
         for action in request.POST.getlist("action"):
             if not action.startswith(ACTION_PREFIX):
                 continue
             try:
                 spec = registry.get(action.removeprefix(ACTION_PREFIX))
-            except ReportNotFound:
-                raise PermissionDenied from None
-            if not spec.action_for(self.model) or not may_run(request.user, spec):
-                raise PermissionDenied
+            except ReportNotFound as exc:
+                return refusal_response(
+                    request, str(exc), 404, html=True, admin_site=self.admin_site
+                )  # type: ignore[attr-defined]
+            if not spec.action_for(model):
+                message = _("The report “%(title)s” does not run on %(model)s.") % {
+                    "title": spec.title,
+                    "model": model._meta.verbose_name_plural,
+                }
+                return refusal_response(
+                    request, message, 400, html=True, admin_site=self.admin_site
+                )  # type: ignore[attr-defined]
+            refused = refusal(request.user, spec)
+            if refused is not None:
+                return refusal_response(
+                    request, str(refused), 403, html=True, admin_site=self.admin_site
+                )  # type: ignore[attr-defined]
+        return None
 
-    def report_view(self, request, queryset, spec):
+    def report_view(self, request: HttpRequest, queryset: QuerySet, spec: ReportSpec) -> Any:
         selection = Selection.from_action(self, request, queryset)
-        data = request.POST if "_report_step" in request.POST else None
-        form = ReportForm(spec, request.user, data)
         step = request.POST.get("_report_step")
+        form = ReportForm(
+            spec,
+            request.user,
+            request.POST if step else None,
+            selection=selection.run_selection(),
+        )
         if step == "validate":
-            return JsonResponse({"valid": form.is_valid(), "errors": form.errors.get_json_data()})
+            return self._validate(request, form)
         status = 200
-        if step == "download" and form.is_valid():
+        if step == "download" and form.is_valid() and form.run_request is not None:
             try:
-                return self._download(request, spec, selection, form)
-            except TooManyStreams as exc:
-                self.message_user(request, str(exc), messages.ERROR)
-                status = exc.status_code
+                handle = open_stream(form.run_request, user=request.user)
+            except tuple(REFUSALS) as exc:
+                self.message_user(request, _refusal_text(exc), messages.ERROR)  # type: ignore[attr-defined]
+                status = REFUSALS[type(exc)]
+            else:
+                return stream_csv(request, handle.job, handle.filename, release=handle.release)
+        elif step == "download":
+            status = 400
         if step == "save_preset" and form.is_valid():
-            self._save_preset(request, spec, selection, form)
+            form = self._save_preset(request, spec, selection, form)
         return self._render_form(request, spec, selection, form, status)
 
-    def _download(self, request, spec, selection, form):
+    def _validate(self, request: HttpRequest, form: ReportForm) -> JsonResponse:
+        """The form page's check before it starts a download: errors, or a refusal."""
+        valid = form.is_valid() and form.run_request is not None
+        refused = None
+        if valid and form.run_request is not None:
+            try:
+                check_may_start(form.run_request, request.user)
+            except (ReportPermissionDenied, TooManyStreams) as exc:
+                refused = str(exc)
+        return JsonResponse(
+            {
+                "valid": valid and refused is None,
+                "errors": form.errors.get_json_data(),
+                "refusal": refused,
+            }
+        )
+
+    def _save_preset(
+        self, request: HttpRequest, spec: ReportSpec, selection: Selection, form: ReportForm
+    ) -> ReportForm:
+        """Save the preset; a fresh form (save fields empty) on success."""
         data = form.cleaned_data
-        params = form.params(selection.queryset, self.model)
-        extra = {
-            "selection": {"filter": selection.query_string} if selection.across else selection.pks,
-            "selection_count": selection.count,
-            "selection_text": selection.description,
-        }
-        return download_response(
+        run_request = form.run_request
+        if run_request is None:
+            return form
+        try:
+            preset = save_preset(
+                run_request,
+                request.user,
+                name=data.get("preset_name") or "",
+                shared=bool(data.get("preset_shared")),
+                range_kind=data.get("preset_range_kind") or "quick",
+                selection_kind=data.get("preset_selection_kind") or "saved",
+                changelist=(
+                    selection.queryset.model,
+                    selection.across,
+                    selection.pks,
+                    selection.query_string,
+                ),
+                resolve_filter=filter_resolver(self.admin_site, request),  # type: ignore[attr-defined]
+            )
+        except ValidationError as exc:
+            for field, errors in exc.message_dict.items():
+                name = "preset_name" if field == "name" else None
+                form.add_error(name, errors)
+            return form
+        self.message_user(  # type: ignore[attr-defined]
             request,
+            _("Saved the preset “%(name)s”. It is now in the preset list below.")
+            % {"name": preset.name},
+            messages.SUCCESS,
+        )
+        keep = {name: form.cleaned_data.get(name) for name in ("quick_range", "start", "end")}
+        return ReportForm(
             spec,
-            params,
-            csv_filename(spec.name, data.get("start"), data.get("end")),
-            preset=data.get("preset"),
-            bom=data.get("bom", False),
-            token=data.get("run_token"),
-            parameters=describe_params(params, bom=data.get("bom"), **extra),
+            request.user,
+            selection=form.selection,
+            initial={**keep, "bom": data.get("bom"), "preset": preset.pk},
         )
 
-    def _save_preset(self, request, spec, selection, form) -> None:
-        data = form.cleaned_data
-        if not data.get("preset_name"):
-            form.add_error("preset_name", _("Give the preset a name."))
-            return
-        kind = ReportPreset.SelectionKind(data.get("preset_selection_kind") or "saved")
-        range_kind = ReportPreset.RangeKind(data.get("preset_range_kind") or "none")
-        if spec.date_range is None:
-            range_kind = ReportPreset.RangeKind.NONE
-        elif range_kind == ReportPreset.RangeKind.QUICK and not data.get("quick_range"):
-            range_kind = ReportPreset.RangeKind.FIXED
-        across = kind == ReportPreset.SelectionKind.FILTER or (
-            kind == ReportPreset.SelectionKind.SAVED and selection.across
-        )
-        preset = ReportPreset.objects.create(
-            name=data["preset_name"],
-            report=spec.name,
-            owner=request.user,
-            shared=data.get("preset_shared", False),
-            range_kind=range_kind,
-            quick_range=data.get("quick_range") or "",
-            start=data.get("start") if range_kind == ReportPreset.RangeKind.FIXED else None,
-            end=data.get("end") if range_kind == ReportPreset.RangeKind.FIXED else None,
-            selection_kind=ReportPreset.SelectionKind.FILTER if across else kind,
-            selection_model=self.model._meta.label,
-            selection_pks=selection.pks if kind == ReportPreset.SelectionKind.SAVED else [],
-            selection_filter=selection.query_string if across else "",
-            options={"bom": data.get("bom", False)},
-        )
-        self.message_user(
-            request, _("Saved the preset “%(name)s”.") % {"name": preset.name}, messages.SUCCESS
-        )
-
-    def _render_form(self, request, spec, selection, form, status=200):
-        opts = self.model._meta
+    def _render_form(
+        self,
+        request: HttpRequest,
+        spec: ReportSpec,
+        selection: Selection,
+        form: ReportForm,
+        status: int = 200,
+    ) -> TemplateResponse:
+        opts = self.model._meta  # type: ignore[attr-defined]
+        site = self.admin_site  # type: ignore[attr-defined]
         context = {
-            **self.admin_site.each_context(request),
+            **site.each_context(request),
             "title": spec.title,
             "subtitle": None,
             "spec": spec,
             "form": form,
             "selection": selection,
             "hidden_fields": selection.hidden_fields(),
+            "preset_errors": any(
+                form.errors.get(name) for name in form.fields if name.startswith("preset_")
+            ),
             "action_name": f"{ACTION_PREFIX}{spec.name}",
             "opts": opts,
-            "media": self.media + form.media,
-            "status_url": reverse(f"{self.admin_site.name}:admin_reports_reportrun_status_base"),
-            "cancel_url": reverse(f"{self.admin_site.name}:admin_reports_reportrun_cancel_base"),
+            "media": self.media + form.media,  # type: ignore[attr-defined]
+            "status_url": reverse(f"{site.name}:admin_reports_reportrun_status_base"),
+            "cancel_url": reverse(f"{site.name}:admin_reports_reportrun_cancel_base"),
         }
         templates = self.report_form_template or [
             f"admin/admin_reports/{opts.app_label}/{opts.model_name}/report_form.html",
             f"admin/admin_reports/{opts.app_label}/report_form.html",
             "admin/admin_reports/report_form.html",
         ]
-        request.current_app = self.admin_site.name
+        request.current_app = site.name
         return TemplateResponse(request, templates, context, status=status)
+
+
+def _refusal_text(exc: Exception) -> str:
+    if isinstance(exc, ValidationError):
+        return " ".join(exc.messages)
+    return str(exc)
 
 
 class ReportActionModelAdmin(ReportActionMixin, admin.ModelAdmin):

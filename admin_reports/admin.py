@@ -7,13 +7,13 @@ live status and cancel, and saved presets (with import and export).
 
 from __future__ import annotations
 
-from django.apps import apps
+from typing import Any
+
+from django import forms
 from django.contrib import admin, messages
-from django.contrib.admin.exceptions import NotRegistered
-from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.auth import get_user_model
-from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import Http404, JsonResponse
+from django.http import Http404, HttpRequest, JsonResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect
 from django.template.defaultfilters import filesizeformat
 from django.urls import path, reverse
@@ -25,48 +25,69 @@ from import_export import fields, resources, widgets
 from import_export.admin import ImportExportModelAdmin
 
 from .actions import ReportActionMixin, ReportActionModelAdmin
-from .compiler import ReportParams
-from .exceptions import ReportNotFound
-from .forms import preset_range, visible_presets
+from .exceptions import InvalidParameters, ReportPermissionDenied, TooManyStreams
 from .models import ReportPreset, ReportRun
-from .permissions import may_run, may_run_reports
-from .registry import registry
-from .responses import TooManyStreams, csv_filename, download_response
-from .runs import describe_params
-from .selection import changelist_queryset
+from .permissions import may_run_reports
+from .presets import preset_errors, preset_problem, preset_request, visible_presets
+from .responses import stream_csv
+from .runs import open_stream
+from .selection import filter_resolver
 
 __all__ = ["ReportActionMixin", "ReportActionModelAdmin", "ReportPresetAdmin", "ReportRunAdmin"]
 
 
+class RunUserFilter(admin.RelatedFieldListFilter):
+    """The run log's user filter: only users whose runs the viewer may see."""
+
+    def field_choices(self, field: Any, request: HttpRequest, model_admin: Any) -> list:
+        users = model_admin.get_queryset(request).values("user")
+        return [
+            (user.pk, str(user))
+            for user in get_user_model()
+            ._default_manager.filter(pk__in=users)
+            .order_by(get_user_model().USERNAME_FIELD)
+        ]
+
+
+class StaffWhoRunReports:
+    """Staff who may run reports see their own runs and presets without model permissions."""
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return may_run_reports(request.user) or super().has_module_permission(request)  # type: ignore[misc]
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return may_run_reports(request.user) or super().has_view_permission(request, obj)  # type: ignore[misc]
+
+
 @admin.register(ReportRun)
-class ReportRunAdmin(admin.ModelAdmin):
+class ReportRunAdmin(StaffWhoRunReports, admin.ModelAdmin):
     list_display = ["__str__", "report", "user", "status", "rows", "size", "created_at", "took"]
-    list_filter = ["status", "report", "user", "created_at"]
+    list_filter = ["status", "report", ("user", RunUserFilter), "created_at"]
     list_select_related = ["user"]
     search_fields = ["report", "title", "user__username"]
     date_hierarchy = "created_at"
     readonly_fields = [field.name for field in ReportRun._meta.fields] + ["took"]
 
-    def get_queryset(self, request):
+    def get_queryset(self, request: HttpRequest) -> Any:
         runs = super().get_queryset(request)
         return runs if request.user.is_superuser else runs.filter(user=request.user)
 
-    def has_add_permission(self, request):
+    def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
-    def has_change_permission(self, request, obj=None):
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
     @admin.display(description=gettext_lazy("size"), ordering="bytes")
-    def size(self, run):
+    def size(self, run: ReportRun) -> str:
         return filesizeformat(run.bytes)
 
     @admin.display(description=gettext_lazy("took"))
-    def took(self, run):
+    def took(self, run: ReportRun) -> str:
         duration = run.duration
         return "" if duration is None else f"{duration.total_seconds():.1f} s"
 
-    def get_urls(self):
+    def get_urls(self) -> list:
         view = self.admin_site.admin_view
         name = f"{self.opts.app_label}_{self.opts.model_name}"
         return [
@@ -77,7 +98,7 @@ class ReportRunAdmin(admin.ModelAdmin):
             *super().get_urls(),
         ]
 
-    def _own_run(self, request, token) -> ReportRun:
+    def _own_run(self, request: HttpRequest, token: Any) -> ReportRun:
         if token is None or not may_run_reports(request.user):
             raise Http404
         runs = ReportRun.objects.all()
@@ -85,7 +106,7 @@ class ReportRunAdmin(admin.ModelAdmin):
             runs = runs.filter(user=request.user)  # others' runs do not exist for you
         return get_object_or_404(runs, token=token)
 
-    def status_view(self, request, token=None):
+    def status_view(self, request: HttpRequest, token: Any = None) -> JsonResponse:
         """JSON for the progress panel: phase, elapsed seconds, rows and bytes so far."""
         run = self._own_run(request, token)
         elapsed = run.duration.total_seconds() if run.duration else 0.0
@@ -103,7 +124,7 @@ class ReportRunAdmin(admin.ModelAdmin):
             }
         )
 
-    def cancel_view(self, request, token=None):
+    def cancel_view(self, request: HttpRequest, token: Any = None) -> JsonResponse:
         if request.method != "POST":
             return JsonResponse({"error": "POST only"}, status=405)
         run = self._own_run(request, token)
@@ -113,8 +134,14 @@ class ReportRunAdmin(admin.ModelAdmin):
 
 
 class UserByUsername(widgets.ForeignKeyWidget):
-    def __init__(self):
+    def __init__(self) -> None:
         super().__init__(get_user_model(), "username")
+
+    def clean(self, value: Any, row: Any = None, **kwargs: Any) -> Any:
+        try:
+            return super().clean(value, row, **kwargs)
+        except get_user_model().DoesNotExist:
+            raise ValueError(_("No user is named %(name)r.") % {"name": value}) from None
 
 
 class ReportPresetResource(resources.ModelResource):
@@ -141,87 +168,81 @@ class ReportPresetResource(resources.ModelResource):
             "options",
         ]
         skip_unchanged = True
+        clean_model_instances = True  # a preset is validated wherever it is written
 
 
-def preset_problem(preset: ReportPreset) -> str | None:
-    """Why a preset cannot run now, or None."""
-    try:
-        spec = registry.get(preset.report)
-    except ReportNotFound:
-        return _("no valid report is named %(name)r") % {"name": preset.report}
-    try:
-        preset_range(preset)
-    except ValidationError as exc:
-        return " ".join(exc.messages)
-    if preset.selection_model and not any(
-        action.label == preset.selection_model for action in spec.action_on
-    ):
-        return _("the report no longer runs on %(model)s") % {"model": preset.selection_model}
-    return None
+class ReportPresetForm(forms.ModelForm):
+    """The admin's preset form: the preset's rules, the changelist filter included."""
+
+    resolve_filter: Any = None
+
+    def _post_clean(self) -> None:
+        super()._post_clean()
+        if self.errors or self.resolve_filter is None:
+            return
+        for message in preset_errors(self.instance, self.resolve_filter).get(
+            "selection_filter", []
+        ):
+            self.add_error("selection_filter", message)
 
 
 @admin.register(ReportPreset)
-class ReportPresetAdmin(ImportExportModelAdmin):
+class ReportPresetAdmin(StaffWhoRunReports, ImportExportModelAdmin):
     resource_classes = [ReportPresetResource]
-    list_display = ["name", "report", "owner", "shared", "date_range", "selection_kind", "state"]
+    form = ReportPresetForm
+    list_display = ["name", "report", "owner", "shared", "date_range", "selection_kind"]
     list_filter = ["report", "shared", "range_kind", "selection_kind"]
     search_fields = ["name", "report"]
     list_select_related = ["owner"]
 
-    def get_queryset(self, request):
+    def get_queryset(self, request: HttpRequest) -> Any:
         return visible_presets(request.user)
 
-    def get_list_display(self, request):
-        return [*super().get_list_display(request), "run_button"]
+    def get_list_display(self, request: HttpRequest) -> list:
+        problems = PresetProblems(
+            request, filter_resolver(self.admin_site, request), self.admin_site.name
+        )
+        return [*super().get_list_display(request), problems.state, problems.run_button]
 
-    def get_exclude(self, request, obj=None):
+    def get_form(self, request: HttpRequest, obj: Any = None, **kwargs: Any) -> Any:
+        form = super().get_form(request, obj, **kwargs)
+        form.resolve_filter = staticmethod(filter_resolver(self.admin_site, request))
+        return form
+
+    def get_exclude(self, request: HttpRequest, obj: Any = None) -> Any:
         return [] if request.user.is_superuser else ["owner"]
 
-    def has_change_permission(self, request, obj=None):
-        if obj is not None and not request.user.is_superuser and obj.owner_id != request.user.pk:
-            return False
-        return super().has_change_permission(request, obj)
+    def _own(self, request: HttpRequest, obj: Any) -> bool:
+        user = request.user
+        return user.is_superuser or obj is None or obj.owner_id == user.pk
 
-    def has_delete_permission(self, request, obj=None):
-        if obj is not None and not request.user.is_superuser and obj.owner_id != request.user.pk:
-            return False
-        return super().has_delete_permission(request, obj)
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return may_run_reports(request.user) or super().has_add_permission(request)
 
-    def save_model(self, request, obj, form, change):
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        if not self._own(request, obj):
+            return False
+        return may_run_reports(request.user) or super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        if not self._own(request, obj):
+            return False
+        return may_run_reports(request.user) or super().has_delete_permission(request, obj)
+
+    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
         if not change and not obj.owner_id:
             obj.owner = request.user
         super().save_model(request, obj, form, change)
 
     @admin.display(description=gettext_lazy("date range"))
-    def date_range(self, preset):
+    def date_range(self, preset: ReportPreset) -> str:
         if preset.range_kind == ReportPreset.RangeKind.QUICK:
             return preset.quick_range.replace("_", " ")
         if preset.range_kind == ReportPreset.RangeKind.FIXED:
             return f"{preset.start} to {preset.end}"
         return "—"
 
-    @admin.display(description=gettext_lazy("state"))
-    def state(self, preset):
-        problem = preset_problem(preset)
-        if problem is None:
-            return _("OK")
-        return format_html('<span class="preset-broken">{}: {}</span>', _("Broken"), problem)
-
-    @admin.display(description="")
-    def run_button(self, preset):
-        if preset_problem(preset) is not None:
-            return ""
-        if preset.selection_kind == ReportPreset.SelectionKind.ASK:
-            return _("asks for a selection")
-        url = reverse(f"{self.admin_site.name}:admin_reports_reportpreset_run", args=[preset.pk])
-        # The rows sit inside the changelist's POST form, CSRF token included.
-        return format_html(
-            '<button type="submit" class="button preset-run" formaction="{}">{}</button>',
-            url,
-            _("Run"),
-        )
-
-    def get_urls(self):
+    def get_urls(self) -> list:
         return [
             path(
                 "<int:pk>/run/",
@@ -231,54 +252,55 @@ class ReportPresetAdmin(ImportExportModelAdmin):
             *super().get_urls(),
         ]
 
-    def run_view(self, request, pk):
-        """Run a preset straight to the download."""
+    def run_view(self, request: HttpRequest, pk: int) -> HttpResponseBase:
+        """Run a preset straight to the download; a refusal is a message on the list."""
         preset = get_object_or_404(visible_presets(request.user), pk=pk)
         changelist = reverse(f"{self.admin_site.name}:admin_reports_reportpreset_changelist")
-        problem = preset_problem(preset)
-        if problem is not None:
-            self.message_user(request, _("This preset is broken: %s") % problem, messages.ERROR)
-            return redirect(changelist)
-        spec = registry.get(preset.report)
-        if not may_run(request.user, spec):
-            raise PermissionDenied
-        if preset.selection_kind == ReportPreset.SelectionKind.ASK:
-            self.message_user(request, _("This preset asks for a selection."), messages.ERROR)
-            return redirect(changelist)
-        saved = (
-            {"filter": preset.selection_filter}
-            if preset.selection_filter
-            else [str(pk) for pk in preset.selection_pks]
-        )
         try:
-            selection_model, selection = self._selection(request, preset)
-            start, end = preset_range(preset)
-            params = ReportParams(start, end, selection, selection_model)
-            return download_response(
-                request,
-                spec,
-                params,
-                csv_filename(spec.name, start, end),
-                preset=preset,
-                bom=preset.options.get("bom", False),
-                parameters=describe_params(params, preset=preset.name, selection=saved),
+            run_request = preset_request(
+                preset, resolve_filter=filter_resolver(self.admin_site, request), via="preset"
             )
-        except (TooManyStreams, ValidationError) as exc:
-            messages_text = exc.messages if isinstance(exc, ValidationError) else [str(exc)]
-            self.message_user(request, " ".join(messages_text), messages.ERROR)
+            handle = open_stream(run_request, user=request.user)
+        except (InvalidParameters, ReportPermissionDenied, TooManyStreams) as exc:
+            text = " ".join(exc.messages) if isinstance(exc, InvalidParameters) else str(exc)
+            self.message_user(request, text, messages.ERROR)
             return redirect(changelist)
+        return stream_csv(request, handle.job, handle.filename, release=handle.release)
 
-    def _selection(self, request, preset):
-        model = apps.get_model(preset.selection_model) if preset.selection_model else None
-        if model is None:
-            return None, None
-        if preset.selection_filter:
-            try:
-                model_admin = self.admin_site.get_model_admin(model)
-                return model, changelist_queryset(model_admin, request, preset.selection_filter)
-            except (NotRegistered, IncorrectLookupParameters):
-                raise ValidationError(
-                    _("The preset's changelist filter %(filter)r no longer applies.")
-                    % {"filter": preset.selection_filter}
-                ) from None
-        return model, model._default_manager.filter(pk__in=preset.selection_pks)
+
+class PresetProblems:
+    """The preset list's state and Run columns for one request (one check per preset)."""
+
+    def __init__(self, request: HttpRequest, resolve_filter: Any, site_name: str) -> None:
+        self.request = request
+        self.resolve_filter = resolve_filter
+        self.cache: dict[int, str | None] = {}
+
+        @admin.display(description=gettext_lazy("state"))
+        def state(preset: ReportPreset) -> str:
+            problem = self.problem(preset)
+            if problem is None:
+                return _("OK")
+            return format_html('<span class="preset-broken">{}</span>', problem)
+
+        @admin.display(description="")
+        def run_button(preset: ReportPreset) -> str:
+            if self.problem(preset) is not None:
+                return ""
+            if preset.selection_kind == ReportPreset.SelectionKind.ASK:
+                return _("asks for a selection")
+            url = reverse(f"{site_name}:admin_reports_reportpreset_run", args=[preset.pk])
+            # The rows sit inside the changelist's POST form, CSRF token included.
+            return format_html(
+                '<button type="submit" class="button preset-run" formaction="{}">{}</button>',
+                url,
+                _("Run"),
+            )
+
+        self.state = state
+        self.run_button = run_button
+
+    def problem(self, preset: ReportPreset) -> str | None:
+        if preset.pk not in self.cache:
+            self.cache[preset.pk] = preset_problem(preset, self.request.user, self.resolve_filter)
+        return self.cache[preset.pk]

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import Any
+
 from django.core.exceptions import ImproperlyConfigured, PermissionDenied, ValidationError
 
 
@@ -13,10 +16,10 @@ class ReportNotFound(ReportError, LookupError):
     """No valid definition has this name."""
 
 
-class InvalidDefinition(ReportError, ImproperlyConfigured):
+class InvalidDefinition(ReportNotFound, ImproperlyConfigured):
     """A definition that did not validate; `problems` says why."""
 
-    def __init__(self, name: str, problems) -> None:
+    def __init__(self, name: str, problems: Iterable[Any]) -> None:
         self.name = name
         self.problems = list(problems)
         super().__init__(
@@ -26,8 +29,27 @@ class InvalidDefinition(ReportError, ImproperlyConfigured):
 
 
 class InvalidParameters(ReportError, ValidationError):
-    """Parameters (dates, selection) a report cannot run with."""
+    """Parameters (dates, selection, options) a report cannot run with.
+
+    `code` says which rule refused them and `field` which input ("start", "select", ...).
+    """
+
+    field: str | None = None
 
 
 class ReportPermissionDenied(ReportError, PermissionDenied):
-    """The user may not run this report."""
+    """The user may not run this report; `missing` names the permissions they lack."""
+
+    def __init__(self, message: str, missing: Iterable[str] = ()) -> None:
+        super().__init__(message)
+        self.missing = list(missing)
+
+
+class TooManyStreams(ReportError):
+    """Over the per-process or per-user cap of running report streams."""
+
+    status_code = 429
+
+
+class RunFailed(ReportError):
+    """A run that did not succeed; the message says why, in words for people."""

@@ -1,61 +1,48 @@
 """
-The report form of the admin: a date range (dates or a quick range), a saved
-preset, the Excel option, and what is needed to save the choices as a preset.
+The report form of the admin: a date range (a quick range, whose dates show in the
+date boxes, or custom dates), a saved preset, the Excel option, and what is needed to
+save the choices as a preset. The form only reads what the person typed; the run
+request (run_request.py) decides what it means.
+
+    form = ReportForm(spec, request.user, request.POST, selection=selection.run_selection())
+    if form.is_valid():
+        form.run_request        # a RunRequest
 """
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 from django import forms
 from django.contrib.admin.widgets import AdminDateWidget
-from django.core.exceptions import ValidationError
-from django.db.models import Q
-from django.utils import timezone
+from django.utils import formats, timezone
 from django.utils.translation import gettext_lazy as _
 
-from .compiler import ReportParams, check_date_range
 from .conf import app_settings
-from .dates import quick_ranges
 from .definitions.spec import ReportSpec
+from .exceptions import InvalidParameters
 from .models import ReportPreset
+from .presets import preset_data, visible_presets
+from .run_request import RunRequest, RunSelection, parse_run_request, quick_range_choices
 
-
-def visible_presets(user, report: str | None = None):
-    """The presets `user` may see: their own and shared ones (all, for superusers)."""
-    presets = ReportPreset.objects.select_related("owner")
-    if not user.is_superuser:
-        presets = presets.filter(Q(owner=user) | Q(shared=True))
-    if report is not None:
-        presets = presets.filter(report=report)
-    return presets
-
-
-def preset_range(preset: ReportPreset, today=None):
-    """(start, end) of a preset, resolved now; raises ValidationError when it cannot be."""
-    kind = ReportPreset.RangeKind
-    if preset.range_kind == kind.QUICK:
-        ranges = quick_ranges()
-        if preset.quick_range not in ranges:
-            raise ValidationError(
-                _("The preset's quick range %(name)r no longer exists.")
-                % {"name": preset.quick_range}
-            )
-        return ranges[preset.quick_range].resolve(today or timezone.localdate())
-    if preset.range_kind == kind.FIXED:
-        return preset.start, preset.end
-    return None, None
+FIELDS_OF_INPUTS = {"range": "quick_range", "select": None, "on": None}
 
 
 class ReportForm(forms.Form):
     quick_range = forms.ChoiceField(label=_("Date range"), required=False)
     start = forms.DateField(label=_("From"), required=False, widget=AdminDateWidget)
-    end = forms.DateField(
-        label=_("To"), required=False, widget=AdminDateWidget, help_text=_("Inclusive.")
-    )
+    end = forms.DateField(label=_("To"), required=False, widget=AdminDateWidget)
     preset = forms.ModelChoiceField(
         label=_("Preset"),
         queryset=ReportPreset.objects.none(),
         required=False,
         help_text=_("A saved preset's date range and options replace the ones above."),
+        error_messages={
+            "invalid_choice": _(
+                "The preset you picked no longer exists or is no longer shared with you."
+            )
+        },
     )
     bom = forms.BooleanField(
         label=_("For Excel"), required=False, help_text=_("Start the file with a UTF-8 BOM.")
@@ -76,53 +63,69 @@ class ReportForm(forms.Form):
         required=False,
     )
 
-    def __init__(self, spec: ReportSpec, user, *args, **kwargs) -> None:
+    def __init__(
+        self,
+        spec: ReportSpec,
+        user: Any,
+        *args: Any,
+        selection: RunSelection | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.spec = spec
         self.user = user
-        ranges = quick_ranges()
-        self.fields["quick_range"].choices = [("", _("Dates below"))] + [
-            (name, quick.label) for name, quick in ranges.items()
-        ]
-        date_range = spec.date_range
-        self.fields["quick_range"].initial = date_range.default if date_range else ""
-        self.fields["preset"].queryset = visible_presets(user, spec.name)
-        self.fields["bom"].initial = app_settings.BOM
-        if date_range is None:
+        self.selection = selection
+        self.run_request: RunRequest | None = None
+        self.fields["preset"].queryset = visible_presets(user, spec.name)  # type: ignore[attr-defined]
+        self.fields["bom"].initial = bool(app_settings.BOM)
+        if spec.date_range is None:
             for name in ("quick_range", "start", "end", "preset_range_kind"):
                 del self.fields[name]
+            return
+        self._set_up_dates(spec)
 
-    def clean(self):
-        data = super().clean()
-        preset = data.get("preset")
-        if preset is not None:
-            data["start"], data["end"] = preset_range(preset)
-            data["bom"] = preset.options.get("bom", data.get("bom"))
-        elif data.get("quick_range"):
-            data["start"], data["end"] = quick_ranges()[data["quick_range"]].resolve(
-                timezone.localdate()
-            )
-        try:
-            check_date_range(self.spec, data.get("start"), data.get("end"))
-        except ValidationError as exc:
-            raise ValidationError(exc.messages) from None
-        return data
-
-    def clean_preset_name(self):
-        name = self.cleaned_data["preset_name"].strip()
-        if (
-            name
-            and ReportPreset.objects.filter(
-                owner=self.user, report=self.spec.name, name=name
-            ).exists()
-        ):
-            raise ValidationError(_("You already have a preset of this name for this report."))
-        return name
-
-    def params(self, selection=None, selection_model=None) -> ReportParams:
-        return ReportParams(
-            start=self.cleaned_data.get("start"),
-            end=self.cleaned_data.get("end"),
-            selection=selection,
-            selection_model=selection_model,
+    def _set_up_dates(self, spec: ReportSpec) -> None:
+        choices = quick_range_choices()
+        field = self.fields["quick_range"]
+        field.choices = [("", _("Custom dates"))] + [  # type: ignore[attr-defined]
+            (choice.name, choice.label) for choice in choices
+        ]
+        date_format = formats.get_format("DATE_INPUT_FORMATS")[0]
+        # The date boxes show the dates of the quick range chosen (report_form.js).
+        field.widget.attrs["data-dates"] = json.dumps(
+            {c.name: [c.start.strftime(date_format), c.end.strftime(date_format)] for c in choices}
         )
+        zone = timezone.get_current_timezone_name()
+        self.fields["end"].help_text = _("Both days included, in the %(zone)s time zone.") % {
+            "zone": zone
+        }
+        default = spec.date_range.default if spec.date_range else None
+        by_name = {choice.name: choice for choice in choices}
+        if default in by_name:
+            field.initial = default
+            self.fields["start"].initial = by_name[default].start
+            self.fields["end"].initial = by_name[default].end
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        if self.errors:
+            return data
+        preset = data.get("preset")
+        raw: dict[str, Any] = {
+            "range": data.get("quick_range"),
+            "start": data.get("start"),
+            "end": data.get("end"),
+            "bom": data.get("bom", False),
+            "run_token": data.get("run_token"),
+        }
+        try:
+            if preset is not None:
+                raw.update(preset_data(preset))
+            self.run_request = parse_run_request(
+                self.spec, raw, selection=self.selection, preset=preset, via="admin"
+            )
+        except InvalidParameters as exc:
+            field = getattr(exc, "field", None)
+            field = "preset" if preset is not None else FIELDS_OF_INPUTS.get(field, field)
+            self.add_error(field if field in self.fields else None, exc.messages)
+        return data

@@ -130,3 +130,9 @@ class ReportPreset(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def clean(self) -> None:
+        # Here for ModelForms and imports alike; presets.py holds the rules.
+        from .presets import validate_preset
+
+        validate_preset(self)

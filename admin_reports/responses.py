@@ -12,79 +12,22 @@ TooManyStreams is raised before anything starts.
 from __future__ import annotations
 
 import re
-import threading
-from collections import Counter
 from collections.abc import Callable
 
 from django.core.handlers.asgi import ASGIRequest
 from django.http import HttpRequest, StreamingHttpResponse
 from django.utils.http import content_disposition_header
-from django.utils.text import get_valid_filename
-from django.utils.translation import gettext as _
 
-from .conf import app_settings
 from .engine import AsyncStream, GzipWire, IdentityWire, StreamJob, SyncStream
-from .exceptions import ReportError
-from .runs import start_run
+from .runs import slots
 
 ACCEPTS_GZIP = re.compile(r"\bgzip\b")
-
-
-class TooManyStreams(ReportError):
-    """Over the per-process or per-user cap of running report streams."""
-
-    status_code = 429
-
-
-class StreamSlots:
-    """Counts running streams in this process, in all and per user."""
-
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.total = 0
-        self.per_user: Counter = Counter()
-
-    def acquire(self, user_key) -> Callable[[], None]:
-        """Take a slot or raise TooManyStreams; returns the release function (idempotent)."""
-        with self.lock:
-            if self.total >= app_settings.MAX_STREAMS:
-                raise TooManyStreams(
-                    _("Too many reports are running right now. Try again in a minute.")
-                )
-            if self.per_user[user_key] >= app_settings.MAX_STREAMS_PER_USER:
-                raise TooManyStreams(
-                    _("You already have %(count)d reports running. Wait for one to finish.")
-                    % {"count": self.per_user[user_key]}
-                )
-            self.total += 1
-            self.per_user[user_key] += 1
-        released = threading.Event()
-
-        def release() -> None:
-            with self.lock:
-                if released.is_set():
-                    return
-                released.set()
-                self.total -= 1
-                self.per_user[user_key] -= 1
-                if not self.per_user[user_key]:
-                    del self.per_user[user_key]
-
-        return release
-
-
-slots = StreamSlots()
 
 
 def wire_for(request: HttpRequest):
     if ACCEPTS_GZIP.search(request.headers.get("Accept-Encoding", "")):
         return GzipWire()
     return IdentityWire()
-
-
-def csv_filename(name: str, *parts) -> str:
-    stem = "_".join([name, *(str(part) for part in parts if part)])
-    return (get_valid_filename(stem) or "report") + ".csv"
 
 
 def stream_csv(
@@ -114,17 +57,3 @@ def stream_csv(
         # Set by us, so GZipMiddleware leaves the response alone.
         response["Content-Encoding"] = wire.content_encoding
     return response
-
-
-def download_response(request: HttpRequest, spec, params, filename: str, **run_options):
-    """Take a stream slot, record the run, and stream it.
-
-    TooManyStreams or InvalidParameters are raised before anything is stored.
-    """
-    release = slots.acquire(getattr(request.user, "pk", None))
-    try:
-        handle = start_run(spec, params, user=request.user, **run_options)
-        return stream_csv(request, handle.job, filename, release=release)
-    except BaseException:
-        release()
-        raise

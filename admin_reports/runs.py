@@ -1,16 +1,19 @@
 """
-The one run path, used by the admin and by `manage.py run_report`: a ReportRun
-row per run, kept up to date while the engine streams.
+The one run path, used by every face: a ReportRun row per run, kept up to date
+while the engine streams.
 
-    handle = start_run(spec, params, user=request.user, bom=True)
-    response = stream_csv(request, handle.job, filename)              # the admin
-    for chunk in SyncStream(handle.job, IdentityWire(heartbeats=False)):  # the CLI
-        ...
+    request = parse_run_request(spec, request.GET)          # see run_request.py
+    handle = open_stream(request, user=request.user)        # an HTTP face: a stream slot
+    response = stream_csv(request, handle.job, handle.filename, release=handle.release)
 
-A watcher thread, with its own database connection, writes the run's status,
-rows and bytes every PROGRESS_INTERVAL seconds, and stops the stream when
-someone asked to cancel the run (from any process: the flag is in the
-database). The final status is written when the stream ends.
+    write_run(parse_run_request(spec, options), out)       # the CLI: into a file
+
+Refusals come as exceptions with a message for people, before anything is stored:
+ReportPermissionDenied (naming the missing permissions), TooManyStreams (a cap),
+InvalidParameters (a token already used). A watcher thread, with its own database
+connection, writes the run's status, rows and bytes every PROGRESS_INTERVAL seconds
+and stops the stream when someone asked to cancel the run (from any process: the flag
+is in the database). The final status is written when the stream ends.
 """
 
 from __future__ import annotations
@@ -19,17 +22,23 @@ import asyncio
 import logging
 import threading
 import uuid
+from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import IO, Any
 
-from django.db import connections
+from django.db import DatabaseError, IntegrityError, connections
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
-from .compiler import CompiledReport, ReportParams, compile_report
+from .compiler import compile_report
+from .conf import app_settings
 from .csv_output import report_job
-from .definitions.spec import ReportSpec
-from .engine import Outcome, RunCancelled, StreamJob
-from .models import ReportPreset, ReportRun, RunStatus
+from .engine import IdentityWire, Outcome, StreamAborted, StreamJob, SyncStream
+from .exceptions import InvalidParameters, ReportError, RunFailed, TooManyStreams
+from .models import ReportRun, RunStatus
+from .permissions import refusal
+from .run_request import RunRequest
 
 logger = logging.getLogger("admin_reports.runs")
 
@@ -43,20 +52,55 @@ OUTCOMES = {
 }
 
 
-def describe_params(params: ReportParams, **extra: Any) -> dict[str, Any]:
-    """The parameters of a run, as stored in ReportRun.parameters (JSON)."""
-    selection = params.selection
-    if selection is not None and not hasattr(selection, "query"):
-        selection = [str(pk) for pk in selection]
-    elif selection is not None:
-        selection = "queryset"
-    return {
-        "start": params.start.isoformat() if params.start else None,
-        "end": params.end.isoformat() if params.end else None,
-        "selection_model": params.selection_model._meta.label if params.selection_model else None,
-        "selection": selection,
-        **extra,
-    }
+class RunCancelled(ReportError):
+    """A run stopped on request (not by the client leaving)."""
+
+
+class StreamSlots:
+    """Counts running streams in this process, in all and per user."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.total = 0
+        self.per_user: Counter = Counter()
+
+    def refusal(self, user_key: Any) -> TooManyStreams | None:
+        """Why a stream cannot start now, or None (nothing is taken)."""
+        if self.total >= app_settings.MAX_STREAMS:
+            return TooManyStreams(
+                _("Too many reports are running right now. Try again in a minute.")
+            )
+        if self.per_user[user_key] >= app_settings.MAX_STREAMS_PER_USER:
+            return TooManyStreams(
+                _("You already have %(count)d reports running. Wait for one to finish.")
+                % {"count": self.per_user[user_key]}
+            )
+        return None
+
+    def acquire(self, user_key: Any) -> Callable[[], None]:
+        """Take a slot or raise TooManyStreams; returns the release function (idempotent)."""
+        with self.lock:
+            refused = self.refusal(user_key)
+            if refused is not None:
+                raise refused
+            self.total += 1
+            self.per_user[user_key] += 1
+        released = threading.Event()
+
+        def release() -> None:
+            with self.lock:
+                if released.is_set():
+                    return
+                released.set()
+                self.total -= 1
+                self.per_user[user_key] -= 1
+                if not self.per_user[user_key]:
+                    del self.per_user[user_key]
+
+        return release
+
+
+slots = StreamSlots()
 
 
 @dataclass(frozen=True)
@@ -64,43 +108,113 @@ class RunHandle:
     run: ReportRun
     job: StreamJob
     tracker: RunTracker
+    filename: str
+    release: Callable[[], None] | None = None
 
 
-def start_run(
-    spec: ReportSpec,
-    params: ReportParams,
-    *,
-    user=None,
-    preset: ReportPreset | None = None,
-    bom: bool = False,
-    token: uuid.UUID | None = None,
-    parameters: dict[str, Any] | None = None,
-) -> RunHandle:
-    """Compile (InvalidParameters before anything is stored), record the run, build its job."""
-    compiled = compile_report(spec, params)
-    run = ReportRun.objects.create(
-        token=token or uuid.uuid4(),
-        report=spec.name,
-        title=spec.title,
-        user=user if getattr(user, "pk", None) else None,
-        preset=preset,
-        parameters=parameters or describe_params(params, bom=bom),
-    )
-    return run_job(run, compiled, bom=bom)
+def check_may_start(request: RunRequest, user: Any = None) -> None:
+    """Raise what would refuse this run (permission, a stream cap), storing nothing."""
+    if user is not None:
+        refused = refusal(user, request.spec)
+        if refused is not None:
+            raise refused
+        too_many = slots.refusal(_user_key(user))
+        if too_many is not None:
+            raise too_many
 
 
-def run_job(run: ReportRun, compiled: CompiledReport, *, bom: bool) -> RunHandle:
+def start_run(request: RunRequest, *, user: Any = None) -> RunHandle:
+    """Check, record the run and build its job; refusals are raised before anything is stored.
+
+    `user` None is the command line (no permission check); otherwise the user's
+    permissions are checked here, whatever the face.
+    """
+    if user is not None:
+        refused = refusal(user, request.spec)
+        if refused is not None:
+            raise refused
+    compiled = compile_report(request.spec, request.params())
+    token = request.token or uuid.uuid4()
+    if ReportRun.objects.filter(token=token).exists():
+        raise InvalidParameters(_("This run was started already."), code="token")
+    try:
+        run = ReportRun.objects.create(
+            token=token,
+            report=request.spec.name,
+            title=request.spec.title,
+            user=user if getattr(user, "pk", None) else None,
+            preset=request.preset,
+            parameters=request.describe(),
+        )
+    except IntegrityError:  # the same token, twice at once
+        raise InvalidParameters(_("This run was started already."), code="token") from None
     tracker = RunTracker(run.pk)
     job = report_job(
         compiled,
-        bom=bom,
+        bom=request.bom,
         on_rows=tracker.on_rows,
         run_id=str(run.pk),
         on_start=tracker.start,
         on_finish=tracker.finish,
     )
     tracker.control = job.control
-    return RunHandle(run, job, tracker)
+    return RunHandle(run, job, tracker, request.filename)
+
+
+def open_stream(request: RunRequest, *, user: Any) -> RunHandle:
+    """start_run() holding a stream slot; the stream releases it when it ends."""
+    refused = refusal(user, request.spec)
+    if refused is not None:
+        raise refused
+    release = slots.acquire(_user_key(user))
+    try:
+        handle = start_run(request, user=user)
+    except BaseException:
+        release()
+        raise
+    return RunHandle(handle.run, handle.job, handle.tracker, handle.filename, release)
+
+
+def write_run(
+    request: RunRequest,
+    out: IO[bytes],
+    *,
+    user: Any = None,
+    on_chunk: Callable[[RunTracker], None] | None = None,
+) -> ReportRun:
+    """Run to completion into `out` (no heartbeats); RunFailed with the reason otherwise."""
+    handle = start_run(request, user=user)
+    chunks = iter(SyncStream(handle.job, IdentityWire(heartbeats=False)))
+    try:
+        for chunk in chunks:
+            out.write(chunk)
+            if on_chunk is not None:
+                on_chunk(handle.tracker)
+    except StreamAborted as exc:
+        raise RunFailed(error_text(exc.__cause__, Outcome.FAILED)) from None
+    finally:
+        chunks.close()  # type: ignore[attr-defined]
+        handle.tracker.wait()
+    handle.run.refresh_from_db()
+    return handle.run
+
+
+def _user_key(user: Any) -> Any:
+    return getattr(user, "pk", None)
+
+
+def error_text(error: BaseException | None, outcome: Outcome | None) -> str:
+    """What the run log and the progress panel say about how a run ended."""
+    if outcome is Outcome.CANCELLED and error is None:
+        return _("Cancelled: the client went away.")
+    if error is None:
+        return ""
+    if isinstance(error, ReportError) or type(error).__module__.startswith("admin_reports"):
+        return str(error)
+    if isinstance(error, DatabaseError):
+        detail = str(error).strip().splitlines()[0] if str(error).strip() else ""
+        return _("The database stopped the report: %(detail)s") % {"detail": detail}
+    return _("The report failed with an unexpected error; the server log has the details.")
 
 
 def _in_event_loop() -> bool:
@@ -118,7 +232,7 @@ class RunTracker:
         self.run_pk = run_pk
         self.rows = 0
         self.bytes = 0
-        self.control = None
+        self.control: Any = None
         self.done = threading.Event()
         self.outcome: Outcome | None = None
         self.error: BaseException | None = None
@@ -140,8 +254,8 @@ class RunTracker:
         self.done.set()
         if self.thread is None:  # the stream never started: record the end all the same
             self.start()
-        if not _in_event_loop():  # a WSGI thread may wait the few ms of the last write
-            self.thread.join(FINAL_WRITE_TIMEOUT)
+        if not _in_event_loop() and self.thread is not None:
+            self.thread.join(FINAL_WRITE_TIMEOUT)  # a WSGI thread may wait for the last write
 
     def _watch(self) -> None:
         runs = ReportRun.objects.filter(pk=self.run_pk)
@@ -152,25 +266,18 @@ class RunTracker:
                 status = RunStatus.STREAMING if self.rows else RunStatus.RUNNING
                 runs.update(status=status, rows=self.rows, bytes=self.bytes)
                 if runs.filter(cancel_requested=True).exists() and self.control is not None:
-                    self.control.stop(RunCancelled("Cancelled on request."))
+                    self.control.stop(RunCancelled(_("Cancelled on request.")))
             runs.update(
-                status=OUTCOMES[self.outcome],
+                status=OUTCOMES[self.outcome] if self.outcome else RunStatus.FAILED,
                 rows=self.rows,
                 bytes=self.bytes,
                 finished_at=timezone.now(),
-                error=self._error_text(),
+                error=error_text(self.error, self.outcome),
             )
         except Exception:
             logger.exception("Could not record the progress of report run %s", self.run_pk)
         finally:
             connections.close_all()
-
-    def _error_text(self) -> str:
-        if self.outcome is Outcome.CANCELLED and self.error is None:
-            return "Cancelled: the client went away."
-        if self.error is None:
-            return ""
-        return f"{type(self.error).__name__}: {self.error}"
 
     def wait(self, timeout: float = 10) -> None:
         """Until the final status is written (for the CLI and tests)."""

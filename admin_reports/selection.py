@@ -12,16 +12,23 @@ filters and search), never as N primary keys, so 100,000 products are fine.
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import Any
 
 from django.contrib.admin import helpers
+from django.contrib.admin.exceptions import NotRegistered
 from django.contrib.admin.options import IncorrectLookupParameters
+from django.core.exceptions import FieldError, SuspiciousOperation, ValidationError
+from django.db import models
 from django.db.models import QuerySet
 from django.http import QueryDict
 from django.utils.text import capfirst
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
+
+from .run_request import RunSelection
 
 
 @dataclass
@@ -62,6 +69,15 @@ class Selection:
             count,
         ) % {"count": f"{count:,}", "noun": noun, "filters": "; ".join(self.filters)}
 
+    def run_selection(self) -> RunSelection:
+        """What the run request carries: the queryset, and how the run log records it."""
+        saved: list[str] | dict[str, str] = (
+            {"filter": self.query_string} if self.across else list(self.pks)
+        )
+        return RunSelection(
+            self.queryset.model, self.queryset, saved, self.description, self.count
+        )
+
     def hidden_fields(self) -> list[tuple[str, str]]:
         """Fields that make the changelist hand the same queryset to the action again."""
         if self.across:
@@ -86,11 +102,49 @@ def describe_filters(modeladmin, request) -> list[str]:
     return described
 
 
-def changelist_queryset(modeladmin, request, query_string: str) -> QuerySet:
-    """The queryset a changelist shows for `query_string`, for the user of `request`."""
+def changelist_queryset(modeladmin: Any, request: Any, query_string: str) -> QuerySet:
+    """The queryset a changelist shows for `query_string`, for the user of `request`.
+
+    ValidationError when the changelist does not take the filter.
+    """
     fake = copy.copy(request)
     fake.GET = QueryDict(query_string)
     fake.POST = QueryDict()
     fake.method = "GET"
-    changelist = modeladmin.get_changelist_instance(fake)
-    return changelist.get_queryset(fake)
+    try:
+        changelist = modeladmin.get_changelist_instance(fake)
+        return changelist.get_queryset(fake)
+    except (
+        IncorrectLookupParameters,
+        SuspiciousOperation,
+        FieldError,
+        ValueError,
+        ValidationError,
+    ):
+        raise ValidationError(
+            _("The changelist filter %(filter)r does not apply to %(model)s.")
+            % {
+                "filter": query_string[:200],
+                "model": modeladmin.model._meta.verbose_name_plural,
+            },
+            code="filter",
+        ) from None
+
+
+def filter_resolver(
+    admin_site: Any, request: Any
+) -> Callable[[type[models.Model], str], QuerySet]:
+    """resolve_filter(model, query_string) for presets: through `model`'s changelist."""
+
+    def resolve(model: type[models.Model], query_string: str) -> QuerySet:
+        try:
+            modeladmin = admin_site.get_model_admin(model)
+        except NotRegistered:
+            raise ValidationError(
+                _("%(model)s have no changelist in this admin.")
+                % {"model": capfirst(model._meta.verbose_name_plural)},
+                code="filter",
+            ) from None
+        return changelist_queryset(modeladmin, request, query_string)
+
+    return resolve

@@ -2,111 +2,82 @@
 The download endpoint: one report run, streamed as CSV.
 
     GET /admin/reports/<name>/download/?start=2026-03-01&end=2026-03-31&select=3,7&on=shop.product
+    GET /admin/reports/<name>/download/?range=last_month&select=3,7&bom=0
 
 Staff only; every request is permission-checked on the server. Bad parameters
-get 400 with the reason, a missing permission 403, too many running reports
-429, and nothing starts.
+get 400 with the reason, a missing permission 403 naming it, too many running
+reports 429, and nothing starts. Refusals are plain text, or the admin's page
+for a browser.
 """
 
 from __future__ import annotations
 
-from django import forms
+from typing import Any
+
+from django.contrib import admin
 from django.contrib.admin.views.decorators import staff_member_required
-from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import Http404, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase
+from django.template.response import TemplateResponse
+from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 
-from .compiler import ReportParams
-from .conf import app_settings
-from .dates import quick_ranges, resolve_quick_range
-from .definitions.spec import ReportSpec
-from .exceptions import ReportNotFound
-from .permissions import may_run
+from .exceptions import (
+    InvalidParameters,
+    ReportNotFound,
+    ReportPermissionDenied,
+    TooManyStreams,
+)
 from .registry import registry
-from .responses import TooManyStreams, csv_filename, download_response
-
-
-class DownloadForm(forms.Form):
-    start = forms.DateField(required=False, input_formats=["%Y-%m-%d"])
-    end = forms.DateField(required=False, input_formats=["%Y-%m-%d"])
-    range = forms.CharField(required=False)
-    select = forms.CharField(required=False)
-    on = forms.CharField(required=False)
-    bom = forms.CharField(required=False)  # 1/0; absent: ADMIN_REPORTS_BOM
-
-    def __init__(self, spec: ReportSpec, *args, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        self.spec = spec
-
-    def clean_bom(self) -> bool | None:
-        value = self.cleaned_data["bom"].lower()
-        choices = {"": None, "1": True, "true": True, "on": True, "0": False, "false": False}
-        if value not in choices:
-            raise ValidationError("Give bom as 1 or 0.")
-        return choices[value]
-
-    def clean_range(self):
-        name = self.cleaned_data["range"]
-        if name and name not in quick_ranges():
-            raise ValidationError(f"Unknown range {name!r}.")
-        return name
-
-    def clean(self):
-        data = super().clean()
-        if data.get("range"):
-            data["start"], data["end"] = resolve_quick_range(data["range"])
-        select, label = data.get("select"), (data.get("on") or "").lower()
-        data["selection_model"] = None
-        if select:
-            actions = self.spec.actions_by_label
-            if label not in actions and len(actions) == 1 and not label:
-                label = next(iter(actions))
-            if label not in actions:
-                raise ValidationError("'on' must name one of: " + ", ".join(sorted(actions)) + ".")
-            data["selection_model"] = actions[label].model
-            data["select"] = [key for key in select.split(",") if key.strip()]
-        return data
-
-    def params(self) -> ReportParams:
-        data = self.cleaned_data
-        return ReportParams(
-            start=data.get("start"),
-            end=data.get("end"),
-            selection=data.get("select") or None,
-            selection_model=data.get("selection_model"),
-        )
+from .responses import stream_csv
+from .run_request import parse_run_request
+from .runs import open_stream
 
 
 @never_cache
 @staff_member_required
-def download(request, name: str):
+def download(request: HttpRequest, name: str) -> HttpResponseBase:
     try:
         spec = registry.get(name)
-    except ReportNotFound:
-        raise Http404(f"No report named {name!r}.") from None
-    if not may_run(request.user, spec):
-        raise PermissionDenied
-    form = DownloadForm(spec, request.POST if request.method == "POST" else request.GET)
-    if not form.is_valid():
-        return _refusal(_errors_text(form), 400)
-    data = form.cleaned_data
-    filename = csv_filename(spec.name, data.get("start"), data.get("end"))
-    bom = app_settings.BOM if data["bom"] is None else data["bom"]
+    except ReportNotFound as exc:
+        raise Http404(str(exc)) from None
+    data = request.POST if request.method == "POST" else request.GET
     try:
-        return download_response(request, spec, form.params(), filename, bom=bom)
+        run_request = parse_run_request(spec, data, via="endpoint")
+        handle = open_stream(run_request, user=request.user)
+    except ReportPermissionDenied as exc:
+        return refusal_response(request, str(exc), 403)
     except TooManyStreams as exc:
-        return _refusal(str(exc), exc.status_code)
-    except ValidationError as exc:
-        return _refusal(" ".join(exc.messages), 400)
+        return refusal_response(request, str(exc), exc.status_code)
+    except InvalidParameters as exc:
+        field = getattr(exc, "field", None)
+        message = " ".join(exc.messages)
+        return refusal_response(request, f"{field}: {message}" if field else message, 400)
+    return stream_csv(request, handle.job, handle.filename, release=handle.release)
 
 
-def _errors_text(form: forms.Form) -> str:
-    lines = []
-    for field, errors in form.errors.get_json_data().items():
-        prefix = "" if field == forms.forms.NON_FIELD_ERRORS else f"{field}: "
-        lines.extend(prefix + error["message"] for error in errors)
-    return "\n".join(lines)
-
-
-def _refusal(message: str, status: int) -> HttpResponse:
-    return HttpResponse(message + "\n", status=status, content_type="text/plain; charset=utf-8")
+def refusal_response(
+    request: HttpRequest,
+    message: str,
+    status: int,
+    *,
+    html: bool | None = None,
+    admin_site: Any = None,
+) -> HttpResponse:
+    """The reason, as an admin page for a browser and as plain text for other clients."""
+    if html is None:
+        html = "text/html" in request.headers.get("Accept", "")
+    if not html:
+        return HttpResponse(
+            message + "\n", status=status, content_type="text/plain; charset=utf-8"
+        )
+    site = admin_site or admin.site
+    context = {
+        **site.each_context(request),
+        "title": _("This report cannot run"),
+        "message": message,
+        "back_url": request.get_full_path() if request.method == "POST" else None,
+    }
+    response = TemplateResponse(
+        request, "admin/admin_reports/refused.html", context, status=status
+    )
+    return response.render()

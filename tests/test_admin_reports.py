@@ -122,7 +122,7 @@ def test_a_forged_post_gets_403_and_starts_nothing(client, shop):
         "end": "2026-03-31",
     }
     assert client.post(PRODUCTS, data).status_code == 403
-    assert client.post(PRODUCTS, {**data, "action": "report_nope"}).status_code == 403
+    assert client.post(PRODUCTS, {**data, "action": "report_nope"}).status_code == 404
     assert ReportRun.objects.count() == 0
 
 
@@ -187,7 +187,7 @@ def test_download_streams_the_csv_and_records_the_run(client, staff, shop):
 def test_invalid_forms_show_errors_and_start_nothing(client, staff, shop, fields, error):
     page = first_step(client, [shop["kite"].pk])
     response = second_step(client, page, _report_step="download", **fields)
-    assert response.status_code == 200
+    assert response.status_code == 400
     assert error in response.content.decode()
     assert ReportRun.objects.count() == 0
 
@@ -197,7 +197,7 @@ def test_validate_step_answers_json(client, staff, shop):
     bad = second_step(client, page, _report_step="validate", start="2026-03-31", end="2026-03-01")
     assert bad.json()["valid"] is False
     good = second_step(client, page, _report_step="validate", quick_range="last_month")
-    assert good.json() == {"valid": True, "errors": {}}
+    assert good.json() == {"valid": True, "errors": {}, "refusal": None}
     assert ReportRun.objects.count() == 0
 
 
@@ -336,12 +336,16 @@ def test_a_broken_preset_says_why(client, staff):
     preset = ReportPreset.objects.create(name="old", report="removed_report", owner=staff)
     listing = client.get(reverse("admin:admin_reports_reportpreset_changelist"))
     assert (
-        "Broken: no valid report is named &#x27;removed_report&#x27;" in listing.content.decode()
+        '<span class="preset-broken">No valid report is named &#x27;removed_report&#x27;.'
+        in listing.content.decode()
     )
     response = client.post(
         reverse("admin:admin_reports_reportpreset_run", args=[preset.pk]), follow=True
     )
-    assert "This preset is broken: no valid report is named" in response.content.decode()
+    assert (
+        "This preset cannot run: No valid report is named &#x27;removed_report&#x27;."
+        in response.content.decode()
+    )
     assert ReportRun.objects.count() == 0
 
 
@@ -443,7 +447,7 @@ def test_a_preset_whose_filter_no_longer_applies_says_so(client, staff, shop):
     response = client.post(url, follow=True)
     assert response.status_code == 200
     assert (
-        "changelist filter &#x27;colour__exact=red&#x27; no longer applies."
+        "The changelist filter &#x27;colour__exact=red&#x27; does not apply to products."
         in response.content.decode()
     )
     assert ReportRun.objects.count() == 0

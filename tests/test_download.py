@@ -7,7 +7,8 @@ from django.contrib.auth.models import Permission
 from django.test import override_settings
 from django.urls import reverse
 
-from admin_reports.responses import slots
+from admin_reports.models import ReportRun
+from admin_reports.runs import slots
 
 from .factories import UserFactory
 
@@ -83,28 +84,86 @@ def test_quick_range(superuser_client, line, time_machine_today):
     [
         ({"start": "2026-03-02", "end": "2026-03-01"}, "The start date is after the end date."),
         ({}, "This report needs a date range."),
-        ({"start": "March", "end": "2026-03-01"}, "start: Enter a valid date."),
-        ({"range": "last_mnth"}, "range: Unknown range 'last_mnth'."),
+        (
+            {"start": "March", "end": "2026-03-01"},
+            "start: 'March' is not a date in the form YYYY-MM-DD.",
+        ),
+        (
+            {"range": "last_mnth"},
+            "range: Unknown quick range 'last_mnth'; choose one of: today, yesterday, last_7_days, last_30_days, this_month, last_month, this_quarter, last_quarter, year_to_date, last_year.",
+        ),
         (
             {**MARCH, "select": "1", "on": "shop.order"},
-            "'on' must name one of: shop.product.",
+            "on: Name the selection's model, one of: shop.product.",
         ),
+        # Case 2: a quick range and dates that disagree are refused, not half ignored.
+        (
+            {"range": "last_month", "start": "2026-01-01", "end": "2026-01-31"},
+            "range: The dates 2026-01-01 to 2026-01-31 do not match the quick range “Last month” (2026-03-01 to 2026-03-31). Give a quick range or dates, not both.",
+        ),
+        # Case 6: input that gave 500s, or a 200 and then a failed download.
+        ({**MARCH, "select": "abc"}, "select: 'abc' is not a valid key of a product."),
+        (
+            {**MARCH, "select": "' OR 1=1--"},
+            'select: "\' OR 1=1--" is not a valid key of a product.',
+        ),
+        (
+            {**MARCH, "select": "99999999999999999999999"},
+            "select: '99999999999999999999999' is not a valid key of a product.",
+        ),
+        (
+            {"start": "9999-12-31", "end": "9999-12-31"},
+            "start: Dates must lie between 0001-01-01 and 9998-12-31.",
+        ),
+        ({**MARCH, "bom": "maybe"}, "bom: Give bom as 1 or 0."),
+        ({**MARCH, "run_token": "not-a-uuid"}, "run_token: The run token is not valid."),
     ],
 )
-def test_bad_parameters_get_400_and_nothing_starts(superuser_client, params, message):
+def test_bad_parameters_get_400_and_nothing_starts(
+    superuser_client, params, message, time_machine_today
+):
     response = superuser_client.get(URL, params)
     assert response.status_code == 400
     assert response.content.decode().strip() == message
     assert slots.total == 0
+    assert ReportRun.objects.count() == 0
+
+
+def test_a_quick_range_with_its_own_dates_is_fine(superuser_client, line, time_machine_today):
+    response = superuser_client.get(
+        URL, {"range": "last_month", "start": "2026-03-01", "end": "2026-03-31", "bom": "0"}
+    )
+    assert response.status_code == 200
+    assert body(response).endswith(b"TOY-1,Kite,2026-03-10,2,7.00,1\r\n")
+
+
+def test_the_first_and_the_last_day_run(superuser_client, line):
+    response = superuser_client.get(
+        reverse("admin_reports:download", args=["order_lines"]),
+        {"start": "0001-01-01", "end": "9998-12-31", "bom": "0"},
+    )
+    assert response.status_code == 200
+    data = body(response)
+    assert data.count(b"\r\n") == 2, data
+    assert ReportRun.objects.get().status == "succeeded"
 
 
 def test_a_user_without_the_permissions_gets_403(client, line):
     user = UserFactory()
     grant(user, "shop.view_orderline", "shop.view_order")  # no view_product, no run_report
     client.force_login(user)
-    assert client.get(URL, MARCH).status_code == 403
+    refused = client.get(URL, MARCH)
+    assert refused.status_code == 403
+    assert refused.content.decode().strip() == (
+        "You may not run the report “Daily sales by product”: it needs the permissions"
+        " “Can run reports” (admin_reports.run_report), “Can view product” (shop.view_product)."
+    )
     grant(user, "shop.view_product")
-    assert client.get(URL, MARCH).status_code == 403, "admin_reports.run_report is needed too"
+    refused = client.get(URL, MARCH, headers={"Accept": "text/html"})
+    assert refused.status_code == 403, "admin_reports.run_report is needed too"
+    html = refused.content.decode()
+    assert '<div id="site-name">' in html, "a browser gets the admin's page"
+    assert "it needs the permission “Can run reports” (admin_reports.run_report)." in html
     assert slots.total == 0
 
 

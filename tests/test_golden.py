@@ -97,7 +97,7 @@ def as_csv(rows) -> str:
 
 def run(tmp_path, *args) -> str:
     path = tmp_path / "out.csv"
-    call_command("run_report", *args, "--output", str(path))
+    call_command("run_report", "--no-bom", *args, "--output", str(path))
     return path.read_bytes().decode("utf-8")
 
 

@@ -2,22 +2,27 @@
 
 import datetime as dt
 import time
+import uuid
 
 import pytest
 from django.conf import settings
 from django.test import override_settings
 
-from admin_reports.compiler import ReportParams
+from django.db import DatabaseError
+
 from admin_reports.engine import IdentityWire, StreamAborted, SyncStream
+from admin_reports.exceptions import InvalidParameters, RunFailed
 from admin_reports.models import ReportRun, RunStatus
 from admin_reports.registry import registry
-from admin_reports.runs import start_run
+from admin_reports.run_request import RunRequest
+from admin_reports.runs import start_run, write_run
 
 from .factories import OrderLineFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 EARLY, LATE = dt.date(2000, 1, 1), dt.date(2100, 1, 1)
+TOKEN = uuid.UUID("12345678-1234-5678-1234-567812345678")
 SLOW_DIRS = [*settings.ADMIN_REPORTS_DIRS, settings.BASE_DIR / "tests" / "report_defs"]
 
 
@@ -33,7 +38,7 @@ def drain(stream):
 
 def test_a_run_row_records_the_run():
     OrderLineFactory.create_batch(3)
-    handle = start_run(registry.get("order_lines"), ReportParams(EARLY, LATE))
+    handle = start_run(RunRequest(registry.get("order_lines"), EARLY, LATE))
     assert handle.run.status == RunStatus.QUEUED
     data, aborted = drain(SyncStream(handle.job, IdentityWire(heartbeats=False)))
     assert aborted is None
@@ -48,7 +53,7 @@ def test_a_run_row_records_the_run():
 @override_settings(ADMIN_REPORTS_DIRS=SLOW_DIRS)
 def test_a_cancel_requested_in_the_database_stops_the_run():
     OrderLineFactory.create_batch(400)  # 400 rows x 10 ms: 4 s of query
-    handle = start_run(registry.get("slow_lines"), ReportParams())
+    handle = start_run(RunRequest(registry.get("slow_lines")))
     stream = SyncStream(handle.job, IdentityWire())
     iterator = iter(stream)
     next(iterator)
@@ -62,13 +67,13 @@ def test_a_cancel_requested_in_the_database_stops_the_run():
     handle.tracker.wait()
     run = ReportRun.objects.get(pk=handle.run.pk)
     assert run.status == RunStatus.CANCELLED
-    assert run.error == "RunCancelled: Cancelled on request."
+    assert run.error == "Cancelled on request."
     assert not handle.job.control._session.producer.is_alive()
 
 
 def test_a_failed_run_keeps_the_error():
     OrderLineFactory()
-    handle = start_run(registry.get("order_lines"), ReportParams(EARLY, LATE))
+    handle = start_run(RunRequest(registry.get("order_lines"), EARLY, LATE))
     handle.job.chunks = lambda: (_ for _ in ()).throw(RuntimeError("the database went away"))
     data, aborted = drain(SyncStream(handle.job, IdentityWire()))
     handle.tracker.wait()
@@ -76,4 +81,49 @@ def test_a_failed_run_keeps_the_error():
     assert isinstance(aborted, StreamAborted)
     assert data.endswith(b"the report failed (run %d); this file is incomplete.\r\n" % run.pk)
     assert run.status == RunStatus.FAILED
-    assert run.error == "RuntimeError: the database went away"
+    # Words for people: the class name and the details stay in the server log.
+    assert run.error == (
+        "The report failed with an unexpected error; the server log has the details."
+    )
+
+
+def test_a_database_error_is_told_in_words():
+    OrderLineFactory()
+    handle = start_run(RunRequest(registry.get("order_lines"), EARLY, LATE))
+    error = DatabaseError("canceling statement due to statement timeout\nCONTEXT: ...")
+    handle.job.chunks = lambda: (_ for _ in ()).throw(error)
+    drain(SyncStream(handle.job, IdentityWire()))
+    handle.tracker.wait()
+    run = ReportRun.objects.get(pk=handle.run.pk)
+    assert run.error == (
+        "The database stopped the report: canceling statement due to statement timeout"
+    )
+
+
+def test_a_run_token_is_used_once():
+    spec = registry.get("order_lines")
+    first = start_run(RunRequest(spec, EARLY, LATE, token=TOKEN))
+    with pytest.raises(InvalidParameters, match="This run was started already."):
+        start_run(RunRequest(spec, EARLY, LATE, token=TOKEN))
+    assert list(ReportRun.objects.values_list("pk", flat=True)) == [first.run.pk]
+    first.job.control.stop(RuntimeError("not streamed"))
+
+
+def test_write_run_writes_the_file_and_raises_in_words(tmp_path, monkeypatch):
+    OrderLineFactory.create_batch(2)
+    path = tmp_path / "out.csv"
+    with open(path, "wb") as out:
+        run = write_run(RunRequest(registry.get("order_lines"), EARLY, LATE), out)
+    assert run.status == RunStatus.SUCCEEDED
+    assert path.read_bytes().count(b"\r\n") == 3
+
+    def broken(*args, **kwargs):
+        raise DatabaseError("server closed the connection unexpectedly")
+
+    monkeypatch.setattr("admin_reports.csv_output.body_chunks", broken)
+    with open(path, "wb") as out, pytest.raises(RunFailed) as caught:
+        write_run(RunRequest(registry.get("order_lines"), EARLY, LATE), out)
+    assert str(caught.value) == (
+        "The database stopped the report: server closed the connection unexpectedly"
+    )
+    assert ReportRun.objects.latest("pk").status == RunStatus.FAILED

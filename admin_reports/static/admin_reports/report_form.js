@@ -1,14 +1,57 @@
-// The report form: check the form, download into a hidden frame, and meanwhile
-// show the run's progress (polled from the server) with a Cancel button.
+// The report form: keep the date boxes and the quick range in step, check the form,
+// download into a hidden frame, and meanwhile show the run's progress (polled from
+// the server, which knows whether the run succeeded, failed or was cancelled) with a
+// Cancel button. A refusal (a cap, a permission) is shown on the page.
 "use strict";
 (function () {
   const form = document.getElementById("report-form");
   if (!form) return;
   const panel = document.getElementById("report-progress");
+  const refusal = document.getElementById("report-refusal");
+  const frame = document.getElementById("report-download-frame");
   const token = form.querySelector("input[name=run_token]");
   const csrf = form.querySelector("input[name=csrfmiddlewaretoken]").value;
+  const quick = form.querySelector("select[name=quick_range]");
+  const start = form.querySelector("input[name=start]");
+  const end = form.querySelector("input[name=end]");
   const show = (id, text) => { document.getElementById(id).textContent = text; };
+  const MISSING_RUN_LIMIT = 20; // polls answered 404: the run never started
   let timer = null;
+  let missing = 0;
+  let active = false;
+
+  // Dates: a quick range shows its dates; editing a date means "Custom dates".
+  const ranges = quick ? JSON.parse(quick.dataset.dates || "{}") : {};
+  function fillDates() {
+    const dates = ranges[quick.value];
+    if (dates && start && end) { start.value = dates[0]; end.value = dates[1]; }
+  }
+  function datesEdited() {
+    const dates = ranges[quick.value];
+    if (dates && (start.value !== dates[0] || end.value !== dates[1])) quick.value = "";
+  }
+  if (quick && start && end) {
+    quick.addEventListener("change", fillDates);
+    for (const input of [start, end]) {
+      input.addEventListener("input", datesEdited);
+      input.addEventListener("change", datesEdited); // also the calendar's picks
+    }
+  }
+  // The dates are days in the server's time zone (the help text says which): the admin's
+  // "you are N hours behind server time" note is about times of day, which these have none.
+  window.addEventListener("load", () => {
+    for (const note of form.querySelectorAll(".timezonewarning")) note.remove();
+  });
+
+  // Enter in the preset name saves the preset (the first button would download).
+  const presetName = form.querySelector("input[name=preset_name]");
+  if (presetName) {
+    presetName.addEventListener("keydown", (event) => {
+      if (event.key !== "Enter") return;
+      event.preventDefault();
+      document.getElementById("report-save").click();
+    });
+  }
 
   function size(bytes) {
     const units = ["bytes", "KB", "MB", "GB"];
@@ -17,33 +60,64 @@
     return (i ? bytes.toFixed(1) : bytes) + " " + units[i];
   }
 
+  function stop() {
+    active = false;
+    clearInterval(timer);
+    document.getElementById("report-cancel").disabled = true;
+  }
+
+  function refuse(message) {
+    stop();
+    refusal.querySelector("li").textContent = message;
+    refusal.hidden = false;
+    if (!panel.hidden) {
+      show("report-status", gettext("Not started"));
+      panel.dataset.status = "refused";
+    }
+    refusal.scrollIntoView({ block: "nearest" });
+  }
+
   async function poll() {
     const response = await fetch(form.dataset.statusUrl + token.value + "/", {
       credentials: "same-origin", headers: { Accept: "application/json" },
     });
-    if (response.ok) {
-      const run = await response.json();
-      show("report-status", run.status_label);
-      show("report-elapsed", run.elapsed.toFixed(1) + " s");
-      show("report-rows", run.rows.toLocaleString());
-      show("report-bytes", size(run.bytes));
-      panel.dataset.status = run.status;
-      if (run.error) {
-        const error = document.getElementById("report-error");
-        error.textContent = run.error;
-        error.hidden = false;
-      }
-      if (run.finished) {
-        clearInterval(timer);
-        document.getElementById("report-cancel").disabled = true;
-      }
+    if (!active) return;
+    if (response.status === 404) {
+      missing += 1;
+      if (missing >= MISSING_RUN_LIMIT) refuse(gettext("The report did not start."));
+      return;
     }
+    if (!response.ok) return;
+    const run = await response.json();
+    show("report-status", run.status_label);
+    show("report-elapsed", run.elapsed.toFixed(1) + " s");
+    show("report-rows", run.rows.toLocaleString());
+    show("report-bytes", size(run.bytes));
+    panel.dataset.status = run.status;
+    if (run.error) {
+      const error = document.getElementById("report-error");
+      error.textContent = run.error;
+      error.hidden = false;
+    }
+    if (run.finished) stop();
   }
+
+  // A download does not load the frame with a page; a refusal (429, 403, 400) does.
+  frame.addEventListener("load", () => {
+    if (!active) return;
+    let text = null;
+    try {
+      const page = frame.contentDocument;
+      text = page && page.querySelector(".messagelist:not(#report-refusal) .error, .errornote");
+    } catch (error) { return; } // not our page: the status polls tell
+    if (text && text.textContent.trim()) refuse(text.textContent.trim());
+  });
 
   form.addEventListener("submit", async (event) => {
     const button = event.submitter;
     if (!button || button.value !== "download") return; // save preset: a normal POST
     event.preventDefault();
+    refusal.hidden = true;
     const data = new FormData(form);
     data.set("_report_step", "validate");
     // form.action would be the input named "action", not the form's URL.
@@ -51,19 +125,27 @@
       method: "POST", body: data, credentials: "same-origin",
     });
     const result = response.ok ? await response.json() : { valid: false };
+    if (result.refusal) { refuse(result.refusal); return; }
     if (!result.valid) { // let the page show the errors
       form.target = "";
       submitAs(form, "download");
       return;
     }
     token.value = crypto.randomUUID();
+    active = true;
+    missing = 0;
     form.target = "report-download";
     submitAs(form, "download");
     form.target = "";
     panel.hidden = false;
+    panel.dataset.status = "starting";
     document.getElementById("report-cancel").disabled = false;
     document.getElementById("report-error").hidden = true;
     show("report-status", gettext("Starting"));
+    show("report-rows", "0");
+    show("report-bytes", size(0));
+    show("report-elapsed", "0.0 s");
+    panel.scrollIntoView({ behavior: "smooth", block: "nearest" });
     clearInterval(timer);
     timer = setInterval(poll, 700);
   });

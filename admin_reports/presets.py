@@ -1,0 +1,306 @@
+"""
+Saved presets, in one place: who sees them, what makes one valid, and the run
+request one makes.
+
+    visible_presets(user, "daily_product_sales")     # their own and shared ones
+    preset_errors(preset, resolve_filter=...)        # {"quick_range": ["..."], ...} or {}
+    preset_problem(preset, user)                     # why it cannot run now, or None
+    request = preset_request(preset, resolve_filter=...)   # a RunRequest, or InvalidParameters
+
+A changelist filter can only be checked and evaluated by the changelist's admin,
+so the admin hands in `resolve_filter(model, query_string) -> queryset`, which
+raises ValidationError when the filter does not apply.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from typing import Any
+
+from django.apps import apps
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.db.models import Q, QuerySet
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from .compiler import check_date_range
+from .dates import quick_ranges
+from .definitions.paths import did_you_mean
+from .definitions.spec import ReportSpec
+from .exceptions import InvalidParameters, ReportNotFound
+from .models import ReportPreset
+from .permissions import refusal
+from .registry import registry
+from .run_request import (
+    FIRST_DAY,
+    LAST_DAY,
+    RunRequest,
+    RunSelection,
+    parse_run_request,
+    primary_key,
+)
+
+ResolveFilter = Callable[[type[models.Model], str], QuerySet]
+OPTIONS = {"bom": bool}
+Kind = ReportPreset.SelectionKind
+RangeKind = ReportPreset.RangeKind
+
+
+class Errors(dict[str, list[str]]):
+    def add(self, name: str, message: str) -> None:
+        self.setdefault(name, []).append(message)
+
+
+def visible_presets(user: Any, report: str | None = None) -> QuerySet[ReportPreset]:
+    """The presets `user` may see: their own and shared ones (all, for superusers)."""
+    presets = ReportPreset.objects.select_related("owner")
+    if not user.is_superuser:
+        presets = presets.filter(Q(owner=user) | Q(shared=True))
+    if report is not None:
+        presets = presets.filter(report=report)
+    return presets
+
+
+def preset_errors(
+    preset: ReportPreset, resolve_filter: ResolveFilter | None = None
+) -> dict[str, list[str]]:
+    """Every problem of a preset, by field; empty when it is valid."""
+    errors = Errors()
+    add = errors.add
+    try:
+        spec = registry.get(preset.report)
+    except ReportNotFound:
+        add("report", _report_unknown(preset.report))
+        return dict(errors)
+    _range_errors(preset, spec, errors)
+    _selection_errors(preset, spec, errors, resolve_filter)
+    options = preset.options if isinstance(preset.options, dict) else None
+    if options is None or any(
+        key not in OPTIONS or not isinstance(value, OPTIONS[key]) for key, value in options.items()
+    ):
+        add("options", _('Options must be a mapping such as {"bom": true}.'))
+    return dict(errors)
+
+
+def validate_preset(preset: ReportPreset, resolve_filter: ResolveFilter | None = None) -> None:
+    """Raise ValidationError (by field) when the preset cannot be saved as it is."""
+    errors = preset_errors(preset, resolve_filter)
+    if errors:
+        raise ValidationError(errors)
+
+
+def preset_problem(
+    preset: ReportPreset, user: Any = None, resolve_filter: ResolveFilter | None = None
+) -> str | None:
+    """Why a preset cannot run now (for `user`), in one sentence; None when it can."""
+    errors = preset_errors(preset, resolve_filter)
+    if errors:
+        return " ".join(message for messages in errors.values() for message in messages)
+    if user is not None:
+        refused = refusal(user, registry.get(preset.report))
+        if refused is not None:
+            return str(refused)
+    return None
+
+
+def _report_unknown(name: str) -> str:
+    return _("No valid report is named %(name)r.") % {"name": name} + did_you_mean(
+        name, registry.specs()
+    )
+
+
+def _range_errors(preset: ReportPreset, spec: ReportSpec, errors: Errors) -> None:
+    add = errors.add
+    if preset.range_kind not in RangeKind.values:
+        add("range_kind", _("Choose a kind of date range."))
+        return
+    if spec.date_range is None:
+        if preset.range_kind != RangeKind.NONE:
+            add("range_kind", _("This report has no date range: choose “No date range”."))
+        return
+    if preset.range_kind == RangeKind.QUICK:
+        ranges = quick_ranges()
+        if preset.quick_range not in ranges:
+            add(
+                "quick_range",
+                _("%(name)r is not a quick range; choose one of: %(choices)s.")
+                % {"name": preset.quick_range, "choices": ", ".join(ranges)},
+            )
+        return
+    start, end = preset.start, preset.end
+    if preset.range_kind == RangeKind.FIXED:
+        for name, day in (("start", start), ("end", end)):
+            if day is None:
+                add(name, _("Fixed dates need a start and an end."))
+            elif not FIRST_DAY <= day <= LAST_DAY:
+                add(name, _("Dates must lie between %s and %s.") % (FIRST_DAY, LAST_DAY))
+        if "start" in errors or "end" in errors:
+            return
+    elif spec.date_range.required:
+        add("range_kind", _("This report needs a date range."))
+        return
+    try:
+        check_date_range(spec, start, end)
+    except ValidationError as exc:
+        add("end", " ".join(exc.messages))
+
+
+def _selection_errors(
+    preset: ReportPreset, spec: ReportSpec, errors: Errors, resolve: ResolveFilter | None
+) -> None:
+    add = errors.add
+    kind = preset.selection_kind
+    if kind not in Kind.values:
+        add("selection_kind", _("Choose how the selection is saved."))
+        return
+    if kind == Kind.ASK or not spec.action_on:
+        return
+    actions = spec.actions_by_label
+    label = (preset.selection_model or "").lower()
+    if label not in actions:
+        add(
+            "selection_model",
+            _("The report runs on %(choices)s, not on %(model)r.")
+            % {"choices": ", ".join(sorted(actions)), "model": preset.selection_model},
+        )
+        return
+    model = actions[label].model
+    if kind == Kind.SAVED:
+        keys = preset.selection_pks
+        if not isinstance(keys, list) or not keys:
+            add("selection_pks", _("A saved selection needs a list of keys."))
+            return
+        try:
+            [primary_key(model, str(key)) for key in keys]
+        except InvalidParameters as exc:
+            add("selection_pks", " ".join(exc.messages))
+    elif resolve is not None:
+        try:
+            resolve(model, preset.selection_filter)
+        except ValidationError as exc:
+            add("selection_filter", " ".join(exc.messages))
+
+
+def preset_selection(
+    preset: ReportPreset, resolve_filter: ResolveFilter | None
+) -> RunSelection | None:
+    """The objects a preset runs on, evaluated now."""
+    spec = registry.get(preset.report)
+    if preset.selection_kind == Kind.ASK or not spec.action_on:
+        return None
+    model = apps.get_model(preset.selection_model)
+    if preset.selection_kind == Kind.SAVED:
+        keys = [str(key) for key in preset.selection_pks]
+        return RunSelection(model, [primary_key(model, key) for key in keys], keys)
+    if resolve_filter is None:
+        raise InvalidParameters(_("A changelist filter needs its changelist."), code="filter")
+    try:
+        objects = resolve_filter(model, preset.selection_filter)
+    except ValidationError as exc:
+        raise InvalidParameters(" ".join(exc.messages), code="filter") from None
+    return RunSelection(model, objects, {"filter": preset.selection_filter})
+
+
+def preset_data(preset: ReportPreset) -> dict[str, Any]:
+    """The preset's dates and options as run request input; InvalidParameters when broken."""
+    problem = preset_problem(preset)
+    if problem is not None:
+        raise InvalidParameters(_("This preset cannot run: %s") % problem, code="preset")
+    data: dict[str, Any] = {"bom": preset.options.get("bom", False)}
+    if preset.range_kind == RangeKind.QUICK:
+        data["range"] = preset.quick_range
+    elif preset.range_kind == RangeKind.FIXED:
+        data.update(start=preset.start, end=preset.end)
+    return data
+
+
+def preset_request(
+    preset: ReportPreset,
+    *,
+    resolve_filter: ResolveFilter | None = None,
+    today: dt.date | None = None,
+    **options: Any,
+) -> RunRequest:
+    """The run request of a preset, resolved now; InvalidParameters when it cannot run."""
+    data = preset_data(preset)
+    if preset.selection_kind == Kind.ASK and registry.get(preset.report).action_on:
+        raise InvalidParameters(
+            _("This preset asks for a selection: pick it on a changelist's report form."),
+            code="preset_ask",
+        )
+    return parse_run_request(
+        registry.get(preset.report),
+        data,
+        selection=preset_selection(preset, resolve_filter),
+        today=today or timezone.localdate(),
+        preset=preset,
+        **options,
+    )
+
+
+def save_preset(
+    request: RunRequest,
+    owner: Any,
+    *,
+    name: str,
+    shared: bool = False,
+    range_kind: str = RangeKind.QUICK,
+    selection_kind: str = Kind.SAVED,
+    changelist: tuple[type[models.Model], bool, list[str], str] | None = None,
+    resolve_filter: ResolveFilter | None = None,
+) -> ReportPreset:
+    """Save a run request's choices as a preset of `owner`; ValidationError by field.
+
+    `changelist` is (model, across, keys, query string) of the form page's selection:
+    "the objects it was saved with" keeps the keys, or the filter after "Select all"
+    (an empty filter is every object); "a changelist filter" keeps the filter.
+    """
+    spec = request.spec
+    name = name.strip()
+    if not name:
+        raise ValidationError({"name": _("Give the preset a name.")})
+    if ReportPreset.objects.filter(owner=owner, report=spec.name, name=name).exists():
+        raise ValidationError(
+            {"name": _("You already have a preset of this name for this report.")}
+        )
+    if spec.date_range is None:
+        range_kind = RangeKind.NONE
+    elif range_kind == RangeKind.QUICK and not request.quick_range:
+        range_kind = RangeKind.FIXED  # custom dates cannot be saved as a quick range
+    fixed = range_kind == RangeKind.FIXED
+    preset = ReportPreset(
+        name=name,
+        report=spec.name,
+        owner=owner,
+        shared=shared,
+        range_kind=range_kind,
+        quick_range=request.quick_range if range_kind == RangeKind.QUICK else "",
+        start=request.start if fixed else None,
+        end=request.end if fixed else None,
+        options={"bom": request.bom},
+    )
+    _save_selection(preset, spec, selection_kind, changelist)
+    validate_preset(preset, resolve_filter)
+    preset.save()
+    return preset
+
+
+def _save_selection(
+    preset: ReportPreset,
+    spec: ReportSpec,
+    kind: str,
+    changelist: tuple[type[models.Model], bool, list[str], str] | None,
+) -> None:
+    if changelist is None or not spec.action_on:
+        preset.selection_kind = Kind.ASK
+        return
+    model, across, keys, query_string = changelist
+    preset.selection_model = model._meta.label
+    if kind == Kind.SAVED and not across:
+        preset.selection_kind, preset.selection_pks = Kind.SAVED, list(keys)
+    elif kind in (Kind.SAVED, Kind.FILTER):
+        preset.selection_kind, preset.selection_filter = Kind.FILTER, query_string
+    else:
+        preset.selection_kind = Kind.ASK

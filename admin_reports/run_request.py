@@ -1,0 +1,312 @@
+"""
+From raw input (a query string, a form, a preset, CLI options) to one validated run request.
+
+    request = parse_run_request(spec, {"range": "last_month", "select": "3,7", "bom": "1"})
+    request.start, request.end     # the dates, resolved once, here
+    request.params()               # what the compiler takes
+
+Every face hands what the person typed to `parse_run_request` and renders what
+comes back: a RunRequest, or InvalidParameters with a `code`, the input it is
+about (`field`) and a message for people. The rules live here once: a quick range
+and dates that disagree are refused, dates lie in 0001-01-01..9998-12-31, selected
+keys must be keys of the selection's model, the BOM follows ADMIN_REPORTS_BOM
+unless the run says otherwise.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import connections, models, router
+from django.db.models import QuerySet
+from django.utils import timezone
+from django.utils.text import get_valid_filename
+from django.utils.translation import gettext as _
+
+from .compiler import ReportParams, check_date_range
+from .conf import app_settings
+from .dates import quick_ranges
+from .definitions.spec import ReportSpec
+from .exceptions import InvalidParameters
+
+FIRST_DAY = dt.date(1, 1, 1)
+LAST_DAY = dt.date(9998, 12, 31)
+TRUE_WORDS = {"1", "true", "on", "yes"}
+FALSE_WORDS = {"0", "false", "off", "no"}
+
+
+@dataclass(frozen=True)
+class QuickRangeChoice:
+    name: str
+    label: str
+    start: dt.date
+    end: dt.date
+
+
+def quick_range_choices(today: dt.date | None = None) -> list[QuickRangeChoice]:
+    """Every quick range with its dates for `today` (default: local today)."""
+    today = today or timezone.localdate()
+    choices = []
+    for name, quick in quick_ranges().items():
+        start, end = quick.resolve(today)
+        choices.append(QuickRangeChoice(name, str(quick.label), start, end))
+    return choices
+
+
+@dataclass(frozen=True)
+class RunSelection:
+    """The objects a run is limited to: a queryset of `model`, or its primary keys."""
+
+    model: type[models.Model]
+    objects: QuerySet | list[Any]
+    saved: list[str] | dict[str, str]  # as stored: keys, or {"filter": query string}
+    description: str = ""
+    count: int | None = None
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    spec: ReportSpec
+    start: dt.date | None = None
+    end: dt.date | None = None
+    quick_range: str = ""
+    selection: RunSelection | None = None
+    bom: bool = False
+    token: uuid.UUID | None = None
+    preset: Any = None  # a ReportPreset
+    via: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def params(self) -> ReportParams:
+        selection = self.selection
+        return ReportParams(
+            start=self.start,
+            end=self.end,
+            selection=selection.objects if selection else None,
+            selection_model=selection.model if selection else None,
+        )
+
+    @property
+    def filename(self) -> str:
+        parts = [self.spec.name, self.start, self.end]
+        stem = "_".join(str(part) for part in parts if part)
+        return (get_valid_filename(stem) or "report") + ".csv"
+
+    def describe(self) -> dict[str, Any]:
+        """The parameters as stored in ReportRun.parameters (JSON)."""
+        selection = self.selection
+        described: dict[str, Any] = {
+            "start": self.start.isoformat() if self.start else None,
+            "end": self.end.isoformat() if self.end else None,
+            "quick_range": self.quick_range or None,
+            "selection_model": selection.model._meta.label if selection else None,
+            "selection": selection.saved if selection else None,
+            "bom": self.bom,
+        }
+        if selection is not None and selection.description:
+            described["selection_text"] = selection.description
+        if selection is not None and selection.count is not None:
+            described["selection_count"] = selection.count
+        if self.preset is not None:
+            described["preset"] = self.preset.name
+        if self.via:
+            described["via"] = self.via
+        return {**described, **self.extra}
+
+
+def invalid(message: str, code: str, field: str | None = None) -> InvalidParameters:
+    error = InvalidParameters(message, code=code)
+    error.field = field
+    return error
+
+
+def parse_run_request(
+    spec: ReportSpec,
+    data: Mapping[str, Any],
+    *,
+    selection: RunSelection | None = None,
+    today: dt.date | None = None,
+    **options: Any,
+) -> RunRequest:
+    """A RunRequest from raw input, or InvalidParameters (the first problem found).
+
+    `data` keys: range, start, end (YYYY-MM-DD or dates), select ("3,7"), on (a model
+    label), bom ("1"/"0"), run_token. A `selection` made by a face (a changelist's)
+    takes the place of select/on. `options` (preset, via, extra) are carried as given.
+    """
+    start, end, quick_range = parse_dates(spec, data, today)
+    if selection is None:
+        selection = parse_selection(spec, data.get("select"), data.get("on"))
+    return RunRequest(
+        spec=spec,
+        start=start,
+        end=end,
+        quick_range=quick_range,
+        selection=selection,
+        bom=parse_bom(data.get("bom")),
+        token=parse_token(data.get("run_token")),
+        **options,
+    )
+
+
+def parse_dates(
+    spec: ReportSpec, data: Mapping[str, Any], today: dt.date | None = None
+) -> tuple[dt.date | None, dt.date | None, str]:
+    """(start, end, quick range name): a quick range, or dates, checked against the spec."""
+    name = text(data.get("range"))
+    start = parse_date(data.get("start"), "start")
+    end = parse_date(data.get("end"), "end")
+    if spec.date_range is None:
+        if name or start or end:
+            raise invalid(_("This report has no date range."), "no_range", "range")
+        return None, None, ""
+    if name:
+        ranges = quick_ranges()
+        if name not in ranges:
+            raise invalid(
+                _("Unknown quick range %(name)r; choose one of: %(choices)s.")
+                % {"name": name, "choices": ", ".join(ranges)},
+                "range",
+                "range",
+            )
+        quick = ranges[name]
+        resolved = quick.resolve(today or timezone.localdate())
+        if (start or end) and (start, end) != resolved:
+            raise invalid(
+                _(
+                    "The dates %(start)s to %(end)s do not match the quick range “%(label)s”"
+                    " (%(range_start)s to %(range_end)s). Give a quick range or dates, not both."
+                )
+                % {
+                    "start": start or "…",
+                    "end": end or "…",
+                    "label": quick.label,
+                    "range_start": resolved[0],
+                    "range_end": resolved[1],
+                },
+                "range_mismatch",
+                "range",
+            )
+        start, end = resolved
+    try:
+        check_date_range(spec, start, end)
+    except ValidationError as exc:
+        code = exc.code or "dates"
+        raise invalid(" ".join(exc.messages), code) from None
+    return start, end, name
+
+
+def parse_date(value: Any, name: str) -> dt.date | None:
+    if isinstance(value, dt.datetime):
+        value = value.date()
+    if not isinstance(value, dt.date):
+        value = text(value)
+        if not value:
+            return None
+        try:
+            value = dt.date.fromisoformat(value)
+        except ValueError:
+            raise invalid(
+                _("%(value)r is not a date in the form YYYY-MM-DD.") % {"value": value[:40]},
+                "date",
+                name,
+            ) from None
+    if not FIRST_DAY <= value <= LAST_DAY:
+        raise invalid(
+            _("Dates must lie between %(first)s and %(last)s.")
+            % {"first": FIRST_DAY.isoformat(), "last": LAST_DAY.isoformat()},
+            "date_out_of_range",
+            name,
+        )
+    return value
+
+
+def parse_selection(spec: ReportSpec, select: Any, on: Any) -> RunSelection | None:
+    """The selection named by primary keys ("3,7") and a model label, checked."""
+    select, label = text(select), text(on).lower()
+    if not select:
+        if label:
+            raise invalid(_("A selection's model needs a selection."), "selection", "on")
+        return None
+    actions = spec.actions_by_label
+    if not actions:
+        raise invalid(
+            _("The report %(name)r runs on no changelist: it takes no selection.")
+            % {"name": spec.name},
+            "selection",
+            "select",
+        )
+    if not label and len(actions) == 1:
+        label = next(iter(actions))
+    if label not in actions:
+        raise invalid(
+            _("Name the selection's model, one of: %(choices)s.")
+            % {"choices": ", ".join(sorted(actions))},
+            "selection_model",
+            "on",
+        )
+    model = actions[label].model
+    keys = [primary_key(model, key.strip()) for key in select.split(",") if key.strip()]
+    if not keys:
+        raise invalid(_("The selection names no object."), "selection", "select")
+    return RunSelection(model, keys, [str(key) for key in keys])
+
+
+def primary_key(model: type[models.Model], value: str) -> Any:
+    """`value` as a primary key of `model`, or InvalidParameters."""
+    pk = model._meta.pk
+    assert pk is not None
+    noun = model._meta.verbose_name
+    refusal = invalid(
+        _("%(value)r is not a valid key of a %(noun)s.") % {"value": value[:40], "noun": noun},
+        "selection",
+        "select",
+    )
+    try:
+        key = pk.to_python(value)
+    except ValidationError:
+        raise refusal from None
+    if isinstance(pk, models.IntegerField):  # AutoField and BigAutoField included
+        connection = connections[router.db_for_read(model)]
+        low, high = connection.ops.integer_field_range(pk.get_internal_type())
+        if (low is not None and key < low) or (high is not None and key > high):
+            raise refusal
+    return key
+
+
+def parse_bom(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    word = text(value).lower()
+    if not word:
+        return bool(app_settings.BOM)
+    if word in TRUE_WORDS:
+        return True
+    if word in FALSE_WORDS:
+        return False
+    raise invalid(_("Give bom as 1 or 0."), "bom", "bom")
+
+
+def parse_token(value: Any) -> uuid.UUID | None:
+    if value is None or isinstance(value, uuid.UUID):
+        return value
+    word = text(value)
+    if not word:
+        return None
+    try:
+        return uuid.UUID(word)
+    except ValueError:
+        raise invalid(_("The run token is not valid."), "token", "run_token") from None
+
+
+def text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, list | tuple):
+        value = value[-1] if value else ""
+    return str(value).strip()
