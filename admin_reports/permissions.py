@@ -11,5 +11,5 @@ def may_run_reports(user) -> bool:
 
 
 def may_run(user, spec) -> bool:
-    """`spec.permissions` starts with RUN_PERMISSION, so one check covers both."""
-    return user.is_active and user.is_staff and user.has_perms(spec.permissions)
+    """RUN_PERMISSION, and what the definition needs (`spec.permissions`)."""
+    return user.is_active and user.is_staff and user.has_perms((RUN_PERMISSION, *spec.permissions))
