@@ -13,21 +13,17 @@ class ReportNotFound(ReportError, LookupError):
     """No valid definition has this name."""
 
 
-class InvalidDefinition(ReportError, ImproperlyConfigured):
-    """A definition that did not validate; `problems` says why."""
-
-    def __init__(self, name: str, problems) -> None:
-        self.name = name
-        self.problems = list(problems)
-        super().__init__(
-            f"The report definition {name!r} is invalid:\n"
-            + "\n".join(str(problem) for problem in self.problems)
-        )
-
-
 class InvalidParameters(ReportError, ValidationError):
     """Parameters (dates, selection) a report cannot run with."""
 
 
 class ReportPermissionDenied(ReportError, PermissionDenied):
     """The user may not run this report."""
+
+
+class InvalidSetting(ReportError, ImproperlyConfigured):
+    """An entry of an ADMIN_REPORTS_* setting the app cannot use; `hint` says what to do."""
+
+    def __init__(self, message: str, hint: str) -> None:
+        super().__init__(message)
+        self.hint = hint
