@@ -39,6 +39,7 @@ test-deps:
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 pytest-sqlite: $(VENV)/.installed-test
 	@echo "== pytest on SQLite =="
@@ -49,7 +50,7 @@ pytest-postgres: $(VENV)/.installed-test
 	scripts/with-postgres $(BIN)/pytest
 
 clean:
-	rm -rf $(VENV) staticfiles .pytest_cache .ruff_cache
+	rm -rf $(VENV) staticfiles .pytest_cache .ruff_cache .import_linter_cache
 
 bench: $(VENV)/.installed-test
 	bench/generate_demo_data.sh

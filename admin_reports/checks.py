@@ -1,17 +1,59 @@
 """
-System checks: `manage.py check` fails with every problem of every definition.
+System checks: `manage.py check` fails with every problem of every definition,
+and with every ADMIN_REPORTS_* setting entry the app cannot use.
 
-Ids are admin_reports.E001 and up; docs/checks.md lists them all.
+Definition ids are admin_reports.E001 and up (definitions.CHECK_IDS); the settings'
+ids are in SETTINGS_CHECK_IDS. docs/checks.md lists them all; ids are never reused.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from django.core import checks
 
+from .conf import app_settings
+from .dates import project_quick_ranges
+from .definitions.functions import project_functions
 from .registry import registry
+
+# id -> what it is about; definition problems use the other ids (definitions.CHECK_IDS).
+SETTINGS_CHECK_IDS: dict[str, str] = {
+    "W001": "An ADMIN_REPORTS_DIRS entry is not a directory.",
+    "E027": "An ADMIN_REPORTS_FUNCTIONS entry cannot be used.",
+    "E028": "An ADMIN_REPORTS_QUICK_RANGES entry cannot be used.",
+}
 
 
 @checks.register("admin_reports")
 def check_definitions(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
     registry.reload()  # a check always reads the files as they are now
     return [problem.to_check() for problem in registry.problems()]
+
+
+@checks.register("admin_reports")
+def check_settings(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
+    messages: list[checks.CheckMessage] = [*_check_dirs()]
+    _, errors = project_functions()
+    messages += [checks.Error(str(e), hint=e.hint, id="admin_reports.E027") for e in errors]
+    _, errors = project_quick_ranges()
+    messages += [checks.Error(str(e), hint=e.hint, id="admin_reports.E028") for e in errors]
+    return messages
+
+
+def _check_dirs() -> list[checks.CheckMessage]:
+    messages = []
+    for directory in app_settings.DIRS:
+        path = Path(directory)
+        if path.is_dir():
+            continue
+        what = "is not a directory" if path.exists() else "does not exist"
+        messages.append(
+            checks.Warning(
+                f"ADMIN_REPORTS_DIRS contains '{path}', which {what}: no definitions are"
+                " read from it.",
+                hint="Give directories that hold report definitions (*.yaml, *.yml).",
+                id="admin_reports.W001",
+            )
+        )
+    return messages

@@ -51,10 +51,6 @@ class CompiledReport:
     tz: ZoneInfo
     max_duration: float | None = None  # seconds; the producer stops the query after it
 
-    @property
-    def permissions(self) -> tuple[str, ...]:
-        return self.spec.permissions
-
     def format_row(self, row: Sequence[Any]) -> list[str]:
         return [
             format_cell(value) for format_cell, value in zip(self.formatters, row, strict=True)

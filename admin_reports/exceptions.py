@@ -53,3 +53,11 @@ class TooManyStreams(ReportError):
 
 class RunFailed(ReportError):
     """A run that did not succeed; the message says why, in words for people."""
+
+
+class InvalidSetting(ReportError, ImproperlyConfigured):
+    """An entry of an ADMIN_REPORTS_* setting the app cannot use; `hint` says what to do."""
+
+    def __init__(self, message: str, hint: str) -> None:
+        super().__init__(message)
+        self.hint = hint

@@ -8,22 +8,31 @@ The report definitions of the project: every YAML file in ADMIN_REPORTS_DIRS.
     registry.problems()                   # every problem of every file
     registry.for_model(Product)           # specs with an action on Product
 
+    spec, problems = load_definition(Path("report_defs/order_lines.yaml"))
+
 Loaded once, on first use; reloaded when ADMIN_REPORTS_* settings change and by
-`reload()`. An invalid definition is left out (and logged), never raised: the
+`reload()`. A definition is registered when it validates (admin_reports.definitions)
+and passes the checks that need the rest of the app: its default quick range exists
+and its query compiles. An invalid one is left out (and logged), never raised: the
 admin keeps working; `manage.py check` reports it.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import threading
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from django.core.exceptions import FieldError
 from django.core.signals import setting_changed
-from django.db import models
+from django.db import DEFAULT_DB_ALIAS, models
 
+from .compiler import ReportParams, compile_report
 from .conf import PREFIX, app_settings
+from .dates import quick_ranges
 from .definitions import Mark, Problem, ReportSpec, load_definition_file
 from .definitions.paths import did_you_mean
 from .exceptions import ReportNotFound
@@ -85,7 +94,7 @@ def load_all(dirs) -> tuple[dict[str, ReportSpec], list[Problem]]:
     origins: dict[str, Mark] = {}
     problems: list[Problem] = []
     for path in definition_files(dirs):
-        spec, found = load_definition_file(path)
+        spec, found = load_definition(path)
         if spec is not None and spec.name in specs:
             found = [
                 Problem(
@@ -107,6 +116,58 @@ def load_all(dirs) -> tuple[dict[str, ReportSpec], list[Problem]]:
         specs[spec.name] = spec
         origins[spec.name] = Mark(path)
     return specs, problems
+
+
+def load_definition(path: Path) -> tuple[ReportSpec | None, list[Problem]]:
+    """One definition file checked as the registry checks it; the spec is None on problems."""
+    spec, problems = load_definition_file(path)
+    if spec is not None:
+        problems = check_quick_range(spec) or check_compiles(spec)
+    return (spec if not problems else None), problems
+
+
+def check_quick_range(spec: ReportSpec) -> list[Problem]:
+    """The default quick range of the date range is one the project has."""
+    date_range = spec.date_range
+    if date_range is None or date_range.default is None:
+        return []
+    ranges = quick_ranges()
+    if date_range.default in ranges:
+        return []
+    return [
+        Problem(
+            "E018",
+            f"The value of 'date_range.default' is {date_range.default!r}, which is not a"
+            " quick range." + did_you_mean(date_range.default, ranges),
+            date_range.default_mark or spec.source,
+            hint="Quick ranges: " + ", ".join(ranges) + ".",
+        )
+    ]
+
+
+def check_compiles(spec: ReportSpec) -> list[Problem]:
+    """Let Django compile the query (no database round trip): type and lookup errors."""
+    error = _compile_error(spec)
+    if error is None:
+        return []
+    for index, column in enumerate(spec.columns):
+        # The first column that fails alone is the one to point at.
+        column_error = _compile_error(replace(spec, columns=(column,), order_by=()))
+        if column_error is not None:
+            message = f"The value of 'columns[{index}].value' does not compile: {column_error}"
+            return [Problem("E024", message, column.mark)]
+    return [Problem("E024", f"The definition does not compile to a query: {error}", spec.source)]
+
+
+def _compile_error(spec: ReportSpec) -> str | None:
+    today = dt.date.today()
+    params = ReportParams(start=today, end=today) if spec.date_range else ReportParams()
+    try:
+        compiled = compile_report(spec, params)
+        compiled.queryset.query.get_compiler(using=DEFAULT_DB_ALIAS).as_sql()
+    except (FieldError, TypeError, ValueError, AttributeError) as exc:
+        return str(exc)
+    return None
 
 
 registry = Registry()

@@ -2,9 +2,11 @@
 Row sources: where rows come from, read in the thread that calls them.
 
     for row in orm_rows(compiled):        # a compiled report's rows, in column order
-    for row in sql_rows(sql, params):     # any SQL
 
-Both read through a server-side cursor. On PostgreSQL they run inside a
+    with reading("default", max_duration=60) as connection:
+        ...                               # any long read, set up the same way
+
+Rows are read through a server-side cursor. On PostgreSQL they are read inside a
 transaction (outside one, Django declares the cursor WITH HOLD and PostgreSQL
 computes the whole result before the first row) with cursor_tuple_fraction = 1
 (or the planner optimises for the first 10% of rows), and with
@@ -13,11 +15,11 @@ statement_timeout when a maximum duration is given.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from django.db import DEFAULT_DB_ALIAS, connections, transaction
+from django.db import connections, transaction
 from django.utils import timezone
 
 from .conf import app_settings
@@ -51,12 +53,3 @@ def orm_rows(compiled: CompiledReport) -> Iterator[tuple[Any, ...]]:
     # The SQL is compiled when iteration starts: date truncation needs the report's zone.
     with timezone.override(compiled.tz), reading(queryset.db, compiled.max_duration):
         yield from queryset.iterator(chunk_size=app_settings.FETCH_ROWS)
-
-
-def sql_rows(
-    sql: str, params: Sequence[Any] = (), using: str = DEFAULT_DB_ALIAS
-) -> Iterator[tuple[Any, ...]]:
-    with reading(using) as connection, connection.chunked_cursor() as cursor:
-        cursor.execute(sql, params)
-        while rows := cursor.fetchmany(app_settings.FETCH_ROWS):
-            yield from rows

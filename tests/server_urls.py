@@ -13,8 +13,9 @@ from django.urls import path
 from admin_reports.csv_output import encode_chunks
 from admin_reports.engine import StreamJob
 from admin_reports.responses import stream_csv
-from admin_reports.sources import sql_rows
 from project.urls import urlpatterns as project_urlpatterns
+
+from .rows import sql_rows
 
 POSTGRESQL = """
 WITH slow AS MATERIALIZED (SELECT pg_sleep(%s) AS z)

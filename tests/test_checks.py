@@ -1,14 +1,24 @@
+import datetime as dt
 import shutil
 from pathlib import Path
 
 import pytest
 from django.conf import settings
+from django.contrib.admin import helpers
 from django.core import checks
 from django.core.management import call_command
 from django.core.management.base import SystemCheckError
+from django.db.models import Variance
+from django.test import override_settings
+from django.urls import reverse
 
-from admin_reports.checks import check_definitions
+from admin_reports.checks import SETTINGS_CHECK_IDS, check_definitions, check_settings
+from admin_reports.dates import QUICK_RANGES, QuickRange, quick_ranges
+from admin_reports.definitions import CHECK_IDS
+from admin_reports.definitions.functions import FunctionSpec, function_table
 from admin_reports.registry import registry
+
+from .factories import ProductFactory
 
 DEMO = Path(settings.BASE_DIR) / "report_defs"
 
@@ -62,3 +72,212 @@ def test_directories_that_do_not_exist_are_empty(settings, tmp_path):
     settings.ADMIN_REPORTS_DIRS = [tmp_path / "missing"]
     assert registry.specs() == {}
     assert check_definitions() == []
+    assert [message.id for message in check_settings()] == ["admin_reports.W001"]
+
+
+def test_a_missing_or_plain_file_directory_is_a_warning(settings, tmp_path):
+    (tmp_path / "notes.txt").write_text("", encoding="utf-8")
+    settings.ADMIN_REPORTS_DIRS = [tmp_path, tmp_path / "missing", tmp_path / "notes.txt"]
+    hint = "Give directories that hold report definitions (*.yaml, *.yml)."
+    assert check_settings() == [
+        checks.Warning(
+            f"ADMIN_REPORTS_DIRS contains '{tmp_path / 'missing'}', which does not exist:"
+            " no definitions are read from it.",
+            hint=hint,
+            id="admin_reports.W001",
+        ),
+        checks.Warning(
+            f"ADMIN_REPORTS_DIRS contains '{tmp_path / 'notes.txt'}', which is not a"
+            " directory: no definitions are read from it.",
+            hint=hint,
+            id="admin_reports.W001",
+        ),
+    ]
+
+
+FUNCTION_HINT = (
+    "Give the dotted path of a Func or Aggregate subclass, e.g."
+    " 'django.db.models.functions.Greatest', or a FunctionSpec."
+)
+NAME_HINT = "Name it like a Python variable: letters, digits and underscores, e.g. 'greatest'."
+
+
+@pytest.mark.parametrize(
+    ("setting", "message", "hint"),
+    [
+        (
+            {"greatest": "django.db.models.functions.Greates"},
+            "ADMIN_REPORTS_FUNCTIONS['greatest'] is 'django.db.models.functions.Greates',"
+            ' which cannot be imported: Module "django.db.models.functions" does not define'
+            ' a "Greates" attribute/class.',
+            FUNCTION_HINT,
+        ),
+        (
+            {"greatest": "nowhere.Greatest"},
+            "ADMIN_REPORTS_FUNCTIONS['greatest'] is 'nowhere.Greatest', which cannot be"
+            " imported: No module named 'nowhere'.",
+            FUNCTION_HINT,
+        ),
+        (
+            {"bad": "builtins.print"},
+            "ADMIN_REPORTS_FUNCTIONS['bad'] is 'builtins.print', which is neither a Func or"
+            " Aggregate subclass nor a FunctionSpec.",
+            FUNCTION_HINT,
+        ),
+        (
+            {"bad": 42},
+            "ADMIN_REPORTS_FUNCTIONS['bad'] is 42, which is neither a Func or Aggregate"
+            " subclass nor a FunctionSpec.",
+            FUNCTION_HINT,
+        ),
+        (
+            {"my-max": "django.db.models.functions.Greatest"},
+            "ADMIN_REPORTS_FUNCTIONS has the name 'my-max', which an expression cannot call.",
+            NAME_HINT,
+        ),
+        (
+            {"if": "django.db.models.functions.Greatest"},
+            "ADMIN_REPORTS_FUNCTIONS has the name 'if', which an expression cannot call.",
+            NAME_HINT,
+        ),
+        (
+            ["django.db.models.functions.Greatest"],
+            "ADMIN_REPORTS_FUNCTIONS must be a dict of name: function, not"
+            " ['django.db.models.functions.Greatest'].",
+            FUNCTION_HINT,
+        ),
+    ],
+)
+def test_a_bad_function_entry_is_an_error(setting, message, hint):
+    with override_settings(ADMIN_REPORTS_DIRS=[], ADMIN_REPORTS_FUNCTIONS=setting):
+        assert check_settings() == [checks.Error(message, hint=hint, id="admin_reports.E027")]
+
+
+def test_good_function_entries_pass():
+    setting = {
+        "greatest": "django.db.models.functions.Greatest",
+        "variance": Variance,
+        "twice": FunctionSpec(lambda x: x * 2, 1, 1, usage="twice(x)"),
+    }
+    with override_settings(ADMIN_REPORTS_FUNCTIONS=setting):
+        assert check_settings() == []
+        assert {"greatest", "variance", "twice"} <= set(function_table())
+
+
+def reversed_range(today):
+    return today, today - dt.timedelta(days=1)
+
+
+def one_day(today):
+    return today
+
+
+def whole_days(today):
+    midnight = dt.datetime.combine(today, dt.time.min)
+    return midnight, midnight
+
+
+def broken_range(today):
+    return today.replace(month=13), today
+
+
+QUICK_HINT = (
+    "Give the dotted path of a function f(today) that returns (start, end), two dates"
+    " with start <= end, or a QuickRange."
+)
+D = dt.date
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        (
+            "tests.test_checks.nope",
+            "ADMIN_REPORTS_QUICK_RANGES['x'] is 'tests.test_checks.nope', which cannot be"
+            ' imported: Module "tests.test_checks" does not define a "nope" attribute/class.',
+        ),
+        (
+            "tests.test_checks.QUICK_HINT",
+            "ADMIN_REPORTS_QUICK_RANGES['x'] is 'tests.test_checks.QUICK_HINT', which is not"
+            " callable.",
+        ),
+        (
+            5,
+            "ADMIN_REPORTS_QUICK_RANGES['x'] is 5, which is neither a dotted path nor a"
+            " QuickRange.",
+        ),
+        (
+            "tests.test_checks.reversed_range",
+            "ADMIN_REPORTS_QUICK_RANGES['x'] returned (datetime.date(2026, 4, 15),"
+            " datetime.date(2026, 4, 14)) for 2026-04-15, not two dates with start <= end.",
+        ),
+        (
+            "tests.test_checks.one_day",
+            "ADMIN_REPORTS_QUICK_RANGES['x'] returned datetime.date(2026, 4, 15) for"
+            " 2026-04-15, not two dates with start <= end.",
+        ),
+        (
+            "tests.test_checks.whole_days",
+            "ADMIN_REPORTS_QUICK_RANGES['x'] returned (datetime.datetime(2026, 4, 15, 0, 0),"
+            " datetime.datetime(2026, 4, 15, 0, 0)) for 2026-04-15, not two dates with"
+            " start <= end.",
+        ),
+        (
+            "tests.test_checks.broken_range",
+            "ADMIN_REPORTS_QUICK_RANGES['x'] raised ValueError for 2026-04-15: month must be"
+            " in 1..12.",
+        ),
+        (
+            QuickRange("Never", lambda today: None),
+            "ADMIN_REPORTS_QUICK_RANGES['x'] returned None for 2026-04-15, not two dates with"
+            " start <= end.",
+        ),
+    ],
+)
+def test_a_bad_quick_range_entry_is_an_error(time_machine_today, value, message):
+    with override_settings(ADMIN_REPORTS_DIRS=[], ADMIN_REPORTS_QUICK_RANGES={"x": value}):
+        assert check_settings() == [
+            checks.Error(message, hint=QUICK_HINT, id="admin_reports.E028")
+        ]
+        assert "x" not in quick_ranges()
+
+
+BAD_SETTINGS = {
+    "ADMIN_REPORTS_FUNCTIONS": {"bad": "builtins.print", "nope": "nowhere.Nope"},
+    "ADMIN_REPORTS_QUICK_RANGES": {"bad": "tests.test_checks.one_day", "nope": 5},
+}
+
+
+@override_settings(**BAD_SETTINGS)
+def test_bad_entries_are_reported_and_skipped_by_check_and_registry():
+    with pytest.raises(SystemCheckError) as caught:
+        call_command("check")
+    for id in ("admin_reports.E027", "admin_reports.E028"):
+        assert str(caught.value).count(f"({id})") == 2
+    assert sorted(registry.specs()) == ["daily_product_sales", "order_lines", "region_monthly"]
+    assert list(quick_ranges()) == list(QUICK_RANGES)
+    assert "bad" not in function_table()
+
+
+@pytest.mark.django_db
+@override_settings(**BAD_SETTINGS)
+def test_bad_entries_do_not_break_the_report_form(admin_client):
+    product = ProductFactory()
+    response = admin_client.post(
+        reverse("admin:shop_product_changelist"),
+        {
+            "action": "report_daily_product_sales",
+            "index": 0,
+            helpers.ACTION_CHECKBOX_NAME: [product.pk],
+        },
+    )
+    assert response.status_code == 200
+    choices = response.context["form"].fields["quick_range"].choices
+    assert [name for name, label in choices] == ["", *QUICK_RANGES]
+
+
+def test_settings_ids_are_their_own_and_documented():
+    assert not set(SETTINGS_CHECK_IDS) & set(CHECK_IDS)
+    docs = (Path(settings.BASE_DIR) / "docs" / "checks.md").read_text(encoding="utf-8")
+    for id, meaning in SETTINGS_CHECK_IDS.items():
+        assert f"| `admin_reports.{id}` | {meaning} |" in docs

@@ -6,9 +6,8 @@ import uuid
 
 import pytest
 from django.conf import settings
-from django.test import override_settings
-
 from django.db import DatabaseError
+from django.test import override_settings
 
 from admin_reports.engine import IdentityWire, StreamAborted, SyncStream
 from admin_reports.exceptions import InvalidParameters, RunFailed
@@ -103,7 +102,7 @@ def test_a_database_error_is_told_in_words():
 def test_a_run_token_is_used_once():
     spec = registry.get("order_lines")
     first = start_run(RunRequest(spec, EARLY, LATE, token=TOKEN))
-    with pytest.raises(InvalidParameters, match="This run was started already."):
+    with pytest.raises(InvalidParameters, match=r"This run was started already\."):
         start_run(RunRequest(spec, EARLY, LATE, token=TOKEN))
     assert list(ReportRun.objects.values_list("pk", flat=True)) == [first.run.pk]
     first.job.control.stop(RuntimeError("not streamed"))

@@ -8,7 +8,9 @@ from django.db import OperationalError, connection, connections
 
 from admin_reports.csv_output import encode_chunks
 from admin_reports.engine import IdentityWire, Outcome, StreamJob, SyncStream
-from admin_reports.sources import reading, sql_rows
+from admin_reports.sources import reading
+
+from .rows import sql_rows
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -5,8 +5,10 @@ Report definitions: YAML files validated into frozen ReportSpec objects.
 
     spec, problems = load_definition_file(Path("report_defs/daily_product_sales.yaml"))
 
-Stages: loader (YAML with marks) -> validation (spec or problems). Nothing here
-imports HTTP, admin or streaming code.
+Stages: loader (YAML with marks) -> validation (spec or problems). This package
+imports only the app's base (settings, exceptions): the checks that need more
+(a known quick range, a query that compiles) are the registry's, see
+`admin_reports.registry.load_definition`.
 """
 
 from __future__ import annotations

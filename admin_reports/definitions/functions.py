@@ -13,6 +13,7 @@ subclass (called with the arguments as expressions; aggregates also take
 
 from __future__ import annotations
 
+import keyword
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -32,6 +33,7 @@ from django.db.models import functions as db
 from django.utils.module_loading import import_string
 
 from ..conf import app_settings
+from ..exceptions import InvalidSetting
 
 TRUNC_KINDS = ("hour", "day", "week", "month", "quarter", "year")
 EXTRACT_KINDS = (
@@ -137,10 +139,31 @@ AGGREGATES: dict[str, FunctionSpec] = {
 }
 
 
-def _spec_from_setting(name: str, value: Any) -> FunctionSpec:
+SETTING = "ADMIN_REPORTS_FUNCTIONS"
+SETTING_HINT = (
+    "Give the dotted path of a Func or Aggregate subclass, e.g."
+    " 'django.db.models.functions.Greatest', or a FunctionSpec."
+)
+
+
+def _spec_from_setting(name: Any, value: Any) -> FunctionSpec:
+    if not isinstance(name, str) or not name.isidentifier() or keyword.iskeyword(name):
+        raise InvalidSetting(
+            f"{SETTING} has the name {name!r}, which an expression cannot call.",
+            hint="Name it like a Python variable: letters, digits and underscores,"
+            " e.g. 'greatest'.",
+        )
     if isinstance(value, FunctionSpec):
         return value
-    cls = import_string(value) if isinstance(value, str) else value
+    cls = value
+    if isinstance(value, str):
+        try:
+            cls = import_string(value)
+        except ImportError as exc:
+            raise InvalidSetting(
+                f"{SETTING}[{name!r}] is {value!r}, which cannot be imported: {exc}.",
+                SETTING_HINT,
+            ) from exc
     if isinstance(cls, type) and issubclass(cls, Aggregate):
         return FunctionSpec(
             _aggregate(cls), 1, 1, aggregate=True, keywords=AGGREGATE_KEYWORDS, usage=name
@@ -148,15 +171,32 @@ def _spec_from_setting(name: str, value: Any) -> FunctionSpec:
     if isinstance(cls, type) and issubclass(cls, Func):
         arity = cls.arity
         return FunctionSpec(cls, arity or 1, arity, usage=name)
-    raise TypeError(
-        f"ADMIN_REPORTS_FUNCTIONS[{name!r}] must be a FunctionSpec or the dotted path of a"
-        f" Func or Aggregate subclass, not {value!r}."
+    raise InvalidSetting(
+        f"{SETTING}[{name!r}] is {value!r}, which is neither a Func or Aggregate subclass"
+        " nor a FunctionSpec.",
+        SETTING_HINT,
     )
 
 
+def project_functions() -> tuple[dict[str, FunctionSpec], list[InvalidSetting]]:
+    """The usable entries of ADMIN_REPORTS_FUNCTIONS, and what is wrong with the others."""
+    setting = app_settings.FUNCTIONS
+    if not isinstance(setting, Mapping):
+        error = InvalidSetting(
+            f"{SETTING} must be a dict of name: function, not {setting!r}.", SETTING_HINT
+        )
+        return {}, [error]
+    table: dict[str, FunctionSpec] = {}
+    errors: list[InvalidSetting] = []
+    for name, value in setting.items():
+        try:
+            table[name] = _spec_from_setting(name, value)
+        except InvalidSetting as exc:
+            errors.append(exc)
+    return table, errors
+
+
 def function_table() -> dict[str, FunctionSpec]:
-    """The built-in functions and aggregates, with the project's additions."""
-    table = {**FUNCTIONS, **AGGREGATES}
-    for name, value in app_settings.FUNCTIONS.items():
-        table[name] = _spec_from_setting(name, value)
-    return table
+    """The built-in functions and aggregates, with the project's usable additions."""
+    # A bad entry is left out here: `manage.py check` reports it (admin_reports.E027).
+    return {**FUNCTIONS, **AGGREGATES, **project_functions()[0]}

@@ -7,7 +7,6 @@ None (or nothing) when the part is invalid.
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import replace
@@ -15,15 +14,14 @@ from typing import Any
 
 from django.apps import apps
 from django.core.exceptions import FieldError
-from django.db import DEFAULT_DB_ALIAS, models
+from django.db import models
 from django.db.models import Q
 
-from ..dates import quick_ranges
 from .expressions import ExpressionError, parse_expression
 from .loader import MarkedDict, MarkedList
 from .paths import PathError, ResolvedPath, did_you_mean, resolve_path, split_path
 from .problems import Mark
-from .spec import ActionSpec, ColumnFormat, DateRangeSpec, ReportSpec
+from .spec import ActionSpec, ColumnFormat, DateRangeSpec
 
 FORMAT_KEYS = ("decimals", "date", "datetime", "true_label", "false_label", "empty_label")
 DATE_RANGE_KEYS = ("field", "required", "default", "max_days")
@@ -409,16 +407,8 @@ def _date_range(ctx, path, mark, resolve, config: MarkedDict | None) -> DateRang
     )
     if config is None:
         return spec
+    # A quick range name; the registry checks that it exists (admin_reports.E018).
     default = string(ctx, config, "default", "date_range.default")
-    ranges = quick_ranges()
-    if default is not None and default not in ranges:
-        ctx.error(
-            "E018",
-            f"The value of 'date_range.default' is {default!r}, which is not a quick range."
-            + did_you_mean(default, ranges),
-            config.mark_of("default"),
-            hint="Quick ranges: " + ", ".join(ranges) + ".",
-        )
     max_days = None
     if "max_days" in config:
         max_days = integer(ctx, config, "max_days", "date_range.max_days", 1, 100_000)
@@ -426,38 +416,6 @@ def _date_range(ctx, path, mark, resolve, config: MarkedDict | None) -> DateRang
         spec,
         required=boolean(ctx, config, "required", "date_range.required", True),
         default=default,
+        default_mark=config.mark_of("default") if default is not None else None,
         max_days=max_days,
     )
-
-
-# The whole query ---------------------------------------------------------
-
-
-def check_compiles(ctx, spec: ReportSpec, data: MarkedDict) -> None:
-    """Let Django compile the query (no database round trip): type and lookup errors."""
-    error = _compile_error(spec)
-    if error is None:
-        return
-    for index, column in enumerate(spec.columns):
-        column_error = _compile_error(replace(spec, columns=(column,), order_by=()))
-        if column_error is not None:
-            ctx.error(
-                "E024",
-                f"The value of 'columns[{index}].value' does not compile: {column_error}",
-                column.mark,
-            )
-            return
-    ctx.error("E024", f"The definition does not compile to a query: {error}", spec.source)
-
-
-def _compile_error(spec: ReportSpec) -> str | None:
-    from ..compiler import ReportParams, compile_report
-
-    today = dt.date.today()
-    params = ReportParams(start=today, end=today) if spec.date_range else ReportParams()
-    try:
-        compiled = compile_report(spec, params)
-        compiled.queryset.query.get_compiler(using=DEFAULT_DB_ALIAS).as_sql()
-    except (FieldError, TypeError, ValueError, AttributeError) as exc:
-        return str(exc)
-    return None

@@ -75,6 +75,7 @@ class DateRangeSpec:
     is_datetime: bool
     required: bool = True
     default: str | None = None  # a quick range name, see admin_reports.dates
+    default_mark: Mark | None = None  # where `default` is written
     max_days: int | None = None
 
 
@@ -90,7 +91,9 @@ class ReportSpec:
     action_on: tuple[ActionSpec, ...] = ()
     date_range: DateRangeSpec | None = None
     order_by: tuple[str, ...] = ()  # column names, "-" for descending
-    permissions: tuple[str, ...] = ()  # everything needed to run it
+    # What the definition itself needs: view on every model it reads, plus its own
+    # `permissions` (running any report also needs admin_reports.run_report).
+    permissions: tuple[str, ...] = ()
     max_duration: int | None = None  # seconds
     source: Mark | None = None
 

@@ -18,7 +18,6 @@ from typing import Any
 from django.db import models
 from django.db.models import Q
 
-from ..permissions import RUN_PERMISSION
 from . import parts as f
 from .expressions import ExpressionError, parse_expression
 from .loader import MarkedDict, MarkedList
@@ -126,9 +125,7 @@ class _Builder:
         permissions = self.permissions()
         if self.ctx.problems:
             return None
-        spec = replace(spec, permissions=permissions)
-        f.check_compiles(self.ctx, spec, data)
-        return spec
+        return replace(spec, permissions=permissions)
 
     def joins(self) -> tuple[JoinSpec, ...]:
         joins = []
@@ -267,4 +264,4 @@ class _Builder:
         views = sorted(
             f"{model._meta.app_label}.view_{model._meta.model_name}" for model in self.reached
         )
-        return tuple(dict.fromkeys([RUN_PERMISSION, *views, *extra]))
+        return tuple(dict.fromkeys([*views, *extra]))

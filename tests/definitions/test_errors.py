@@ -1,4 +1,9 @@
-"""One invalid definition per check id: the whole problem, with file, line and column."""
+"""
+One invalid definition per check id: the whole problem, with file, line and column.
+
+Each goes through `registry.load_definition`, the path every definition takes: validation
+(admin_reports.definitions), then the registry's checks (E018 quick range, E024 compiles).
+"""
 
 from pathlib import Path
 
@@ -6,7 +11,7 @@ import pytest
 from django.test import override_settings
 
 from admin_reports.definitions import CHECK_IDS, Mark, Problem, load_definition_file
-from admin_reports.registry import load_all
+from admin_reports.registry import load_all, load_definition
 
 BASE = """\
 model: shop.OrderLine
@@ -257,10 +262,26 @@ CASES = [
 def test_invalid_definition(tmp_path, id, text, message, line, column, hint):
     path = tmp_path / "report.yaml"
     path.write_text(text, encoding="utf-8")
-    spec, problems = load_definition_file(path)
+    spec, problems = load_definition(path)
     assert spec is None
     assert problems == [Problem(id, message, Mark(path, line, column), hint)]
     assert problems[0].to_check().id == f"admin_reports.{id}"
+
+
+REGISTRY_CASES = [case for case in CASES if case[0] in ("E018", "E024")]
+
+
+@pytest.mark.parametrize("case", REGISTRY_CASES, ids=[case[0] for case in REGISTRY_CASES])
+def test_quick_ranges_and_compiling_are_checked_by_the_registry(tmp_path, case):
+    """Validation alone knows no quick ranges and compiles nothing; the registry does."""
+    path = tmp_path / "report.yaml"
+    path.write_text(case[1], encoding="utf-8")
+    spec, problems = load_definition_file(path)
+    assert problems == []
+    assert spec is not None
+    specs, problems = load_all([tmp_path])
+    assert specs == {}
+    assert [problem.id for problem in problems] == [case[0]]
 
 
 def test_duplicate_names_across_files(tmp_path):

@@ -70,7 +70,6 @@ def test_every_key_is_read():
     assert spec.order_by == ("region", "-day")
     assert spec.max_duration == 600
     assert spec.permissions == (
-        "admin_reports.run_report",
         "shop.view_customer",
         "shop.view_order",
         "shop.view_orderline",
