@@ -3,7 +3,7 @@ The report definitions of the project: every YAML file in ADMIN_REPORTS_DIRS.
 
     from admin_reports.registry import registry
 
-    registry.get("daily_product_sales")   # ReportSpec, or ReportNotFound
+    registry.get("daily_product_sales")   # ReportSpec, ReportNotFound or InvalidDefinition
     registry.specs()                      # {name: spec} of the valid ones
     registry.problems()                   # every problem of every file
     registry.for_model(Product)           # specs with an action on Product
@@ -35,7 +35,7 @@ from .conf import PREFIX, app_settings
 from .dates import quick_ranges
 from .definitions import Mark, Problem, ReportSpec, load_definition_file
 from .definitions.paths import did_you_mean
-from .exceptions import ReportNotFound
+from .exceptions import InvalidDefinition, ReportNotFound
 
 logger = logging.getLogger("admin_reports")
 
@@ -80,9 +80,11 @@ class Registry:
         try:
             return specs[name]
         except KeyError:
-            raise ReportNotFound(
-                f"No valid report is named {name!r}." + did_you_mean(name, specs)
-            ) from None
+            pass
+        problems = [p for p in self.problems() if p.mark.file and p.mark.file.stem == name]
+        if problems:
+            raise InvalidDefinition(name, problems)
+        raise ReportNotFound(f"No valid report is named {name!r}." + did_you_mean(name, specs))
 
     def for_model(self, model: type[models.Model]) -> list[ReportSpec]:
         return [spec for spec in self._load().values() if spec.action_for(model)]

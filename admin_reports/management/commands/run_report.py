@@ -72,13 +72,7 @@ class Command(BaseCommand):
     def _spec(self, name: str) -> Any:
         try:
             return registry.get(name)
-        except ReportNotFound as exc:
-            problems = [p for p in registry.problems() if p.mark.file and p.mark.file.stem == name]
-            if problems:
-                raise CommandError(
-                    f"The report definition {name!r} is invalid:\n"
-                    + "\n".join(str(problem) for problem in problems)
-                ) from None
+        except ReportNotFound as exc:  # InvalidDefinition too, with its problems
             raise CommandError(str(exc)) from None
 
     def _write(self, run_request: Any, output: str, progress: Progress | None) -> None:
