@@ -30,7 +30,7 @@ from .models import ReportPreset, ReportRun
 from .permissions import may_run_reports
 from .presets import preset_errors, preset_problem, preset_request, visible_presets
 from .responses import stream_csv
-from .runs import open_stream
+from .runs import mark_lost, open_stream
 from .selection import filter_resolver
 
 __all__ = ["ReportActionMixin", "ReportActionModelAdmin", "ReportPresetAdmin", "ReportRunAdmin"]
@@ -98,12 +98,21 @@ class ReportRunAdmin(StaffWhoRunReports, admin.ModelAdmin):
             *super().get_urls(),
         ]
 
+    def changelist_view(self, request: HttpRequest, extra_context: Any = None) -> Any:
+        mark_lost()  # a run whose process died reads as lost, not as running forever
+        return super().changelist_view(request, extra_context)
+
+    def change_view(self, request: HttpRequest, object_id: str, *args: Any, **kwargs: Any) -> Any:
+        mark_lost(ReportRun.objects.filter(pk=object_id) if object_id.isdigit() else None)
+        return super().change_view(request, object_id, *args, **kwargs)
+
     def _own_run(self, request: HttpRequest, token: Any) -> ReportRun:
         if token is None or not may_run_reports(request.user):
             raise Http404
         runs = ReportRun.objects.all()
         if not request.user.is_superuser:
             runs = runs.filter(user=request.user)  # others' runs do not exist for you
+        mark_lost(runs.filter(token=token))
         return get_object_or_404(runs, token=token)
 
     def status_view(self, request: HttpRequest, token: Any = None) -> JsonResponse:

@@ -19,6 +19,7 @@ is in the database). The final status is written when the stream ends.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import logging
 import threading
 import uuid
@@ -28,6 +29,7 @@ from dataclasses import dataclass
 from typing import IO, Any
 
 from django.db import DatabaseError, IntegrityError, connections
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -44,6 +46,9 @@ logger = logging.getLogger("admin_reports.runs")
 
 PROGRESS_INTERVAL = 0.5
 FINAL_WRITE_TIMEOUT = 5.0
+# A run whose tracker gave no sign of life for this long is lost: its process died.
+LOST_AFTER = 30.0
+UNFINISHED = (RunStatus.QUEUED, RunStatus.RUNNING, RunStatus.STREAMING)
 
 OUTCOMES = {
     Outcome.SUCCEEDED: RunStatus.SUCCEEDED,
@@ -217,6 +222,22 @@ def error_text(error: BaseException | None, outcome: Outcome | None) -> str:
     return _("The report failed with an unexpected error; the server log has the details.")
 
 
+def mark_lost(runs: QuerySet[ReportRun] | None = None) -> int:
+    """Fail the unfinished runs (of `runs`) silent for LOST_AFTER seconds; how many."""
+    runs = ReportRun.objects.all() if runs is None else runs
+    since = timezone.now() - dt.timedelta(seconds=LOST_AFTER)
+    silent = Q(heartbeat_at__lt=since) | Q(heartbeat_at__isnull=True, created_at__lt=since)
+    return runs.filter(silent, status__in=UNFINISHED).update(
+        status=RunStatus.FAILED,
+        finished_at=timezone.now(),
+        error=_(
+            "Lost: the server process running the report stopped without recording its end"
+            " (no sign of life for %(seconds)d s)."
+        )
+        % {"seconds": LOST_AFTER},
+    )
+
+
 def _in_event_loop() -> bool:
     try:
         asyncio.get_running_loop()
@@ -261,10 +282,13 @@ class RunTracker:
         runs = ReportRun.objects.filter(pk=self.run_pk)
         try:
             if not self.done.is_set():
-                runs.update(status=RunStatus.RUNNING, started_at=timezone.now())
+                now = timezone.now()
+                runs.update(status=RunStatus.RUNNING, started_at=now, heartbeat_at=now)
             while not self.done.wait(PROGRESS_INTERVAL):
                 status = RunStatus.STREAMING if self.rows else RunStatus.RUNNING
-                runs.update(status=status, rows=self.rows, bytes=self.bytes)
+                runs.update(
+                    status=status, rows=self.rows, bytes=self.bytes, heartbeat_at=timezone.now()
+                )
                 if runs.filter(cancel_requested=True).exists() and self.control is not None:
                     self.control.stop(RunCancelled(_("Cancelled on request.")))
             runs.update(
@@ -272,6 +296,7 @@ class RunTracker:
                 rows=self.rows,
                 bytes=self.bytes,
                 finished_at=timezone.now(),
+                heartbeat_at=timezone.now(),
                 error=error_text(self.error, self.outcome),
             )
         except Exception:

@@ -12,6 +12,7 @@ import pytest
 from django.contrib.admin import helpers
 from django.test import override_settings
 from django.urls import reverse
+from django.utils import timezone
 
 from admin_reports.models import ReportPreset, ReportRun
 from admin_reports.runs import slots
@@ -377,3 +378,37 @@ def test_an_import_is_validated_with_named_errors(client, row, error):
     response = import_presets(client, HEAD + row.format(owner="boss") + "\n")
     assert error in response.content.decode()
     assert ReportPreset.objects.count() == 0
+
+
+# A run whose process died reads as lost (failed, with the reason), not as running forever.
+
+
+@pytest.mark.parametrize(
+    ("status", "heartbeat_ago", "created_ago", "lost"),
+    [
+        ("running", 60, 90, True),
+        ("streaming", 60, 90, True),
+        ("queued", None, 60, True),
+        ("running", 2, 90, False),
+        ("succeeded", 60, 90, False),
+    ],
+)
+def test_a_silent_run_reads_as_lost(client, staff, status, heartbeat_ago, created_ago, lost):
+    now = timezone.now()
+    run = ReportRun.objects.create(
+        report="order_lines",
+        user=staff,
+        status=status,
+        created_at=now - dt.timedelta(seconds=created_ago),
+        heartbeat_at=now - dt.timedelta(seconds=heartbeat_ago) if heartbeat_ago else None,
+    )
+    answer = client.get(reverse("admin:admin_reports_reportrun_status", args=[run.token])).json()
+    if lost:
+        assert (answer["status"], answer["finished"]) == ("failed", True)
+        assert answer["error"].startswith("Lost: the server process running the report stopped")
+    else:
+        assert answer["status"] == status
+        assert answer["error"] == ""
+    client.get(RUNS)
+    run.refresh_from_db()
+    assert (run.status == "failed") is lost
