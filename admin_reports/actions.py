@@ -15,7 +15,7 @@ second streams the CSV. ReportActionModelAdmin is the ready-made class.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
@@ -57,18 +57,24 @@ class ReportAction:
         return modeladmin.report_view(request, queryset, registry.get(self.name))
 
 
-class ReportActionMixin:
+if TYPE_CHECKING:
+    _ModelAdmin = admin.ModelAdmin
+else:
+    _ModelAdmin = object
+
+
+class ReportActionMixin(_ModelAdmin):
     """Adds a report action for every definition whose `action_on` is this model."""
 
     report_form_template: str | list[str] | None = None
 
     def get_report_specs(self, request: HttpRequest) -> list[ReportSpec]:
         """The definitions on this model that request.user may run."""
-        model = self.model  # type: ignore[attr-defined]
+        model = self.model
         return [spec for spec in registry.for_model(model) if may_run(request.user, spec)]
 
     def get_actions(self, request: HttpRequest) -> dict[str, Any]:
-        actions = super().get_actions(request)  # type: ignore[misc]
+        actions = super().get_actions(request)
         for spec in self.get_report_specs(request):
             action = ReportAction(spec.name)
             description = _("Report: %(title)s") % {"title": spec.title}
@@ -80,11 +86,11 @@ class ReportActionMixin:
             refused = self._report_refusal(request)
             if refused is not None:
                 return refused
-        return super().changelist_view(request, extra_context)  # type: ignore[misc]
+        return super().changelist_view(request, extra_context)
 
     def _report_refusal(self, request: HttpRequest) -> HttpResponseBase | None:
         """A POST naming a report the user may not run is refused with the reason."""
-        model = self.model  # type: ignore[attr-defined]
+        model = self.model
         for action in request.POST.getlist("action"):
             if not action.startswith(ACTION_PREFIX):
                 continue
@@ -93,7 +99,7 @@ class ReportActionMixin:
             except ReportNotFound as exc:
                 return refusal_response(
                     request, str(exc), 404, html=True, admin_site=self.admin_site
-                )  # type: ignore[attr-defined]
+                )
             if not spec.action_for(model):
                 message = _("The report “%(title)s” does not run on %(model)s.") % {
                     "title": spec.title,
@@ -101,12 +107,12 @@ class ReportActionMixin:
                 }
                 return refusal_response(
                     request, message, 400, html=True, admin_site=self.admin_site
-                )  # type: ignore[attr-defined]
+                )
             refused = refusal(request.user, spec)
             if refused is not None:
                 return refusal_response(
                     request, str(refused), 403, html=True, admin_site=self.admin_site
-                )  # type: ignore[attr-defined]
+                )
         return None
 
     def report_view(self, request: HttpRequest, queryset: QuerySet, spec: ReportSpec) -> Any:
@@ -125,7 +131,7 @@ class ReportActionMixin:
             try:
                 handle = open_stream(form.run_request, user=request.user)
             except tuple(REFUSALS) as exc:
-                self.message_user(request, _refusal_text(exc), messages.ERROR)  # type: ignore[attr-defined]
+                self.message_user(request, _refusal_text(exc), messages.ERROR)
                 status = REFUSALS[type(exc)]
             else:
                 return stream_csv(request, handle.job, handle.filename, release=handle.release)
@@ -174,14 +180,14 @@ class ReportActionMixin:
                     selection.pks,
                     selection.query_string,
                 ),
-                resolve_filter=filter_resolver(self.admin_site, request),  # type: ignore[attr-defined]
+                resolve_filter=filter_resolver(self.admin_site, request),
             )
         except ValidationError as exc:
             for field, errors in exc.message_dict.items():
                 name = "preset_name" if field == "name" else None
                 form.add_error(name, errors)
             return form
-        self.message_user(  # type: ignore[attr-defined]
+        self.message_user(
             request,
             _("Saved the preset “%(name)s”. It is now in the preset list below.")
             % {"name": preset.name},
@@ -203,8 +209,8 @@ class ReportActionMixin:
         form: ReportForm,
         status: int = 200,
     ) -> TemplateResponse:
-        opts = self.model._meta  # type: ignore[attr-defined]
-        site = self.admin_site  # type: ignore[attr-defined]
+        opts = self.model._meta
+        site = self.admin_site
         context = {
             **site.each_context(request),
             "title": spec.title,
@@ -218,7 +224,7 @@ class ReportActionMixin:
             ),
             "action_name": f"{ACTION_PREFIX}{spec.name}",
             "opts": opts,
-            "media": self.media + form.media,  # type: ignore[attr-defined]
+            "media": self.media + form.media,
             "status_url": reverse(f"{site.name}:admin_reports_reportrun_status_base"),
             "cancel_url": reverse(f"{site.name}:admin_reports_reportrun_cancel_base"),
         }

@@ -7,7 +7,7 @@ live status and cancel, and saved presets (with import and export).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from django import forms
 from django.contrib import admin, messages
@@ -70,7 +70,7 @@ class ReportRunAdmin(StaffWhoRunReports, admin.ModelAdmin):
 
     def get_queryset(self, request: HttpRequest) -> Any:
         runs = super().get_queryset(request)
-        return runs if request.user.is_superuser else runs.filter(user=request.user)
+        return runs if request.user.is_superuser else runs.filter(user=cast(Any, request.user))
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
@@ -111,7 +111,7 @@ class ReportRunAdmin(StaffWhoRunReports, admin.ModelAdmin):
             raise Http404
         runs = ReportRun.objects.all()
         if not request.user.is_superuser:
-            runs = runs.filter(user=request.user)  # others' runs do not exist for you
+            runs = runs.filter(user=cast(Any, request.user))  # others' runs do not exist for you
         mark_lost(runs.filter(token=token))
         return get_object_or_404(runs, token=token)
 
@@ -186,7 +186,7 @@ class ReportPresetForm(forms.ModelForm):
     resolve_filter: Any = None
 
     def _post_clean(self) -> None:
-        super()._post_clean()
+        super()._post_clean()  # type: ignore[misc]  # the instance is built here
         if self.errors or self.resolve_filter is None:
             return
         for message in preset_errors(self.instance, self.resolve_filter).get(

@@ -42,7 +42,7 @@ def check_settings(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
 
 
 def _check_dirs() -> list[checks.CheckMessage]:
-    messages = []
+    messages: list[checks.CheckMessage] = []
     for directory in app_settings.DIRS:
         path = Path(directory)
         if path.is_dir():

@@ -29,6 +29,11 @@ from .run_request import RunRequest, RunSelection, parse_run_request, quick_rang
 FIELDS_OF_INPUTS = {"range": "quick_range", "select": None, "on": None}
 
 
+def _form_field(name: str | None) -> str | None:
+    """The form field a run request input is shown at (None: above the form)."""
+    return FIELDS_OF_INPUTS.get(name, name) if name else None
+
+
 class ReportForm(forms.Form):
     quick_range = forms.ChoiceField(label=_("Date range"), required=False)
     start = forms.DateField(label=_("From"), required=False, widget=AdminDateWidget)
@@ -107,7 +112,7 @@ class ReportForm(forms.Form):
             self.fields["end"].initial = by_name[default].end
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        data = super().clean() or self.cleaned_data
         if self.errors:
             return data
         preset = data.get("preset")
@@ -125,7 +130,6 @@ class ReportForm(forms.Form):
                 self.spec, raw, selection=self.selection, preset=preset, via="admin"
             )
         except InvalidParameters as exc:
-            field = getattr(exc, "field", None)
-            field = "preset" if preset is not None else FIELDS_OF_INPUTS.get(field, field)
+            field = "preset" if preset is not None else _form_field(exc.field)
             self.add_error(field if field in self.fields else None, exc.messages)
         return data

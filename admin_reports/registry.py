@@ -107,7 +107,7 @@ def load_all(dirs) -> tuple[dict[str, ReportSpec], list[Problem]]:
                 )
             ]
             spec = None
-        if found:
+        if found or spec is None:
             logger.error(
                 "Report definition %s is invalid and left out:\n%s",
                 path,
@@ -141,7 +141,7 @@ def check_quick_range(spec: ReportSpec) -> list[Problem]:
             "E018",
             f"The value of 'date_range.default' is {date_range.default!r}, which is not a"
             " quick range." + did_you_mean(date_range.default, ranges),
-            date_range.default_mark or spec.source,
+            date_range.default_mark or spec.source or Mark(None),
             hint="Quick ranges: " + ", ".join(ranges) + ".",
         )
     ]
@@ -158,7 +158,8 @@ def check_compiles(spec: ReportSpec) -> list[Problem]:
         if column_error is not None:
             message = f"The value of 'columns[{index}].value' does not compile: {column_error}"
             return [Problem("E024", message, column.mark)]
-    return [Problem("E024", f"The definition does not compile to a query: {error}", spec.source)]
+    message = f"The definition does not compile to a query: {error}"
+    return [Problem("E024", message, spec.source or Mark(None))]
 
 
 def _compile_error(spec: ReportSpec) -> str | None:

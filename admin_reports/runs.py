@@ -26,7 +26,7 @@ import uuid
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import IO, Any
+from typing import Any, Protocol
 
 from django.db import DatabaseError, IntegrityError, connections
 from django.db.models import Q, QuerySet
@@ -180,9 +180,13 @@ def open_stream(request: RunRequest, *, user: Any) -> RunHandle:
     return RunHandle(handle.run, handle.job, handle.tracker, handle.filename, release)
 
 
+class Writable(Protocol):
+    def write(self, data: bytes, /) -> Any: ...
+
+
 def write_run(
     request: RunRequest,
-    out: IO[bytes],
+    out: Writable,
     *,
     user: Any = None,
     on_chunk: Callable[[RunTracker], None] | None = None,

@@ -23,7 +23,7 @@ import operator
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import Any, NoReturn
 
 from django.db.models import BooleanField, Case, ExpressionWrapper, F, Q, Value, When
 from django.db.models import lookups as L
@@ -138,7 +138,7 @@ def parse_expression(
     )
 
 
-def _fail(node: ast.AST, id: str, message: str, hint: str | None = None):
+def _fail(node: ast.AST, id: str, message: str, hint: str | None = None) -> NoReturn:
     raise ExpressionError(id, message, getattr(node, "col_offset", 0), hint)
 
 
@@ -205,7 +205,8 @@ class _Compiler:
         try:
             resolved = self.resolve(path)
         except PathError as exc:
-            raise ExpressionError(exc.id, exc.message, node.col_offset, exc.hint) from None
+            offset = getattr(node, "col_offset", 0)
+            raise ExpressionError(exc.id, exc.message, offset, exc.hint) from None
         self.paths.append(resolved)
         return Node(F(resolved.lookup), path=resolved)
 

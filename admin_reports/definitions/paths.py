@@ -13,9 +13,11 @@ from __future__ import annotations
 import difflib
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from django.core.exceptions import FieldDoesNotExist
 from django.db import models
+from django.db.models import Model
 from django.db.models.constants import LOOKUP_SEP
 
 from .problems import DefinitionError
@@ -37,12 +39,13 @@ class Alias:
 @dataclass(frozen=True)
 class ResolvedPath:
     lookup: str
-    field: models.Field | models.ForeignObjectRel | None  # None for "pk" of an alias' model
-    model: type[models.Model]  # the model the last segment belongs to
-    models: tuple[type[models.Model], ...]  # every model the path reaches
+    # A Field or ForeignObjectRel; None for "pk" of an alias' model.
+    field: Any
+    model: type[Model]  # the model the last segment belongs to
+    models: tuple[type[Model], ...]  # every model the path reaches
 
     @property
-    def target_model(self) -> type[models.Model] | None:
+    def target_model(self) -> type[Model] | None:
         """The model a relation path (or a path to a primary key) leads to, else None."""
         if self.field is None:
             return self.model
@@ -75,7 +78,7 @@ def resolve_path(
     lookup: list[str] = []
     reached: list[type[models.Model]] = [model]
     current: type[models.Model] | None = model
-    field = None
+    field: Any = None
     if parts[0] in aliases:
         alias = aliases[parts.pop(0)]
         lookup.append(alias.lookup)
@@ -106,7 +109,7 @@ def resolve_path(
         if current is not None:
             reached.append(current)
     if field is None:  # the path is an alias alone: its relation's key
-        return ResolvedPath(LOOKUP_SEP.join(lookup), None, current, tuple(reached))
+        return ResolvedPath(LOOKUP_SEP.join(lookup), None, alias.model, tuple(reached))
     return ResolvedPath(LOOKUP_SEP.join(lookup), field, owner, tuple(dict.fromkeys(reached)))
 
 

@@ -172,7 +172,8 @@ class _Builder:
                 self.data.mark_of("columns"),
             )
             return ()
-        columns, seen = [], {}
+        columns: list[ColumnSpec] = []
+        seen: dict[str, int] = {}
         for index, item in enumerate(items):
             where = f"columns[{index}]"
             column = self.column(item, where, items.mark_of(index))
