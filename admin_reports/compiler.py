@@ -73,7 +73,7 @@ def compile_report(
     queryset = queryset.filter(_selection_condition(spec, params)).filter(params.filters)
     aliases = {column.name: f"c{index}" for index, column in enumerate(spec.columns)}
     queryset = _select(queryset, spec, aliases)
-    queryset = queryset.order_by(*_ordering(spec, aliases))
+    queryset = queryset.order_by(*_ordering(spec, aliases, queryset))
     fields = [queryset.query.annotations[aliases[c.name]].output_field for c in spec.columns]
     formatters = [
         formatter_for(output, column.format, tz)
@@ -103,11 +103,35 @@ def _select(queryset: QuerySet, spec: ReportSpec, aliases: dict[str, str]) -> Qu
     return grouped.annotate(**aggregates).values_list(*aliases.values())
 
 
-def _ordering(spec: ReportSpec, aliases: dict[str, str]) -> list[str]:
-    return [
+def _ordering(spec: ReportSpec, aliases: dict[str, str], queryset: QuerySet) -> list[str]:
+    """The definition's order, completed to a total one: the same data, the same file."""
+    ordering = [
         f"-{aliases[name[1:]]}" if name.startswith("-") else aliases[name]
         for name in spec.order_by
     ]
+    ordered = {name.removeprefix("-") for name in spec.order_by}
+    if spec.is_aggregate:
+        # One row per combination of the grouping columns, so together they tell any two
+        # rows apart. Without a grouping column the report is one row: nothing to add.
+        keys = [c for c in spec.columns if not c.is_aggregate]
+        return ordering + [aliases[c.name] for c in keys if c.name not in ordered]
+    # One row per object: its primary key, which values_list() leaves out of the output.
+    ordering.append("pk")
+    if _repeats_rows(queryset):
+        # The rows of one object differ only in their columns; rows equal in every column
+        # are equal in the file too.
+        ordering += [aliases[c.name] for c in spec.columns if c.name not in ordered]
+    return ordering
+
+
+def _repeats_rows(queryset: QuerySet) -> bool:
+    """Whether the query joins a relation that can give one object several rows."""
+    return any(
+        join_field is not None and (join_field.one_to_many or join_field.many_to_many)
+        for join_field in (
+            getattr(join, "join_field", None) for join in queryset.query.alias_map.values()
+        )
+    )
 
 
 def check_date_range(spec: ReportSpec, start: dt.date | None, end: dt.date | None) -> bool:
