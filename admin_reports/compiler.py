@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from django.db import models
+from django.db import connections, models
 from django.db.models import FilteredRelation, Q, QuerySet, Value
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -69,7 +69,7 @@ def compile_report(
     tz = params.tz or timezone.get_current_timezone()
     queryset = spec.model._default_manager.db_manager(using).all()
     queryset = _joined(queryset, spec).filter(spec.filters)
-    queryset = queryset.filter(_date_condition(spec, params, tz))
+    queryset = queryset.filter(_date_condition(spec, params, tz, queryset.db))
     queryset = queryset.filter(_selection_condition(spec, params)).filter(params.filters)
     aliases = {column.name: f"c{index}" for index, column in enumerate(spec.columns)}
     queryset = _select(queryset, spec, aliases)
@@ -155,15 +155,26 @@ def check_date_range(spec: ReportSpec, start: dt.date | None, end: dt.date | Non
     return True
 
 
-def _date_condition(spec: ReportSpec, params: ReportParams, tz: ZoneInfo) -> Q:
+def _date_condition(spec: ReportSpec, params: ReportParams, tz: ZoneInfo, using: str) -> Q:
     start, end = params.start, params.end
     if not check_date_range(spec, start, end):
         return Q()
     date_range = spec.date_range
     if date_range.is_datetime:
-        since, until = datetime_bounds(start, end, tz)
-        return Q(**{f"{date_range.lookup}__gte": since, f"{date_range.lookup}__lt": until})
-    return Q(**{f"{date_range.lookup}__gte": start, f"{date_range.lookup}__lte": end})
+        # SQLite (and MySQL) get datetimes converted to the connection's zone in Python.
+        stored_in = connections[using].timezone
+        since, until = datetime_bounds(start, end, tz, zones=[stored_in] if stored_in else [])
+        bounds = {"gte": since, "lt": until}
+    else:
+        bounds = {"gte": start, "lte": end}
+    # A bound beyond what can be stored (None) leaves nothing out: it is dropped.
+    return Q(
+        **{
+            f"{date_range.lookup}__{lookup}": value
+            for lookup, value in bounds.items()
+            if value is not None
+        }
+    )
 
 
 def _selection_condition(spec: ReportSpec, params: ReportParams) -> Q:
