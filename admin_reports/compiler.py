@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from django.db import models
+from django.db import connections, models
 from django.db.models import FilteredRelation, Q, QuerySet, Value
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -65,11 +65,11 @@ def compile_report(
     tz = params.tz or timezone.get_current_timezone()
     queryset = spec.model._default_manager.db_manager(using).all()
     queryset = _joined(queryset, spec).filter(spec.filters)
-    queryset = queryset.filter(_date_condition(spec, params, tz))
+    queryset = queryset.filter(_date_condition(spec, params, tz, queryset.db))
     queryset = queryset.filter(_selection_condition(spec, params)).filter(params.filters)
     aliases = {column.name: f"c{index}" for index, column in enumerate(spec.columns)}
     queryset = _select(queryset, spec, aliases)
-    queryset = queryset.order_by(*_ordering(spec, aliases))
+    queryset = queryset.order_by(*_ordering(spec, aliases, queryset))
     fields = [queryset.query.annotations[aliases[c.name]].output_field for c in spec.columns]
     formatters = [
         formatter_for(output, column.format, tz)
@@ -99,11 +99,35 @@ def _select(queryset: QuerySet, spec: ReportSpec, aliases: dict[str, str]) -> Qu
     return grouped.annotate(**aggregates).values_list(*aliases.values())
 
 
-def _ordering(spec: ReportSpec, aliases: dict[str, str]) -> list[str]:
-    return [
+def _ordering(spec: ReportSpec, aliases: dict[str, str], queryset: QuerySet) -> list[str]:
+    """The definition's order, completed to a total one: the same data, the same file."""
+    ordering = [
         f"-{aliases[name[1:]]}" if name.startswith("-") else aliases[name]
         for name in spec.order_by
     ]
+    ordered = {name.removeprefix("-") for name in spec.order_by}
+    if spec.is_aggregate:
+        # One row per combination of the grouping columns, so together they tell any two
+        # rows apart. Without a grouping column the report is one row: nothing to add.
+        keys = [c for c in spec.columns if not c.is_aggregate]
+        return ordering + [aliases[c.name] for c in keys if c.name not in ordered]
+    # One row per object: its primary key, which values_list() leaves out of the output.
+    ordering.append("pk")
+    if _repeats_rows(queryset):
+        # The rows of one object differ only in their columns; rows equal in every column
+        # are equal in the file too.
+        ordering += [aliases[c.name] for c in spec.columns if c.name not in ordered]
+    return ordering
+
+
+def _repeats_rows(queryset: QuerySet) -> bool:
+    """Whether the query joins a relation that can give one object several rows."""
+    return any(
+        join_field is not None and (join_field.one_to_many or join_field.many_to_many)
+        for join_field in (
+            getattr(join, "join_field", None) for join in queryset.query.alias_map.values()
+        )
+    )
 
 
 def check_date_range(spec: ReportSpec, start: dt.date | None, end: dt.date | None) -> bool:
@@ -127,15 +151,26 @@ def check_date_range(spec: ReportSpec, start: dt.date | None, end: dt.date | Non
     return True
 
 
-def _date_condition(spec: ReportSpec, params: ReportParams, tz: ZoneInfo) -> Q:
+def _date_condition(spec: ReportSpec, params: ReportParams, tz: ZoneInfo, using: str) -> Q:
     start, end = params.start, params.end
     if not check_date_range(spec, start, end):
         return Q()
     date_range = spec.date_range
     if date_range.is_datetime:
-        since, until = datetime_bounds(start, end, tz)
-        return Q(**{f"{date_range.lookup}__gte": since, f"{date_range.lookup}__lt": until})
-    return Q(**{f"{date_range.lookup}__gte": start, f"{date_range.lookup}__lte": end})
+        # SQLite (and MySQL) get datetimes converted to the connection's zone in Python.
+        stored_in = connections[using].timezone
+        since, until = datetime_bounds(start, end, tz, zones=[stored_in] if stored_in else [])
+        bounds = {"gte": since, "lt": until}
+    else:
+        bounds = {"gte": start, "lte": end}
+    # A bound beyond what can be stored (None) leaves nothing out: it is dropped.
+    return Q(
+        **{
+            f"{date_range.lookup}__{lookup}": value
+            for lookup, value in bounds.items()
+            if value is not None
+        }
+    )
 
 
 def _selection_condition(spec: ReportSpec, params: ReportParams) -> Q:

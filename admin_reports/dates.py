@@ -3,6 +3,8 @@ Date ranges: quick ranges relative to today, and the bounds of a range.
 
     start, end = resolve_quick_range("last_month", today=date(2026, 3, 15))
     # (date(2026, 2, 1), date(2026, 2, 28)): both inclusive
+    since, until = datetime_bounds(date(2026, 2, 1), date(2026, 2, 28), ZoneInfo("Europe/Berlin"))
+    # [1 February 00:00, 1 March 00:00) in Berlin; None for a bound beyond years 1 to 9999
 
 Projects add quick ranges with ADMIN_REPORTS_QUICK_RANGES (name -> dotted path of
 a function taking today and returning (start, end), or a QuickRange). An entry
@@ -13,7 +15,7 @@ out; `manage.py check` reports it.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -159,10 +161,32 @@ def resolve_quick_range(name: str, today: dt.date | None = None) -> DateRange:
     return quick_ranges()[name].resolve(today or timezone.localdate())
 
 
-def datetime_bounds(start: dt.date, end: dt.date, tz=None) -> tuple[dt.datetime, dt.datetime]:
-    """Aware datetimes [from, until) covering the local days start..end inclusive."""
+def datetime_bounds(
+    start: dt.date, end: dt.date, tz=None, *, zones: Iterable[dt.tzinfo] = ()
+) -> tuple[dt.datetime | None, dt.datetime | None]:
+    """
+    Aware datetimes [from, until) covering the local days start..end inclusive.
+
+    A bound that has no counterpart in UTC or in one of `zones` (local midnight of
+    1 January of year 1 east of Greenwich, the day after 31 December 9999) is None:
+    nothing a datetime can hold lies beyond it.
+    """
     tz = tz or timezone.get_current_timezone()
-    return (
-        dt.datetime.combine(start, dt.time.min, tz),
-        dt.datetime.combine(end + dt.timedelta(days=1), dt.time.min, tz),
-    )
+    since = dt.datetime.combine(start, dt.time.min, tz)
+    until = None
+    if end < dt.date.max:
+        until = dt.datetime.combine(end + dt.timedelta(days=1), dt.time.min, tz)
+    zones = (dt.UTC, *zones)
+    return _in_range(since, zones), _in_range(until, zones)
+
+
+def _in_range(moment: dt.datetime | None, zones: Iterable[dt.tzinfo]) -> dt.datetime | None:
+    """`moment`, or None when converting it to one of `zones` leaves years 1 to 9999."""
+    if moment is None:
+        return None
+    try:
+        for zone in zones:
+            moment.astimezone(zone)
+    except OverflowError:
+        return None
+    return moment

@@ -1,15 +1,18 @@
 import datetime as dt
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.db.models import Q
 
 from admin_reports.compiler import ReportParams, compile_report
+from admin_reports.definitions import load_definition_text
 from admin_reports.exceptions import InvalidParameters
+from admin_reports.models import ReportPreset
 from admin_reports.registry import registry
 from admin_reports.sources import orm_rows
 from project.shop.models import Order, Product
 
-from .factories import OrderLineFactory, ProductFactory
+from .factories import OrderLineFactory, ProductFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -90,3 +93,46 @@ def test_the_demo_reports_need_view_permission_on_what_they_read():
         "shop.view_product",
         "shop.view_region",
     )
+
+
+# A DateField range (the shop's dates are all datetimes): presets by start date.
+PRESET_STARTS = """
+model: admin_reports.ReportPreset
+date_range: start
+columns:
+  - {name: name, value: name}
+  - {name: start, value: start}
+"""
+FIRST, LAST = dt.date(1, 1, 1), dt.date(9998, 12, 31)  # the widest range the forms accept
+MARCH_10 = dt.date(2026, 3, 10)
+
+
+@pytest.fixture
+def march_10(line):
+    """The `line` fixture (10 March 2026, 12:00 UTC) and a preset starting on 10 March."""
+    ReportPreset.objects.create(
+        name="From 10 March", report="order_lines", owner=UserFactory(), start=MARCH_10
+    )
+    return line
+
+
+@pytest.mark.parametrize("tz", ["Europe/Berlin", "America/New_York"])
+@pytest.mark.parametrize(
+    ("start", "end", "included"),
+    [
+        (FIRST, LAST, True),
+        (FIRST, MARCH_10, True),
+        (FIRST, MARCH_10 - dt.timedelta(days=1), False),
+        (MARCH_10, LAST, True),
+        (MARCH_10 + dt.timedelta(days=1), LAST, False),
+        (FIRST, dt.date.max, True),  # refused by the forms, but no day after it either
+    ],
+)
+def test_the_widest_date_ranges_compile_and_run(march_10, tz, start, end, included):
+    # 0001-01-01 00:00 in Berlin is year 0 in UTC; in New York it is not.
+    params = {"start": start, "end": end, "tz": ZoneInfo(tz)}
+    lines = rows(registry.get("order_lines"), **params)
+    assert [row[0] for row in lines] == ([str(march_10.order_id)] if included else [])
+    spec, problems = load_definition_text(PRESET_STARTS)
+    assert problems == []
+    assert rows(spec, **params) == ([["From 10 March", "2026-03-10"]] if included else [])

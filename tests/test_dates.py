@@ -67,3 +67,35 @@ def test_datetime_bounds_follow_local_midnights(start, end, hours):
     since, until = datetime_bounds(start, end, berlin)
     assert (since.hour, until.hour) == (0, 0)
     assert (until.astimezone(dt.UTC) - since.astimezone(dt.UTC)) == dt.timedelta(hours=hours)
+
+
+NEW_YORK = ZoneInfo("America/New_York")
+UTC_PLUS_14 = ZoneInfo("Etc/GMT-14")  # POSIX signs: UTC+14
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "tz", "zones", "since", "until"),
+    [
+        # Midnight of 1 January of year 1 east of Greenwich is still year 0 in UTC.
+        (D(1, 1, 1), D(9998, 12, 31), "Europe/Berlin", (), None, D(9999, 1, 1)),
+        (D(1, 1, 2), D(9998, 12, 31), "Europe/Berlin", (), D(1, 1, 2), D(9999, 1, 1)),
+        # West of it, UTC is later: both bounds hold.
+        (D(1, 1, 1), D(9998, 12, 31), "America/New_York", (), D(1, 1, 1), D(9999, 1, 1)),
+        # Unless the database stores datetimes in a zone further west.
+        (D(1, 1, 1), D(2026, 1, 1), "UTC", (NEW_YORK,), None, D(2026, 1, 2)),
+        (D(1, 1, 1), D(2026, 1, 1), "America/New_York", (UTC_PLUS_14,), D(1, 1, 1), D(2026, 1, 2)),
+        # The end of 30 December 9999 at UTC-12 is 1 January 10000 at UTC+14.
+        (D(2026, 1, 1), D(9999, 12, 30), "Etc/GMT+12", (), D(2026, 1, 1), D(9999, 12, 31)),
+        (D(2026, 1, 1), D(9999, 12, 30), "Etc/GMT+12", (UTC_PLUS_14,), D(2026, 1, 1), None),
+        # There is no day after 31 December 9999.
+        (D(2026, 1, 1), D(9999, 12, 31), "America/New_York", (), D(2026, 1, 1), None),
+        (D(1, 1, 1), D(9999, 12, 31), "Europe/Berlin", (), None, None),
+    ],
+)
+def test_datetime_bounds_beyond_what_can_be_stored_are_none(start, end, tz, zones, since, until):
+    tz = ZoneInfo(tz)
+
+    def midnight(day):
+        return None if day is None else dt.datetime.combine(day, dt.time.min, tz)
+
+    assert datetime_bounds(start, end, tz, zones=zones) == (midnight(since), midnight(until))
