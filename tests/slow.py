@@ -3,7 +3,7 @@ A test-only expression function that makes a report slow row by row.
 
     slow_down(quantity)   # quantity, after SLOW_DOWN_SECONDS per row
 
-PostgreSQL: a correlated pg_sleep; SQLite: a Python function registered on every
+PostgreSQL: pg_sleep in the select list, run as each row is fetched; SQLite: a Python function registered on every
 new connection (see tests.apps).
 """
 
@@ -22,9 +22,12 @@ class SlowDown(Func):
         return self.as_sql(
             compiler,
             connection,
-            # The argument inside pg_sleep() makes it run once a row, not once a query.
+            # The argument inside pg_sleep() makes it run once a row, not once a query; in
+            # the select list itself (volatile, not needed by the sort), PostgreSQL runs it
+            # after any sort, as rows are fetched.
             template=(
-                f"(SELECT %(expressions)s FROM pg_sleep({SLOW_DOWN_SECONDS} + 0 * %(expressions)s))"
+                f"(%(expressions)s + 0 * length(pg_sleep({SLOW_DOWN_SECONDS}"
+                " + 0 * %(expressions)s)::text))"
             ),
             **extra_context,
         )
