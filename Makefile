@@ -40,6 +40,7 @@ lint: $(VENV)/.installed-test
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
+	$(BIN)/mypy
 
 pytest-sqlite: $(VENV)/.installed-test
 	@echo "== pytest on SQLite =="

@@ -153,9 +153,12 @@ def check_date_range(spec: ReportSpec, start: dt.date | None, end: dt.date | Non
 
 def _date_condition(spec: ReportSpec, params: ReportParams, tz: ZoneInfo, using: str) -> Q:
     start, end = params.start, params.end
-    if not check_date_range(spec, start, end):
-        return Q()
     date_range = spec.date_range
+    if not check_date_range(spec, start, end) or date_range is None:
+        return Q()
+    if start is None or end is None:  # check_date_range refuses one without the other
+        return Q()
+    bounds: dict[str, dt.date | dt.datetime | None]
     if date_range.is_datetime:
         # SQLite (and MySQL) get datetimes converted to the connection's zone in Python.
         stored_in = connections[using].timezone

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.utils import timezone
+from django.utils.functional import Promise
 from django.utils.module_loading import import_string
 from django.utils.translation import gettext_lazy as _
 
@@ -27,6 +28,7 @@ from .conf import app_settings
 from .exceptions import InvalidSetting
 
 DateRange = tuple[dt.date, dt.date]
+StrOrPromise = str | Promise  # a label, translated when shown
 
 
 def _month_start(day: dt.date) -> dt.date:
@@ -49,7 +51,7 @@ def _last_quarter(today: dt.date) -> DateRange:
 
 @dataclass(frozen=True)
 class QuickRange:
-    label: str
+    label: StrOrPromise
     resolve: Callable[[dt.date], DateRange]
 
 
