@@ -234,7 +234,11 @@ class ReportActionMixin(_ModelAdmin):
             "admin/admin_reports/report_form.html",
         ]
         request.current_app = site.name
-        return TemplateResponse(request, templates, context, status=status)
+        response = TemplateResponse(request, templates, context, status=status)
+        # The page downloads into a hidden frame of itself; a refusal comes back as this
+        # page, which the frame must be allowed to show for the page to read its message.
+        response["X-Frame-Options"] = "SAMEORIGIN"
+        return response
 
 
 def _refusal_text(exc: Exception) -> str:

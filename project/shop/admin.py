@@ -55,7 +55,8 @@ class ProductAdmin(ReportActionMixin, ImportExportModelAdmin):
     list_select_related = ["category"]
     search_fields = ["sku", "name"]
     ordering = ["sku"]
-    list_per_page = 50
+    # Fewer than the demo's 48 products a page: ticking the page offers "Select all 48".
+    list_per_page = 20
 
 
 class OrderLineInline(admin.TabularInline):

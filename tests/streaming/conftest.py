@@ -103,10 +103,12 @@ COMMANDS = {
 
 
 @contextmanager
-def running(kind: str, log: Path, gzip_middleware: bool = False):
+def running(kind: str, log: Path, gzip_middleware: bool = False, **settings_env: str):
+    """A server of `kind`; `settings_env` are environment variables tests.server_settings reads."""
     port = free_port()
     env = {
         **os.environ,
+        **settings_env,
         "DJANGO_SETTINGS_MODULE": "tests.server_settings",
         "DATABASE_URL": database_url(),
         "PYTHONUNBUFFERED": "1",

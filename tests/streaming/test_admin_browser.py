@@ -8,55 +8,36 @@ Screenshots of the form page and the progress panel go to test-artifacts/.
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import io
 import time
-from collections import defaultdict
 from decimal import Decimal
-from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import pytest
-from django.conf import settings
-from django.contrib.auth.models import Permission
 from django.db import connection
-from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 from admin_reports.dates import resolve_quick_range
 from admin_reports.models import ReportPreset, ReportRun, RunStatus
-from project.shop.models import OrderLine
 
-from ..factories import CategoryFactory, OrderLineFactory, ProductFactory, UserFactory
+from ..factories import CategoryFactory, OrderLineFactory, ProductFactory
+from .browser import (
+    BERLIN,
+    choose_report,
+    csv_rows,
+    download,
+    expected_daily_sales,
+    logged_in,
+    screenshot,
+    staff_user,
+)
 from .conftest import active_queries, running
 from .test_proxies import browser  # noqa: F401  the module's browser fixture
 
 pytestmark = [pytest.mark.server, pytest.mark.django_db(transaction=True)]
 
-ARTIFACTS = Path(settings.BASE_DIR) / "test-artifacts"
-BERLIN = ZoneInfo("Europe/Berlin")
-PASSWORD = "a-long-browser-password"
-PERMISSIONS = [
-    "admin_reports.run_report",
-    "admin_reports.view_reportrun",
-    "admin_reports.view_reportpreset",
-    "admin_reports.add_reportpreset",
-    "admin_reports.change_reportpreset",
-    "shop.view_product",
-    "shop.view_order",
-    "shop.view_orderline",
-]
-
 
 @pytest.fixture
 def staff():
-    user = UserFactory(username="browser", password=PASSWORD)
-    for name in PERMISSIONS:
-        app_label, codename = name.split(".")
-        user.user_permissions.add(
-            Permission.objects.get(content_type__app_label=app_label, codename=codename)
-        )
-    return user
+    return staff_user()
 
 
 @pytest.fixture
@@ -91,25 +72,6 @@ def shop():
     return {"start": start, "end": end, "toys": [kite, ball]}
 
 
-def expected_daily_sales(products, start, end) -> list[list[str]]:
-    groups = defaultdict(lambda: [0, Decimal(0), set()])
-    for line in OrderLine.objects.select_related("order", "product").filter(product__in=products):
-        day = line.order.placed_at.astimezone(BERLIN).date()
-        if start <= day <= end and line.order.status in ("paid", "shipped"):
-            group = groups[(line.product.sku, line.product.name, day)]
-            group[0] += line.quantity
-            group[1] += line.quantity * line.unit_price
-            group[2].add(line.order_id)
-    rows = [["SKU", "Product", "Day", "Units", "Revenue", "Orders"]]
-    for (sku, name, day), (units, revenue, orders) in sorted(groups.items()):
-        rows.append([sku, name, day.isoformat(), str(units), f"{revenue:.2f}", str(len(orders))])
-    return rows
-
-
-def csv_rows(data: bytes) -> list[list[str]]:
-    return list(csv.reader(io.StringIO(data.decode("utf-8-sig"))))
-
-
 @pytest.fixture(scope="module", params=["gunicorn", "uvicorn"])
 def server(request, django_db_setup, tmp_path_factory):
     """The admin served by gunicorn (WSGI) and by uvicorn (ASGI)."""
@@ -120,65 +82,24 @@ def server(request, django_db_setup, tmp_path_factory):
 
 @pytest.fixture
 def page(browser, server, staff):  # noqa: F811
-    context = browser.new_context(accept_downloads=True, viewport={"width": 1280, "height": 900})
-    page = context.new_page()
-    page.set_default_timeout(30_000)
-    page.goto(f"{server.url}/admin/login/")
-    page.fill("#id_username", staff.username)
-    page.fill("#id_password", PASSWORD)
-    page.click("input[type=submit]")
-    page.wait_for_selector("#site-name")
-    yield page
-    context.close()
-
-
-def choose_report(page, base: str, action: str, category: str | None = None) -> None:
-    page.goto(f"{base}/admin/shop/product/")
-    if category:
-        page.click(f"#changelist-filter a:text-is('{category}')")
-        page.wait_for_url("**category__id__exact=*")
-    page.wait_for_selector("input.action-select")
-    for box in page.locator("input.action-select").all():
-        box.check()
-    page.select_option("select[name=action]", action)
-    page.click("button[name=index]")
-    try:
-        page.wait_for_selector("#report-form", timeout=15_000)
-    except PlaywrightTimeoutError:
-        ARTIFACTS.mkdir(exist_ok=True)
-        page.screenshot(path=ARTIFACTS / "no-report-form.png", full_page=True)
-        pytest.fail(f"no report form at {page.url}: {page.inner_text('#content')[:500]}")
-
-
-def download(page, trigger) -> tuple[bytes | None, str | None]:
-    with page.expect_download(timeout=60_000) as info:
-        trigger()
-    item = info.value
-    failure = item.failure()
-    if failure is not None:
-        return None, failure
-    return Path(item.path()).read_bytes(), None
+    with logged_in(browser, server, staff) as page:
+        yield page
 
 
 def test_report_from_the_changelist_then_from_a_preset(page, server, shop):
-    ARTIFACTS.mkdir(exist_ok=True)
-    choose_report(page, server.url, "report_daily_product_sales", category="Toys")
+    choose_report(page, server.url, category="Toys")
     assert page.inner_text("#report-selection") == "2 products"
     page.select_option("select[name=quick_range]", "last_month")
-    page.screenshot(
-        path=ARTIFACTS / f"report-form-{server.kind}-{connection.vendor}.png", full_page=True
-    )
-    data, failure = download(page, lambda: page.click("#report-download"))
-    assert failure is None
+    screenshot(page, f"report-form-{server.kind}", full_page=True)
+    got = download(page, lambda: page.click("#report-download"))
     expected = expected_daily_sales(shop["toys"], shop["start"], shop["end"])
     assert len(expected) == 7  # header, 2 products x 3 days
-    assert csv_rows(data) == expected
+    assert csv_rows(got.data) == expected
     page.wait_for_selector("#report-progress[data-status=succeeded]")
-    page.locator("#report-progress").screenshot(
-        path=ARTIFACTS / f"report-done-{server.kind}-{connection.vendor}.png"
-    )
+    screenshot(page.locator("#report-progress"), f"report-done-{server.kind}")
     assert page.inner_text("#report-rows") == "6"
 
+    page.click("#report-save-preset summary")
     page.fill("#id_preset_name", "Toys last month")
     page.select_option("#id_preset_range_kind", "quick")
     page.select_option("#id_preset_selection_kind", "saved")
@@ -188,14 +109,12 @@ def test_report_from_the_changelist_then_from_a_preset(page, server, shop):
     assert (preset.quick_range, preset.selection_kind) == ("last_month", "saved")
 
     page.goto(f"{server.url}/admin/admin_reports/reportpreset/")
-    data, failure = download(page, lambda: page.click("button.preset-run"))
-    assert failure is None
-    assert csv_rows(data) == expected
+    got = download(page, lambda: page.click("button.preset-run"))
+    assert csv_rows(got.data) == expected
     assert ReportRun.objects.filter(preset=preset, status=RunStatus.SUCCEEDED).count() == 1
 
 
 def test_a_slow_run_shows_progress_and_can_be_cancelled(page, server):
-    ARTIFACTS.mkdir(exist_ok=True)
     product = ProductFactory(sku="SLOW-1", name="Slow")
     OrderLineFactory.create_batch(3000, product=product)  # 10 ms a row: 30 s of query
     choose_report(page, server.url, "report_slow_lines")
@@ -209,9 +128,7 @@ def test_a_slow_run_shows_progress_and_can_be_cancelled(page, server):
         page.wait_for_function(
             f"Number(document.querySelector('#report-rows').textContent.replace(/\\D/g, '')) > {first}"
         )
-        page.locator("#report-progress").screenshot(
-            path=ARTIFACTS / f"report-progress-{server.kind}-{connection.vendor}.png"
-        )
+        screenshot(page.locator("#report-progress"), f"report-progress-{server.kind}")
         page.click("#report-cancel")
         page.wait_for_selector("#report-progress[data-status=cancelled]")
     assert info.value.failure() is not None, "a cancelled download is a failed download"

@@ -27,22 +27,17 @@
     if (dates && start && end) { start.value = dates[0]; end.value = dates[1]; }
   }
   function datesEdited() {
-    const dates = ranges[quick.value];
+    const dates = quick && ranges[quick.value];
     if (dates && (start.value !== dates[0] || end.value !== dates[1])) quick.value = "";
   }
   if (quick && start && end) {
     quick.addEventListener("change", fillDates);
+    // Typing fires "input"; the admin's calendar and its "Today" link set the value
+    // without an event and then focus the box.
     for (const input of [start, end]) {
-      input.addEventListener("input", datesEdited);
-      input.addEventListener("change", datesEdited); // also the calendar's picks
+      for (const type of ["input", "change", "focus"]) input.addEventListener(type, datesEdited);
     }
   }
-  // The dates are days in the server's time zone (the help text says which): the admin's
-  // "you are N hours behind server time" note is about times of day, which these have none.
-  window.addEventListener("load", () => {
-    for (const note of form.querySelectorAll(".timezonewarning")) note.remove();
-  });
-
   // Enter in the preset name saves the preset (the first button would download).
   const presetName = form.querySelector("input[name=preset_name]");
   if (presetName) {
@@ -63,28 +58,27 @@
   function stop() {
     active = false;
     clearInterval(timer);
-    document.getElementById("report-cancel").disabled = true;
+    document.getElementById("report-cancel").hidden = true;
   }
 
+  // Nothing started: the message says why, and the panel has nothing to show.
   function refuse(message) {
     stop();
     refusal.querySelector("li").textContent = message;
     refusal.hidden = false;
-    if (!panel.hidden) {
-      show("report-status", gettext("Not started"));
-      panel.dataset.status = "refused";
-    }
+    panel.hidden = true;
+    panel.dataset.status = "refused";
     refusal.scrollIntoView({ block: "nearest" });
   }
 
-  async function poll() {
+  async function poll(settled = false) {
     const response = await fetch(form.dataset.statusUrl + token.value + "/", {
       credentials: "same-origin", headers: { Accept: "application/json" },
     });
     if (!active) return;
     if (response.status === 404) {
       missing += 1;
-      if (missing >= MISSING_RUN_LIMIT) refuse(gettext("The report did not start."));
+      if (settled || missing >= MISSING_RUN_LIMIT) refuse(gettext("The report did not start."));
       return;
     }
     if (!response.ok) return;
@@ -103,35 +97,41 @@
   }
 
   // A download does not load the frame with a page; a refusal (429, 403, 400) does.
+  // Anything else there (an error page) came after the server answered, when a run that
+  // started exists: one poll tells.
   frame.addEventListener("load", () => {
     if (!active) return;
-    let text = null;
-    try {
-      const page = frame.contentDocument;
-      text = page && page.querySelector(".messagelist:not(#report-refusal) .error, .errornote");
-    } catch (error) { return; } // not our page: the status polls tell
+    let page = null;
+    try { page = frame.contentDocument; } catch (error) { /* another origin's page */ }
+    const text = page && page.querySelector(
+      ".messagelist:not(#report-refusal) .error, .errornote"
+    );
     if (text && text.textContent.trim()) refuse(text.textContent.trim());
+    else poll(true);
   });
 
   form.addEventListener("submit", async (event) => {
+    datesEdited(); // whatever way the dates changed, the server sees what the boxes show
     const button = event.submitter;
     if (!button || button.value !== "download") return; // save preset: a normal POST
     event.preventDefault();
     refusal.hidden = true;
+    delete panel.dataset.status; // a new try: no status until there is one
     const data = new FormData(form);
     data.set("_report_step", "validate");
     // form.action would be the input named "action", not the form's URL.
     const response = await fetch(form.getAttribute("action") || window.location.href, {
       method: "POST", body: data, credentials: "same-origin",
     });
-    const result = response.ok ? await response.json() : { valid: false };
+    // Not JSON (a login page after the session ended...): submit, and the page tells.
+    const result = await response.json().catch(() => ({ valid: false }));
     if (result.refusal) { refuse(result.refusal); return; }
     if (!result.valid) { // let the page show the errors
       form.target = "";
       submitAs(form, "download");
       return;
     }
-    token.value = crypto.randomUUID();
+    token.value = uuid4();
     active = true;
     missing = 0;
     form.target = "report-download";
@@ -139,7 +139,7 @@
     form.target = "";
     panel.hidden = false;
     panel.dataset.status = "starting";
-    document.getElementById("report-cancel").disabled = false;
+    document.getElementById("report-cancel").hidden = false;
     document.getElementById("report-error").hidden = true;
     show("report-status", gettext("Starting"));
     show("report-rows", "0");
@@ -147,8 +147,17 @@
     show("report-elapsed", "0.0 s");
     panel.scrollIntoView({ behavior: "smooth", block: "nearest" });
     clearInterval(timer);
-    timer = setInterval(poll, 700);
+    timer = setInterval(() => poll(), 700);
   });
+
+  function uuid4() {
+    if (crypto.randomUUID) return crypto.randomUUID(); // only on HTTPS and localhost
+    const b = crypto.getRandomValues(new Uint8Array(16));
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    const hex = Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
+    return hex.replace(/^(.{8})(.{4})(.{4})(.{4})(.{12})$/, "$1-$2-$3-$4-$5");
+  }
 
   function submitAs(form, step) {
     // form.submit() sends no button value: carry the step in a field for this submit only.
