@@ -19,16 +19,22 @@ from django.template.defaultfilters import filesizeformat
 from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, ngettext
 from django.views.decorators.http import require_POST
 from import_export import fields, resources, widgets
 from import_export.admin import ImportExportModelAdmin
 
 from .actions import ReportActionMixin, ReportActionModelAdmin
-from .exceptions import InvalidParameters, ReportPermissionDenied, TooManyStreams
+from .exceptions import (
+    InvalidParameters,
+    ReportNotFound,
+    ReportPermissionDenied,
+    TooManyStreams,
+)
 from .models import ReportPreset, ReportRun
 from .permissions import may_run_reports
 from .presets import preset_errors, preset_problem, preset_request, visible_presets
+from .registry import registry
 from .responses import stream_csv
 from .runs import mark_lost, open_stream
 from .selection import filter_resolver
@@ -199,10 +205,14 @@ class ReportPresetForm(forms.ModelForm):
 class ReportPresetAdmin(StaffWhoRunReports, ImportExportModelAdmin):
     resource_classes = [ReportPresetResource]
     form = ReportPresetForm
-    list_display = ["name", "report", "owner", "shared", "date_range", "selection_kind"]
+    # Narrow columns, Run next to the name: the list fits 1280 px beside the filters.
+    list_display = ["name", "report_title", "date_range", "selection", "owner_and_sharing"]
     list_filter = ["report", "shared", "range_kind", "selection_kind"]
     search_fields = ["name", "report"]
     list_select_related = ["owner"]
+
+    class Media:
+        css = {"all": ["admin_reports/report_form.css"]}
 
     def get_queryset(self, request: HttpRequest) -> Any:
         return visible_presets(request.user)
@@ -211,7 +221,8 @@ class ReportPresetAdmin(StaffWhoRunReports, ImportExportModelAdmin):
         problems = PresetProblems(
             request, filter_resolver(self.admin_site, request), self.admin_site.name
         )
-        return [*super().get_list_display(request), problems.state, problems.run_button]
+        first, *rest = super().get_list_display(request)
+        return [first, problems.run_button, *rest, problems.state]
 
     def get_form(self, request: HttpRequest, obj: Any = None, **kwargs: Any) -> Any:
         form = super().get_form(request, obj, **kwargs)
@@ -242,6 +253,28 @@ class ReportPresetAdmin(StaffWhoRunReports, ImportExportModelAdmin):
         if not change and not obj.owner_id:
             obj.owner = request.user
         super().save_model(request, obj, form, change)
+
+    @admin.display(description=gettext_lazy("report"), ordering="report")
+    def report_title(self, preset: ReportPreset) -> str:
+        try:
+            return registry.get(preset.report).title
+        except ReportNotFound:
+            return preset.report
+
+    @admin.display(description=gettext_lazy("selection"), ordering="selection_kind")
+    def selection(self, preset: ReportPreset) -> str:
+        kind = ReportPreset.SelectionKind
+        if preset.selection_kind == kind.SAVED:
+            count = len(preset.selection_pks) if isinstance(preset.selection_pks, list) else 0
+            return ngettext("%(count)d object", "%(count)d objects", count) % {"count": count}
+        if preset.selection_kind == kind.FILTER:
+            return _("filter: %(filter)s") % {"filter": preset.selection_filter or _("all")}
+        return _("asks")
+
+    @admin.display(description=gettext_lazy("owner"), ordering="owner")
+    def owner_and_sharing(self, preset: ReportPreset) -> str:
+        owner = str(preset.owner)
+        return _("%(owner)s, shared") % {"owner": owner} if preset.shared else owner
 
     @admin.display(description=gettext_lazy("date range"))
     def date_range(self, preset: ReportPreset) -> str:

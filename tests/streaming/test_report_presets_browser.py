@@ -115,10 +115,6 @@ def test_the_documented_permissions_are_enough(browser, server):  # noqa: F811
     assert ReportRun.objects.get(user=staff).preset == preset
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="ReportPresetAdmin's nine columns are wider than the list at 1280 px: Run is cut off",
-)
 def test_the_preset_list_shows_run_whole_at_1280_px(browser, server):  # noqa: F811
     staff = staff_user()
     saved_preset(staff, "Kite last month", [ProductFactory(sku="TOY-1", name="Kite")])
