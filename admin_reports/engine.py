@@ -13,13 +13,37 @@ When the consumer stops early (the client left, a timeout), the producer is
 told to stop and its running query is cancelled in the database. Errors in the
 producer reach the consumer, which marks the file as failed and aborts the
 transfer. The engine knows nothing of reports.
+
+Aborting a transfer. Once the status line is out, the only way to tell the
+client that a download failed is to close the connection without the end of
+the body (no terminating chunk, no gzip trailer). The engine logs why first
+(ERROR with the traceback for a failure, INFO for a cancel), then ends the body
+so that the server closes the connection quietly:
+
+- WSGI: the iterator raises StreamAborted, a BrokenPipeError (EPIPE). Servers take
+  a broken pipe for a client gone: gunicorn logs it at debug and closes the
+  connection; any other exception would be logged again, traceback and all, as
+  "Error handling request".
+- ASGI: the async iterator raises CancelledError, which Django's ASGI handler
+  takes for a client disconnect: it stops sending and returns, and the server
+  closes the unfinished response (uvicorn with one line, "ASGI callable returned
+  without completing response.", and no traceback).
+
+Either way the cut only shows when the server speaks HTTP/1.1 to the next hop:
+over HTTP/1.0 the end of a response is the close of the connection.
+
+A server that stops mid-stream (gunicorn's sync worker killed at its timeout
+raises SystemExit in it; KeyboardInterrupt) fails the stream with ServerStopped,
+and the SystemExit goes on, so that the server still stops.
 """
 
 from __future__ import annotations
 
 import asyncio
 import enum
+import errno
 import logging
+import sys
 import threading
 import time
 import uuid
@@ -43,12 +67,26 @@ class Outcome(enum.Enum):
     CANCELLED = "cancelled"
 
 
-class StreamAborted(Exception):
-    """Raised into the server after a failure: the transfer must not look complete."""
+class StreamAborted(BrokenPipeError):
+    """Raised into a WSGI server after a failure or a cancel: the transfer must not
+    look complete. A broken pipe, so that the server closes the connection without
+    logging the cause a second time (see the module docstring)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(errno.EPIPE, message)
 
 
 class QueryTimeout(Exception):
     """The query ran longer than its maximum duration."""
+
+
+class ServerStopped(Exception):
+    """The server process stopped mid-stream (SystemExit, KeyboardInterrupt)."""
+
+
+# What a server raises in the thread of a request when its process must stop: gunicorn's
+# sync worker gets SystemExit from its timeout (SIGABRT); a console, KeyboardInterrupt.
+SERVER_STOPS = (SystemExit, KeyboardInterrupt)
 
 
 @dataclass
@@ -125,9 +163,10 @@ class ByteQueue:
             return True
 
     def get(self, timeout: float) -> Any:
-        """The next item, or None when nothing came within `timeout` seconds."""
+        """The next item, or None when nothing came within `timeout` seconds (at once
+        when closed: a stop requested before the consumer waits must not wait)."""
         with self.condition:
-            if not self.items:
+            if not self.items and not self.closed:
                 self.condition.wait(max(timeout, 0))
             if not self.items:
                 return None
@@ -346,10 +385,27 @@ class _Session:
         self.finish(outcome, error)
         return self.count(self.wire.data(marker))
 
+    def abort_message(self) -> str:
+        return f"Report run {self.job.run_id} failed"
+
     def aborted(self) -> StreamAborted:
-        exc = StreamAborted(f"Report run {self.job.run_id} failed")
+        exc = StreamAborted(self.abort_message())
         exc.__cause__ = self.error
         return exc
+
+    def server_stopped(self, stop: BaseException) -> None:
+        """The process is stopping under the stream: a failure, and nothing more is sent."""
+        if self.finished:
+            return
+        logger.error(
+            "Report run %s failed: the server process stopped (%s); the download is cut off.",
+            self.job.run_id,
+            type(stop).__name__,
+        )
+        error = ServerStopped("The server process stopped.")
+        error.__cause__ = stop
+        self.error = error
+        self.finish(Outcome.FAILED, error)
 
     def finish(self, outcome: Outcome, error: BaseException | None) -> None:
         if self.finished:
@@ -395,10 +451,19 @@ class SyncStream:
                     yield data
             if session.error is not None:
                 raise session.aborted()
+        except SERVER_STOPS as stop:  # raised here while we wait for the queue
+            session.server_stopped(stop)
+            raise
         finally:
             session.cancel(wait=JOIN_TIMEOUT)
 
     def close(self) -> None:
+        # The server closes the body in a `finally`: when that runs because the process
+        # is stopping (the SystemExit came while the server was writing), the exception
+        # is the one being handled.
+        stop = sys.exc_info()[1]
+        if isinstance(stop, SERVER_STOPS):
+            self.session.server_stopped(stop)
         self.session.cancel(wait=JOIN_TIMEOUT)
 
 
@@ -423,7 +488,9 @@ class AsyncStream:
                 if data:
                     yield data
             if session.error is not None:
-                raise session.aborted()
+                # Not StreamAborted: Django's handler would hand it to the server, which
+                # logs it with its traceback a second time (see the module docstring).
+                raise asyncio.CancelledError(session.abort_message()) from session.error
         finally:
             # Also on CancelledError: the client left and Django cancelled the response.
             session.cancel()

@@ -11,7 +11,9 @@ TooManyStreams is raised before anything starts.
 
 from __future__ import annotations
 
+import logging
 import re
+import threading
 from collections.abc import Callable
 
 from django.core.handlers.asgi import ASGIRequest
@@ -30,6 +32,45 @@ def wire_for(request: HttpRequest):
     return IdentityWire()
 
 
+# A deployment problem, logged on the app's own logger, once a process.
+logger = logging.getLogger("admin_reports")
+CANNOT_ABORT = (
+    "%s. Fix: `proxy_http_version 1.1;` in nginx (any proxy: HTTP/1.1 to the app), and"
+    " gunicorn's gthread worker or an ASGI server such as uvicorn; see admin-reports'"
+    " docs/deployment.md, When a report fails. (Logged once a process.)"
+)
+_warned = threading.Lock()  # taken by the one warning, never released
+
+
+def cannot_abort(request: HttpRequest) -> str | None:
+    """Why a failed download would look complete on this server, or None."""
+    meta = request.META
+    if isinstance(request, ASGIRequest):
+        protocol = "HTTP/" + request.scope.get("http_version", "1.1")
+    else:
+        protocol = meta.get("SERVER_PROTOCOL", "")
+    if protocol == "HTTP/1.0":
+        return (
+            "Report downloads come over HTTP/1.0, where a response ends when its connection"
+            " closes: a failed download will look complete to the client"
+        )
+    if str(meta.get("SERVER_SOFTWARE", "")).startswith("gunicorn/") and not meta.get(
+        "wsgi.multithread"
+    ):
+        return (
+            "gunicorn's sync worker serves report downloads: it is killed at --timeout even"
+            " while one streams, and behind a proxy speaking HTTP/1.0 (nginx's default)"
+            " a failed download will look complete to the client"
+        )
+    return None
+
+
+def warn_if_cannot_abort(request: HttpRequest) -> None:
+    reason = cannot_abort(request)
+    if reason and _warned.acquire(blocking=False):
+        logger.warning(CANNOT_ABORT, reason)
+
+
 def stream_csv(
     request: HttpRequest,
     job: StreamJob,
@@ -37,6 +78,7 @@ def stream_csv(
     release: Callable[[], None] | None = None,
 ) -> StreamingHttpResponse:
     """The streaming response; takes a stream slot unless given one (`release`)."""
+    warn_if_cannot_abort(request)
     if release is None:
         user = getattr(request, "user", None)
         release = slots.acquire(getattr(user, "pk", None))

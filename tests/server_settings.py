@@ -18,10 +18,12 @@ if os.environ.get("GZIP_MIDDLEWARE"):
 ADMIN_REPORTS_MAX_STREAMS_PER_USER = int(os.environ.get("MAX_STREAMS_PER_USER", "20"))
 ADMIN_REPORTS_MAX_STREAMS = 20
 
+# With the level and logger name: the tests read the servers' logs.
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "formatters": {"named": {"format": "{levelname} {name}: {message}", "style": "{"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "named"}},
     "loggers": {"admin_reports": {"handlers": ["console"], "level": "INFO"}},
 }
 

@@ -1,7 +1,12 @@
 """The engine on its own: heartbeats, gzip framing, bounded memory, failure and cancel."""
 
+import asyncio
+import errno
 import gzip
 import itertools
+import logging
+import signal
+import sys
 import threading
 import time
 import zlib
@@ -10,10 +15,13 @@ import pytest
 from django.test import override_settings
 
 from admin_reports.engine import (
+    AsyncStream,
     ByteQueue,
     GzipWire,
     IdentityWire,
     Outcome,
+    RunCancelled,
+    ServerStopped,
     StreamAborted,
     StreamJob,
     SyncStream,
@@ -95,14 +103,114 @@ def test_a_failure_marks_the_file_and_aborts(caplog):
         b"a\r\n", slow_chunks(0, [b"1\r\n"], fail=error), run_id="run42", on_finish=on_finish
     )
     pieces, aborted = drain(SyncStream(job, IdentityWire()))
-    assert str(aborted) == "Report run run42 failed"
+    assert aborted.strerror == "Report run run42 failed"
     assert aborted.__cause__ is error
+    # A broken pipe: a WSGI server closes the connection without logging it again.
+    assert isinstance(aborted, BrokenPipeError)
+    assert aborted.errno == errno.EPIPE
     assert b"".join(piece for _, piece in pieces) == (
         b"a\r\n1\r\n\r\n# admin-reports: the report failed (run run42); this file is incomplete.\r\n"
     )
     assert seen[0][:2] == (Outcome.FAILED, error)
-    assert "Report run run42 failed while streaming" in caplog.text
-    assert "disk on fire" in caplog.text
+    [record] = caplog.records
+    assert record.levelno == logging.ERROR
+    assert record.getMessage() == (
+        "Report run run42 failed while streaming; the download is aborted."
+    )
+    assert record.exc_info[1] is error, "logged once, with the traceback"
+
+
+def test_a_cancel_is_logged_at_info_and_aborts_the_download(caplog):
+    caplog.set_level(logging.INFO, logger="admin_reports")
+    seen, on_finish = finished_with()
+    job = StreamJob(b"a\r\n", slow_chunks(0.5, []), run_id="run7", on_finish=on_finish)
+    iterator = iter(SyncStream(job, IdentityWire()))
+    assert next(iterator) == b"a\r\n"
+    reason = RunCancelled("Cancelled on request.")
+    job.control.stop(reason)
+    pieces, aborted = drain(iterator)
+    assert pieces[-1][0] < 10, "at once, not after the 20 s heartbeat interval"
+    assert isinstance(aborted, StreamAborted), "a cancelled download must not look complete"
+    assert b"".join(piece for _, piece in pieces).endswith(
+        b"the report was cancelled (run run7); this file is incomplete.\r\n"
+    )
+    assert seen[0][:2] == (Outcome.CANCELLED, reason)
+    [record] = caplog.records
+    assert (record.levelno, record.exc_info) == (logging.INFO, None)
+    assert record.getMessage() == "Report run run7 cancelled: Cancelled on request."
+
+
+async def adrain(stream) -> tuple[bytes, BaseException | None]:
+    pieces = []
+    try:
+        async for piece in stream:
+            pieces.append(piece)
+    except asyncio.CancelledError as exc:
+        return b"".join(pieces), exc
+    return b"".join(pieces), None
+
+
+def test_an_async_failure_ends_the_body_as_django_ends_a_cancelled_one(caplog):
+    seen, on_finish = finished_with()
+    error = RuntimeError("disk on fire")
+    job = StreamJob(b"a\r\n", slow_chunks(0, [b"1\r\n"], fail=error), on_finish=on_finish)
+    body, aborted = asyncio.run(adrain(AsyncStream(job, IdentityWire())))
+    # Django's ASGI handler stops sending on CancelledError and returns; the server
+    # closes the unfinished response, without logging the error again.
+    assert isinstance(aborted, asyncio.CancelledError)
+    assert aborted.__cause__ is error
+    assert body.endswith(b"this file is incomplete.\r\n")
+    assert seen[0][:2] == (Outcome.FAILED, error)
+    assert len(caplog.records) == 1
+
+
+def stopped_server(seen) -> ServerStopped:
+    """The error of a stream that ended because the server process stopped."""
+    [(outcome, error, _)] = seen
+    assert outcome is Outcome.FAILED
+    assert isinstance(error, ServerStopped)
+    assert str(error) == "The server process stopped."
+    return error
+
+
+def test_a_server_stop_while_waiting_for_rows_fails_the_stream_and_goes_on(caplog):
+    seen, on_finish = finished_with()
+    job = StreamJob(b"a\r\n", slow_chunks(0.5, [b"1\r\n"]), on_finish=on_finish)
+
+    def abort(signum, frame):
+        sys.exit(1)  # what gunicorn's sync worker does at its timeout (SIGABRT)
+
+    previous = signal.signal(signal.SIGALRM, abort)
+    try:
+        iterator = iter(SyncStream(job, IdentityWire()))
+        assert next(iterator) == b"a\r\n"
+        signal.setitimer(signal.ITIMER_REAL, 0.1)
+        with pytest.raises(SystemExit):
+            next(iterator)  # the signal comes while the stream waits for the rows
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+    assert isinstance(stopped_server(seen).__cause__, SystemExit)
+    assert "failed: the server process stopped (SystemExit)" in caplog.text
+
+
+def serve(stream, stop: type[BaseException]) -> None:
+    """What a WSGI server does when its process stops as it writes the first piece."""
+    body = iter(stream)  # held, as Django's response holds it, until close()
+    try:
+        for _ in body:
+            raise stop()  # in the server's write
+    finally:
+        stream.close()
+
+
+@pytest.mark.parametrize("stop", [SystemExit, KeyboardInterrupt])
+def test_a_server_stop_while_writing_fails_the_stream_and_goes_on(stop):
+    seen, on_finish = finished_with()
+    job = StreamJob(b"a\r\n", slow_chunks(0.1, []), on_finish=on_finish)
+    with pytest.raises(stop):
+        serve(SyncStream(job, IdentityWire()), stop)
+    assert isinstance(stopped_server(seen).__cause__, stop)
 
 
 def test_a_failed_gzip_stream_has_no_valid_trailer():
@@ -180,3 +288,6 @@ def test_byte_queue():
     assert queue.get(0.01) is None
     queue.close()
     assert queue.put(b"a") is False
+    started = time.monotonic()
+    assert queue.get(10) is None
+    assert time.monotonic() - started < 5, "a closed queue does not wait"

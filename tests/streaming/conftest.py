@@ -1,6 +1,7 @@
 """
-Real servers for the streaming tests: gunicorn (gthread, --timeout 5) and
-uvicorn, started on 127.0.0.1 against the test database, stopped by their pid.
+Real servers for the streaming tests: gunicorn (gthread, --timeout 5), gunicorn's
+sync worker (--timeout 5) and uvicorn, started on 127.0.0.1 against the test
+database, stopped by their pid.
 """
 
 from __future__ import annotations
@@ -13,13 +14,18 @@ import subprocess
 import sys
 import time
 import urllib.parse
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from django.conf import settings
 from django.db import connection
+from django.test import Client
+
+from project.shop.models import OrderLine
+
+from ..factories import OrderFactory, OrderLineFactory, ProductFactory, UserFactory
 
 SLOW_SECONDS = 8.0
 ROWS = 3000
@@ -33,8 +39,14 @@ class Server:
     pid: int
     log: Path
 
-    def log_text(self) -> str:
-        return self.log.read_text(encoding="utf-8", errors="replace")
+    def log_text(self, since: int = 0) -> str:
+        """The server's log, from byte `since` (a log_size() taken earlier) on."""
+        with open(self.log, "rb") as log:
+            log.seek(since)
+            return log.read().decode("utf-8", errors="replace")
+
+    def log_size(self) -> int:
+        return self.log.stat().st_size
 
     def worker_pids(self) -> list[int]:
         children = Path(f"/proc/{self.pid}/task/{self.pid}/children")
@@ -62,18 +74,15 @@ def database_url() -> str:
     return f"postgres://{db['USER']}{password}@{host}{port}/{db['NAME']}"
 
 
-COMMANDS = {
-    "gunicorn": lambda port: [
+def gunicorn_command(port: int, *worker: str) -> list[str]:
+    return [
         sys.executable,
         "-m",
         "gunicorn",
         "project.wsgi",
-        "--worker-class",
-        "gthread",
+        *worker,
         "--workers",
         "1",
-        "--threads",
-        "8",
         "--timeout",
         "5",
         "--graceful-timeout",
@@ -84,7 +93,12 @@ COMMANDS = {
         "-",
         "--log-level",
         "info",
-    ],
+    ]
+
+
+COMMANDS = {
+    "gunicorn": lambda port: gunicorn_command(port, "--worker-class", "gthread", "--threads", "8"),
+    "gunicorn-sync": lambda port: gunicorn_command(port, "--worker-class", "sync"),
     "uvicorn": lambda port: [
         sys.executable,
         "-m",
@@ -177,6 +191,39 @@ def gunicorn(django_db_setup, tmp_path_factory):
         yield server
 
 
+@pytest.fixture
+def fresh_server(django_db_setup, tmp_path):
+    """Start a server of a kind for this test alone: fresh_server("gunicorn-sync")."""
+    with ExitStack() as stack:
+
+        def start(kind: str) -> Server:
+            return stack.enter_context(running(kind, tmp_path / f"{kind}.log"))
+
+        yield start
+
+
+@pytest.fixture
+def session_cookie(transactional_db) -> str:
+    """A Cookie header that logs a superuser in to the servers' admin."""
+    client = Client()
+    client.force_login(UserFactory(username="streaming", is_superuser=True))
+    name = settings.SESSION_COOKIE_NAME
+    return f"{name}={client.cookies[name].value}"
+
+
+SLOW_LINES = 1500  # the slow_lines reports take 10 ms a row: 15 s in all
+
+
+@pytest.fixture
+def slow_lines(transactional_db) -> int:
+    """SLOW_LINES order lines of one order, for the slow_lines reports."""
+    order, product = OrderFactory(), ProductFactory()
+    OrderLine.objects.bulk_create(
+        OrderLineFactory.build(order=order, product=product) for _ in range(SLOW_LINES)
+    )
+    return SLOW_LINES
+
+
 @pytest.fixture(scope="session")
 def sqlite_spin_steps() -> int:
     """Recursive CTE steps that keep SQLite busy for SLOW_SECONDS (and a margin) here."""
@@ -184,13 +231,19 @@ def sqlite_spin_steps() -> int:
         "WITH RECURSIVE spin(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM spin WHERE i < ?)"
         " SELECT count(*) FROM spin"
     )
+
+    def timed(steps: int) -> float:
+        started = time.monotonic()
+        db.execute(sql, [steps]).fetchone()
+        return time.monotonic() - started
+
     with sqlite3.connect(":memory:") as db:
         steps, elapsed = 200_000, 0.0
         while elapsed < 0.5:
             steps *= 2
-            started = time.monotonic()
-            db.execute(sql, [steps]).fetchone()
-            elapsed = time.monotonic() - started
+            elapsed = timed(steps)
+        # The fastest of three: on a busy machine a slow measure would make the query short.
+        elapsed = min(elapsed, timed(steps), timed(steps))
     db.close()
     return int(steps * SLOW_SECONDS * 1.25 / elapsed)
 

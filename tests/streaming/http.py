@@ -1,9 +1,10 @@
-"""A raw HTTP/1.1 client that records when every byte arrived."""
+"""A raw HTTP client that records when every byte arrived, and curl."""
 
 from __future__ import annotations
 
 import itertools
 import socket
+import subprocess
 import time
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
@@ -27,9 +28,12 @@ class Fetched:
         return max((b - a for a, b in itertools.pairwise(times)), default=0.0)
 
 
-def fetch(url: str, headers: dict[str, str] | None = None, timeout: float = 60) -> Fetched:
+def fetch(
+    url: str, headers: dict[str, str] | None = None, timeout: float = 60, version: str = "1.1"
+) -> Fetched:
+    """GET `url` over HTTP/`version` and read until the server closes the connection."""
     parts = urlsplit(url)
-    request = [f"GET {parts.path}?{parts.query} HTTP/1.1", f"Host: {parts.netloc}"]
+    request = [f"GET {parts.path}?{parts.query} HTTP/{version}", f"Host: {parts.netloc}"]
     request += [f"{name}: {value}" for name, value in (headers or {}).items()]
     request += ["Connection: close", "", ""]
     arrivals, raw = [], bytearray()
@@ -98,3 +102,9 @@ def leave(sock: socket.socket) -> float:
     sock.shutdown(socket.SHUT_RDWR)
     sock.close()
     return time.monotonic()
+
+
+def curl(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        ["curl", "--silent", "--show-error", *args], capture_output=True, timeout=60
+    )

@@ -1,12 +1,14 @@
 """
-Through the things between the server and the user: nginx with its default proxy
-settings, and a real browser (Debian's chromium, driven by Playwright).
+Through the things between the server and the user: nginx configured exactly as
+docs/deployment.md shows (its nginx block is read from the file), and a real
+browser (Debian's chromium, driven by Playwright).
 """
 
 from __future__ import annotations
 
 import gzip
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -15,10 +17,11 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from django.conf import settings
 from playwright.sync_api import sync_playwright
 
 from .conftest import SLOW_SECONDS, expected_csv, free_port, wait_for_port
-from .http import fetch
+from .http import curl, fetch
 
 pytestmark = pytest.mark.server
 
@@ -37,12 +40,21 @@ http {{
     scgi_temp_path {dir}/scgi;
     server {{
         listen 127.0.0.1:{port};
-        location / {{
-            proxy_pass {upstream};
-        }}
+        @LOCATION@
     }}
 }}
 """
+
+DEPLOYMENT = Path(settings.BASE_DIR) / "docs" / "deployment.md"
+DOCUMENTED_UPSTREAM = "http://127.0.0.1:8000"
+
+
+def documented_location() -> str:
+    """The nginx location block of docs/deployment.md, as documented."""
+    blocks = re.findall(r"^```nginx\n(.*?)^```", DEPLOYMENT.read_text(), re.DOTALL | re.MULTILINE)
+    assert len(blocks) == 1, "docs/deployment.md shows one nginx block"
+    assert f"proxy_pass {DOCUMENTED_UPSTREAM};" in blocks[0]
+    return blocks[0]
 
 
 @contextmanager
@@ -50,8 +62,12 @@ def nginx(upstream: str, directory: Path):
     binary = shutil.which("nginx") or "/usr/sbin/nginx"
     port = free_port()
     user = "user root;" if os.geteuid() == 0 else ""
+    directory.mkdir(exist_ok=True)
     conf = directory / "nginx.conf"
-    conf.write_text(NGINX_CONF.format(user=user, dir=directory, port=port, upstream=upstream))
+    location = documented_location().replace(DOCUMENTED_UPSTREAM, upstream)
+    conf.write_text(
+        NGINX_CONF.format(user=user, dir=directory, port=port).replace("@LOCATION@", location)
+    )
     process = subprocess.Popen(
         [binary, "-p", str(directory), "-c", str(conf), "-g", "daemon off;"],
         stdout=subprocess.DEVNULL,
@@ -114,10 +130,13 @@ def _launch(playwright):
     browser.close()
 
 
-def download(browser, url: str, directory: Path):
+def download(browser, url: str, directory: Path, cookie: str | None = None):
     """Click a link to `url` and wait for the download to end; (bytes or None, failure)."""
     context = browser.new_context(accept_downloads=True)
     try:
+        if cookie:
+            name, _, value = cookie.partition("=")
+            context.add_cookies([{"name": name, "value": value, "url": url}])
         page = context.new_page()
         page.set_content(f'<a id="go" href="{url}">download</a>')
         with page.expect_download(timeout=60_000) as info:
@@ -146,3 +165,48 @@ def test_chromium_marks_a_broken_stream_as_failed(gunicorn, browser, slow_query,
     data, failure = download(browser, url, tmp_path)
     assert data is None
     assert failure is not None
+
+
+FAILURES = {
+    # The rows flow for 4 s, then the definition's max_duration stops the report.
+    "max_duration": "/admin/reports/slow_lines_4s/download/",
+    # A database error at row 15,000.
+    "query error": "/test/slow/?delay=0&rows=20000&fail_at=15000&spin=1",
+}
+
+
+@pytest.mark.parametrize("failure", list(FAILURES))
+def test_a_download_failing_mid_stream_fails_through_nginx(
+    failure, gunicorn, browser, slow_lines, session_cookie, tmp_path
+):
+    log_start = gunicorn.log_size()
+    with nginx(gunicorn.url, tmp_path / "nginx") as proxy:
+        url = proxy + FAILURES[failure]
+        cookie = ["--header", f"Cookie: {session_cookie}"]
+        identity = curl(*cookie, "--output", str(tmp_path / "plain.csv"), url)
+        compressed = curl(*cookie, "--compressed", "--output", str(tmp_path / "zipped.csv"), url)
+        data, browser_failure = download(browser, url, tmp_path, session_cookie)
+    assert identity.returncode != 0, "curl must see a cut transfer, not a complete file"
+    assert compressed.returncode != 0
+    assert data is None
+    assert browser_failure is not None, "Chromium marks the download failed"
+    partial = (tmp_path / "plain.csv").read_bytes()
+    assert partial.count(b"\r\n") > 10, "rows went out before the failure"
+    assert partial.rstrip().endswith(b"this file is incomplete.")
+    log = gunicorn.log_text(log_start)
+    assert log.count("failed while streaming; the download is aborted") == 3
+    assert "Error handling request" not in log
+
+
+def test_a_sync_worker_killed_mid_download_fails_through_nginx(
+    fresh_server, slow_lines, session_cookie, tmp_path
+):
+    server = fresh_server("gunicorn-sync")  # --timeout 5; the report takes 15 s
+    with nginx(server.url, tmp_path / "nginx") as proxy:
+        url = f"{proxy}/admin/reports/slow_lines/download/"
+        result = curl(
+            "--header", f"Cookie: {session_cookie}", "--output", str(tmp_path / "a.csv"), url
+        )
+    assert result.returncode != 0, "curl must see a cut transfer, not a complete file"
+    assert (tmp_path / "a.csv").read_bytes().count(b"\r\n") > 10, "rows went out first"
+    assert "WORKER TIMEOUT" in server.log_text()

@@ -3,32 +3,32 @@ Streaming through real servers: the slow query runs 8 s before its first row.
 
 Each server kind gets the same checks: the first byte at once, no silence longer
 than the heartbeat interval plus a second, and the exact CSV, whether the client
-takes gzip (decoded by hand and by curl) or not.
+takes gzip (decoded by hand and by curl) or not. A failure or a cancel is a failed
+download, logged once by us and not again by the server. Servers that cannot show
+a failure (HTTP/1.0, gunicorn's sync worker) get one warning; a sync worker killed
+at its timeout fails the run.
 """
 
 from __future__ import annotations
 
 import gzip
-import subprocess
+import re
 import time
+import zlib
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from django.db import connection
 
+from admin_reports.models import ReportRun, RunStatus
+
 from .conftest import SLOW_SECONDS, active_queries, expected_csv
-from .http import fetch, leave, open_stream
+from .http import curl, fetch, leave, open_stream
 
 pytestmark = pytest.mark.server
 
 GZIP_GAP = 1.0 + 1.0  # ADMIN_REPORTS_HEARTBEAT_INTERVAL + 1 s
 IDENTITY_GAP = 20.0 + 1.0  # ADMIN_REPORTS_IDENTITY_HEARTBEAT_INTERVAL + 1 s
-
-
-def curl(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        ["curl", "--silent", "--show-error", *args], capture_output=True, timeout=60
-    )
 
 
 def concurrently(*calls):
@@ -75,6 +75,7 @@ def test_slow_query_streams_with_heartbeats(server, slow_query, tmp_path):
 
 def test_a_query_failing_mid_stream_is_a_failed_download(server, slow_query, tmp_path):
     url = f"{server.url}/test/slow/?{slow_query(delay=0, rows=20000, fail_at=15000)}"
+    log_start = server.log_size()
     identity = curl("--output", str(tmp_path / "plain.csv"), url)
     compressed = curl("--compressed", "--output", str(tmp_path / "zipped.csv"), url)
     assert identity.returncode != 0, "curl must see a cut transfer, not a complete file"
@@ -83,7 +84,17 @@ def test_a_query_failing_mid_stream_is_a_failed_download(server, slow_query, tmp
     assert partial.startswith(b"n,label\r\n1,zeile-\xc3\xbc-1\r\n")
     assert partial.rstrip().endswith(b"this file is incomplete.")
     assert b"15000,zeile" not in partial
-    assert "failed while streaming; the download is aborted" in server.log_text()
+    log = server.log_text(log_start)
+    assert log.count("failed while streaming; the download is aborted") == 2
+    assert_not_logged_by_the_server(log)
+
+
+def assert_not_logged_by_the_server(log: str) -> None:
+    """What aborts a transfer is not logged again, with a second traceback, by the server."""
+    assert "StreamAborted" not in log
+    assert "CancelledError" not in log
+    assert "Error handling request" not in log
+    assert "Exception in ASGI application" not in log
 
 
 def backends() -> int:
@@ -119,6 +130,7 @@ def wait_until(condition, timeout: float) -> float | None:
 def test_a_client_that_leaves_stops_the_query(server, slow_query, django_db_blocker):
     postgresql = connection.vendor == "postgresql"
     url = f"{server.url}/test/slow/?{slow_query(delay=30)}"
+    log_start = server.log_size()
     with django_db_blocker.unblock():
         fetch(f"{server.url}/test/slow/?{slow_query(delay=0, rows=1)}")  # warm the pools
         threads = settled(server.threads)  # the warm-up's producer thread has ended
@@ -137,4 +149,85 @@ def test_a_client_that_leaves_stops_the_query(server, slow_query, django_db_bloc
             assert wait_until(lambda: backends() == connections_before, 5) is not None
         assert wait_until(lambda: server.threads() <= threads, 10) is not None
         assert time.monotonic() - left_at <= 3.5, "the producer thread ended"
-    assert "cancelled: the client went away" in server.log_text()
+    assert_quietly_cancelled(server.log_text(log_start), "cancelled: the client went away.")
+
+
+def assert_quietly_cancelled(log: str, reason: str) -> None:
+    """A cancel is ours to log, at INFO, without a traceback; the server says nothing."""
+    assert re.search(
+        rf"^INFO admin_reports\.engine: Report run \S+ {re.escape(reason)}$", log, re.M
+    )
+    assert "Traceback" not in log
+    assert_not_logged_by_the_server(log)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_run_cancelled_on_request_is_a_quietly_failed_download(
+    server, session_cookie, slow_lines
+):
+    log_start = server.log_size()
+    url = f"{server.url}/admin/reports/slow_lines/download/"
+    headers = {"Accept-Encoding": "gzip", "Cookie": session_cookie}
+    with ThreadPoolExecutor(1) as pool:
+        fetching = pool.submit(fetch, url, headers)
+        streaming = ReportRun.objects.filter(rows__gt=0)
+        assert wait_until(streaming.exists, 30) is not None, "the rows flow"
+        ReportRun.objects.update(cancel_requested=True)
+        response = fetching.result()
+    assert response.status == 200
+    assert not response.complete, "a cancelled download must not look complete"
+    run = ReportRun.objects.get()
+    text = zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(response.body)
+    assert text.endswith(b"was cancelled (run %d); this file is incomplete.\r\n" % run.pk)
+    assert wait_until(lambda: ReportRun.objects.get().status == RunStatus.CANCELLED, 10)
+    assert_quietly_cancelled(server.log_text(log_start), "cancelled: Cancelled on request.")
+
+
+def warnings_of(server) -> list[str]:
+    return re.findall(r"^WARNING admin_reports: (.*)$", server.log_text(), re.MULTILINE)
+
+
+def assert_warned_once(server, cause: str) -> None:
+    warnings = warnings_of(server)
+    assert len(warnings) == 1, warnings
+    assert cause in warnings[0]
+    assert "a failed download will look complete" in warnings[0]
+    assert "proxy_http_version 1.1;" in warnings[0]
+    assert "gthread" in warnings[0]
+
+
+@pytest.mark.parametrize("kind", ["gunicorn", "uvicorn"])
+def test_downloads_over_http_1_0_warn_once_that_a_failure_looks_complete(
+    kind, fresh_server, slow_query
+):
+    server = fresh_server(kind)
+    url = f"{server.url}/test/slow/?{slow_query(delay=0, rows=1)}"
+    assert fetch(url).complete
+    assert warnings_of(server) == [], "HTTP/1.1 can abort: nothing to warn about"
+    for _ in range(2):
+        assert fetch(url, version="1.0").body == expected_csv(1)
+    assert_warned_once(server, "HTTP/1.0")
+
+
+def test_the_sync_worker_warns_once_that_a_failure_looks_complete(fresh_server, slow_query):
+    server = fresh_server("gunicorn-sync")
+    for _ in range(2):
+        assert fetch(f"{server.url}/test/slow/?{slow_query(delay=0, rows=1)}").complete
+    assert_warned_once(server, "sync worker")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_worker_killed_at_its_timeout_fails_the_run(fresh_server, session_cookie, slow_lines):
+    server = fresh_server("gunicorn-sync")  # --timeout 5; the report takes 15 s
+    response = fetch(
+        f"{server.url}/admin/reports/slow_lines/download/", {"Cookie": session_cookie}
+    )
+    assert response.status == 200
+    assert response.body.count(b"\r\n") > 10, "rows went out before the worker was killed"
+    assert not response.complete, "the client sees a failed download"
+    failed = ReportRun.objects.filter(status=RunStatus.FAILED)
+    assert wait_until(failed.exists, 10) is not None
+    assert "server process stopped" in failed.get().error
+    log = server.log_text()
+    assert "WORKER TIMEOUT" in log
+    assert "cancelled" not in log
