@@ -77,7 +77,11 @@ class StreamAborted(BrokenPipeError):
 
 
 class QueryTimeout(Exception):
-    """The query ran longer than its maximum duration."""
+    """The query ran longer than its maximum duration (`seconds`)."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(f"Ran longer than {seconds:g} s and was stopped.")
+        self.seconds = seconds
 
 
 class ServerStopped(Exception):
@@ -96,13 +100,27 @@ class StreamJob:
     header: bytes
     chunks: Callable[[], Iterator[bytes]]
     using: str = "default"
-    run_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    stream_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    # What logs call the stream ("Report run 12"); default "Stream <stream_id>".
+    name: str = ""
+    # The last bytes of a stream that did not succeed: marker(what) where `what` is
+    # "failed" or "was cancelled". Default: a comment line saying the file is incomplete.
+    marker: Callable[[str], bytes] | None = None
     max_duration: float | None = None
     # Called from the consumer: on_start() as the stream starts, and once at the end
     # on_finish(outcome, error or None, bytes sent).
     on_start: Callable[[], None] | None = None
     on_finish: Callable[[Outcome, BaseException | None, int], None] | None = None
     control: StreamControl = field(default_factory=lambda: StreamControl())
+
+    @property
+    def label(self) -> str:
+        return self.name or f"Stream {self.stream_id}"
+
+    def marker_bytes(self, what: str) -> bytes:
+        if self.marker is not None:
+            return self.marker(what)
+        return f"\r\n# admin-reports: the stream {what}; this file is incomplete.\r\n".encode()
 
 
 class StreamControl:
@@ -122,10 +140,6 @@ class StreamControl:
         self._reason = reason
         if self._session is not None:
             self._session.request_stop(reason)
-
-
-class RunCancelled(Exception):
-    """A run stopped on request (not by the client leaving)."""
 
 
 # The queue --------------------------------------------------------------
@@ -194,11 +208,11 @@ class Producer(threading.Thread):
     """Runs job.chunks() and puts each chunk into the queue, then _DONE or the error."""
 
     def __init__(self, job: StreamJob, queue: ByteQueue) -> None:
-        super().__init__(name=f"admin-reports-{job.run_id[:8]}", daemon=True)
+        super().__init__(name=f"admin-reports-{job.stream_id[:8]}", daemon=True)
         self.job = job
         self.queue = queue
         self.stopping = threading.Event()
-        self.connection = None  # the thread's own connection wrapper, for cancel()
+        self.connection: Any = None  # the thread's own connection wrapper, for cancel()
         self.lock = threading.Lock()
 
     def run(self) -> None:
@@ -246,9 +260,7 @@ class Producer(threading.Thread):
             try:
                 cancel(raw)
             except Exception:  # the query may have just ended; nothing to cancel
-                logger.debug(
-                    "Cancelling the query of run %s failed", self.job.run_id, exc_info=True
-                )
+                logger.debug("Cancelling the query of %s failed", self.job.label, exc_info=True)
 
 
 # Wire formats -----------------------------------------------------------
@@ -260,7 +272,7 @@ class IdentityWire:
     content_encoding = None
 
     def __init__(self, heartbeats: bool = True) -> None:
-        # A file (run_report) needs no heartbeats: nobody cuts it off.
+        # A file needs no heartbeats: nobody cuts it off.
         self.heartbeats = heartbeats
         self.interval = float(app_settings.IDENTITY_HEARTBEAT_INTERVAL) if heartbeats else 3600.0
 
@@ -351,10 +363,7 @@ class _Session:
             if self.job.max_duration is not None and (
                 time.monotonic() - self.started >= self.job.max_duration
             ):
-                message = (
-                    f"The report ran longer than {self.job.max_duration:g} s and was stopped."
-                )
-                return self.fail(QueryTimeout(message)), True
+                return self.fail(QueryTimeout(self.job.max_duration)), True
             if time.monotonic() - self.last_sent >= self.wire.interval:
                 return self.count(self.wire.heartbeat()), False
             return b"", False
@@ -369,24 +378,21 @@ class _Session:
     def fail(self, error: BaseException, outcome: Outcome = Outcome.FAILED) -> bytes:
         if outcome is Outcome.FAILED:
             logger.error(
-                "Report run %s failed while streaming; the download is aborted.",
-                self.job.run_id,
+                "%s failed while streaming; the download is aborted.",
+                self.job.label,
                 exc_info=error,
             )
             what = "failed"
         else:
-            logger.info("Report run %s cancelled: %s", self.job.run_id, error)
+            logger.info("%s cancelled: %s", self.job.label, error)
             what = "was cancelled"
-        marker = (
-            f"\r\n# admin-reports: the report {what} (run {self.job.run_id});"
-            " this file is incomplete.\r\n"
-        ).encode()
+        marker = self.job.marker_bytes(what)
         self.error = error
         self.finish(outcome, error)
         return self.count(self.wire.data(marker))
 
     def abort_message(self) -> str:
-        return f"Report run {self.job.run_id} failed"
+        return f"{self.job.label} failed"
 
     def aborted(self) -> StreamAborted:
         exc = StreamAborted(self.abort_message())
@@ -398,8 +404,8 @@ class _Session:
         if self.finished:
             return
         logger.error(
-            "Report run %s failed: the server process stopped (%s); the download is cut off.",
-            self.job.run_id,
+            "%s failed: the server process stopped (%s); the download is cut off.",
+            self.job.label,
             type(stop).__name__,
         )
         error = ServerStopped("The server process stopped.")
@@ -424,7 +430,7 @@ class _Session:
         """The consumer went away before the end: stop the query (and wait for the thread)."""
         if not self.finished:
             if self.producer.is_alive():
-                logger.info("Report run %s cancelled: the client went away.", self.job.run_id)
+                logger.info("%s cancelled: the client went away.", self.job.label)
             self.finish(Outcome.CANCELLED, None)
         if wait and self.producer.is_alive():
             self.producer.join(wait)

@@ -26,7 +26,7 @@ from .runs import slots
 ACCEPTS_GZIP = re.compile(r"\bgzip\b")
 
 
-def wire_for(request: HttpRequest):
+def wire_for(request: HttpRequest) -> GzipWire | IdentityWire:
     if ACCEPTS_GZIP.search(request.headers.get("Accept-Encoding", "")):
         return GzipWire()
     return IdentityWire()
@@ -90,10 +90,10 @@ def stream_csv(
     except BaseException:
         release()
         raise
-    response["Content-Disposition"] = content_disposition_header(True, filename)
+    response["Content-Disposition"] = content_disposition_header(True, filename) or ""
     response["Cache-Control"] = "no-store"
     response["X-Accel-Buffering"] = "no"  # nginx: pass each chunk on at once
-    response["X-Report-Run"] = job.run_id
+    response["X-Report-Run"] = job.stream_id
     response["Vary"] = "Accept-Encoding"
     if wire.content_encoding:
         # Set by us, so GZipMiddleware leaves the response alone.

@@ -36,7 +36,7 @@ from django.utils.translation import gettext as _
 from .compiler import compile_report
 from .conf import app_settings
 from .csv_output import report_job
-from .engine import IdentityWire, Outcome, StreamAborted, StreamJob, SyncStream
+from .engine import IdentityWire, Outcome, QueryTimeout, StreamAborted, StreamJob, SyncStream
 from .exceptions import InvalidParameters, ReportError, RunFailed, TooManyStreams
 from .models import ReportRun, RunStatus
 from .permissions import refusal
@@ -158,7 +158,11 @@ def start_run(request: RunRequest, *, user: Any = None) -> RunHandle:
         compiled,
         bom=request.bom,
         on_rows=tracker.on_rows,
-        run_id=str(run.pk),
+        stream_id=str(run.pk),
+        name=f"Report run {run.pk}",
+        marker=lambda what: (
+            f"\r\n# admin-reports: the report {what} (run {run.pk}); this file is incomplete.\r\n"
+        ).encode(),
         on_start=tracker.start,
         on_finish=tracker.finish,
     )
@@ -218,6 +222,10 @@ def error_text(error: BaseException | None, outcome: Outcome | None) -> str:
         return _("Cancelled: the client went away.")
     if error is None:
         return ""
+    if isinstance(error, QueryTimeout):
+        return _("The report ran longer than %(seconds)s s and was stopped.") % {
+            "seconds": f"{error.seconds:g}"
+        }
     if isinstance(error, ReportError) or type(error).__module__.startswith("admin_reports"):
         return str(error)
     if isinstance(error, DatabaseError):

@@ -20,7 +20,6 @@ from admin_reports.engine import (
     GzipWire,
     IdentityWire,
     Outcome,
-    RunCancelled,
     ServerStopped,
     StreamAborted,
     StreamJob,
@@ -100,7 +99,11 @@ def test_a_failure_marks_the_file_and_aborts(caplog):
     seen, on_finish = finished_with()
     error = RuntimeError("disk on fire")
     job = StreamJob(
-        b"a\r\n", slow_chunks(0, [b"1\r\n"], fail=error), run_id="run42", on_finish=on_finish
+        b"a\r\n",
+        slow_chunks(0, [b"1\r\n"], fail=error),
+        stream_id="run42",
+        name="Report run run42",
+        on_finish=on_finish,
     )
     pieces, aborted = drain(SyncStream(job, IdentityWire()))
     assert aborted.strerror == "Report run run42 failed"
@@ -109,7 +112,7 @@ def test_a_failure_marks_the_file_and_aborts(caplog):
     assert isinstance(aborted, BrokenPipeError)
     assert aborted.errno == errno.EPIPE
     assert b"".join(piece for _, piece in pieces) == (
-        b"a\r\n1\r\n\r\n# admin-reports: the report failed (run run42); this file is incomplete.\r\n"
+        b"a\r\n1\r\n\r\n# admin-reports: the stream failed; this file is incomplete.\r\n"
     )
     assert seen[0][:2] == (Outcome.FAILED, error)
     [record] = caplog.records
@@ -123,16 +126,22 @@ def test_a_failure_marks_the_file_and_aborts(caplog):
 def test_a_cancel_is_logged_at_info_and_aborts_the_download(caplog):
     caplog.set_level(logging.INFO, logger="admin_reports")
     seen, on_finish = finished_with()
-    job = StreamJob(b"a\r\n", slow_chunks(0.5, []), run_id="run7", on_finish=on_finish)
+    job = StreamJob(
+        b"a\r\n",
+        slow_chunks(0.5, []),
+        stream_id="run7",
+        name="Report run run7",
+        on_finish=on_finish,
+    )
     iterator = iter(SyncStream(job, IdentityWire()))
     assert next(iterator) == b"a\r\n"
-    reason = RunCancelled("Cancelled on request.")
+    reason = RuntimeError("Cancelled on request.")  # any reason: the runs layer's own
     job.control.stop(reason)
     pieces, aborted = drain(iterator)
     assert pieces[-1][0] < 10, "at once, not after the 20 s heartbeat interval"
     assert isinstance(aborted, StreamAborted), "a cancelled download must not look complete"
     assert b"".join(piece for _, piece in pieces).endswith(
-        b"the report was cancelled (run run7); this file is incomplete.\r\n"
+        b"the stream was cancelled; this file is incomplete.\r\n"
     )
     assert seen[0][:2] == (Outcome.CANCELLED, reason)
     [record] = caplog.records
@@ -234,7 +243,7 @@ def test_max_duration_stops_the_producer():
     assert len(marked_at) == 1
     assert 0.3 <= marked_at[0] < 0.8
     assert seen[0][0] is Outcome.FAILED
-    assert str(seen[0][1]) == "The report ran longer than 0.3 s and was stopped."
+    assert str(seen[0][1]) == "Ran longer than 0.3 s and was stopped."
 
 
 @override_settings(ADMIN_REPORTS_QUEUE_BYTES=10_000)

@@ -6,6 +6,7 @@ import itertools
 import socket
 import subprocess
 import time
+import zlib
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
@@ -17,6 +18,20 @@ class Fetched:
     body: bytes  # de-chunked, still content-encoded
     arrivals: list[tuple[float, int]] = field(default_factory=list)  # (seconds, bytes)
     complete: bool = False  # the terminating chunk arrived
+    raw: bytes = b""  # as received: status line, headers, chunks
+
+    def decoded_at(self, length: int) -> float:
+        """Seconds until `length` bytes of the decoded body (gunzipped) had arrived."""
+        gzipped = self.headers.get("content-encoding") == "gzip"
+        received = 0
+        for at, size in self.arrivals:
+            received += size
+            body = _parse(self.raw[:received], []).body
+            if gzipped:
+                body = zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(body)
+            if len(body) >= length:
+                return at
+        raise AssertionError(f"only {len(body)} of {length} decoded bytes arrived")
 
     @property
     def first_byte(self) -> float:
@@ -50,7 +65,9 @@ def fetch(
                 break
             arrivals.append((time.monotonic() - started, len(data)))
             raw += data
-    return _parse(bytes(raw), arrivals)
+    fetched = _parse(bytes(raw), arrivals)
+    fetched.raw = bytes(raw)
+    return fetched
 
 
 def _parse(raw: bytes, arrivals) -> Fetched:
