@@ -156,7 +156,8 @@ def test_chromium_downloads_the_exact_csv(gunicorn, browser, slow_query, tmp_pat
     started = time.monotonic()
     data, failure = download(browser, f"{gunicorn.url}/test/slow/?{slow_query(delay=3)}", tmp_path)
     assert failure is None
-    assert time.monotonic() - started >= 3 / 3, "heartbeats were sent before the rows"
+    # A third of the 3 s aimed at: the query is CPU-bound on SQLite and the machine busy.
+    assert time.monotonic() - started >= 1.0, "heartbeats were sent before the rows"
     assert data == expected_csv()
 
 
