@@ -79,3 +79,28 @@ class OrderLineFactory(factory.django.DjangoModelFactory):
     product = factory.SubFactory(ProductFactory)
     quantity = 1
     unit_price = factory.LazyAttribute(lambda line: line.product.price)
+
+
+class ReportPresetFactory(factory.django.DjangoModelFactory):
+    """A preset of daily_product_sales for March 2026 that asks for its selection.
+
+    ReportPresetFactory(owner=user, products=[kite]) saves the products as its selection.
+    """
+
+    class Meta:
+        model = "admin_reports.ReportPreset"
+
+    class Params:
+        products = None
+
+    name = factory.Sequence(lambda n: f"preset {n}")
+    report = "daily_product_sales"
+    owner = factory.SubFactory(UserFactory)
+    range_kind = "fixed"
+    start = dt.date(2026, 3, 1)
+    end = dt.date(2026, 3, 31)
+    selection_kind = factory.LazyAttribute(lambda o: "saved" if o.products else "ask")
+    selection_model = factory.LazyAttribute(lambda o: "shop.Product" if o.products else "")
+    selection_pks = factory.LazyAttribute(
+        lambda o: [str(product.pk) for product in o.products or []]
+    )

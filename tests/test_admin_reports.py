@@ -13,7 +13,13 @@ from admin_reports.models import ReportPreset, ReportRun, RunStatus
 from admin_reports.responses import slots
 from project.shop.models import Product
 
-from .factories import CategoryFactory, OrderLineFactory, ProductFactory, UserFactory
+from .factories import (
+    CategoryFactory,
+    OrderLineFactory,
+    ProductFactory,
+    ReportPresetFactory,
+    UserFactory,
+)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -286,13 +292,8 @@ def test_a_quick_range_preset_moves_with_today(client, staff, shop, time_machine
 
 
 def test_a_filter_preset_evaluates_the_changelist_filter_when_run(client, staff, shop):
-    preset = ReportPreset.objects.create(
-        name="toys",
-        report="daily_product_sales",
+    preset = ReportPresetFactory(
         owner=staff,
-        range_kind="fixed",
-        start=dt.date(2026, 3, 1),
-        end=dt.date(2026, 3, 31),
         selection_kind="filter",
         selection_model="shop.Product",
         selection_filter=f"category__id__exact={shop['toys'].pk}",
@@ -432,13 +433,8 @@ def test_import_export_and_report_actions_share_the_product_changelist(client, s
 
 def test_a_preset_whose_filter_no_longer_applies_says_so(client, staff, shop):
     grant(staff, "admin_reports.view_reportpreset")
-    preset = ReportPreset.objects.create(
-        name="old filter",
-        report="daily_product_sales",
+    preset = ReportPresetFactory(
         owner=staff,
-        range_kind="fixed",
-        start=dt.date(2026, 3, 1),
-        end=dt.date(2026, 3, 31),
         selection_kind="filter",
         selection_model="shop.Product",
         selection_filter="colour__exact=red",

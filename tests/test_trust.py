@@ -17,7 +17,13 @@ from django.utils import timezone
 from admin_reports.models import ReportPreset, ReportRun
 from admin_reports.runs import slots
 
-from .factories import CategoryFactory, OrderLineFactory, ProductFactory, UserFactory
+from .factories import (
+    CategoryFactory,
+    OrderLineFactory,
+    ProductFactory,
+    ReportPresetFactory,
+    UserFactory,
+)
 from .test_admin_reports import (
     ACTION,
     HEADER,
@@ -224,17 +230,7 @@ def test_the_documented_permissions_show_the_lists(client, staff, shop):
     assert runs.status_code == 200
     assert list(runs.context["cl"].result_list) == [mine]
     assert "someone-else" not in runs.content.decode(), "the user filter lists only you"
-    preset = ReportPreset.objects.create(
-        name="mine",
-        report="daily_product_sales",
-        owner=staff,
-        range_kind="fixed",
-        start=dt.date(2026, 3, 1),
-        end=dt.date(2026, 3, 31),
-        selection_kind="saved",
-        selection_model="shop.Product",
-        selection_pks=[str(shop[0].pk)],
-    )
+    preset = ReportPresetFactory(owner=staff, products=[shop[0]])
     presets = client.get(PRESETS)
     assert presets.status_code == 200
     assert list(presets.context["cl"].result_list) == [preset]
