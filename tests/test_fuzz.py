@@ -24,7 +24,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 URL = reverse("admin_reports:download", args=["daily_product_sales"])
 KEYS = ["start", "end", "range", "select", "on", "bom", "run_token", "preset", "quick_range"]
 FUZZ = settings(
-    max_examples=120,
+    max_examples=200,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
@@ -69,14 +69,23 @@ def values() -> st.SearchStrategy[str]:
 
 
 MARCH = [("start", "2026-03-01"), ("end", "2026-03-31")]
+EDGE_DATES = ["0001-01-01", "0001-01-02", "9998-12-31", "9999-12-31", "2026-03-01", "2026-03-31"]
+
+
+def per_key() -> st.SearchStrategy[list[tuple[str, str]]]:
+    """Each known input at most once, each with values its checks care about."""
+    day = st.one_of(st.sampled_from(EDGE_DATES), dates(), values())
+    optional = {key: values() for key in KEYS}
+    optional.update(start=day, end=day, range=st.one_of(st.sampled_from(["last_month"]), values()))
+    return st.fixed_dictionaries({}, optional=optional).map(lambda data: list(data.items()))
 
 
 def params() -> st.SearchStrategy[list[tuple[str, str]]]:
-    """Anything, or anything before a valid range (the last value of a key counts)."""
+    """Known inputs; anything, repeated keys included; or anything before a valid range."""
     anything = st.lists(
         st.tuples(st.one_of(st.sampled_from(KEYS), st.text(max_size=8)), values()), max_size=7
     )
-    return st.one_of(anything, anything.map(lambda pairs: pairs + MARCH))
+    return st.one_of(per_key(), anything, anything.map(lambda pairs: pairs + MARCH))
 
 
 def close(response) -> None:
