@@ -42,7 +42,10 @@ class ReportForm(forms.Form):
         label=_("Preset"),
         queryset=ReportPreset.objects.none(),
         required=False,
-        help_text=_("A saved preset's date range and options replace the ones above."),
+        help_text=_(
+            "A saved preset's date range and options replace the ones above; the selection"
+            " stays the one of this page."
+        ),
         error_messages={
             "invalid_choice": _(
                 "The preset you picked no longer exists or is no longer shared with you."
@@ -116,16 +119,17 @@ class ReportForm(forms.Form):
         if self.errors:
             return data
         preset = data.get("preset")
-        raw: dict[str, Any] = {
-            "range": data.get("quick_range"),
-            "start": data.get("start"),
-            "end": data.get("end"),
-            "bom": data.get("bom", False),
-            "run_token": data.get("run_token"),
-        }
+        raw: dict[str, Any] = {"run_token": data.get("run_token")}
         try:
-            if preset is not None:
+            if preset is not None:  # its range and options, not the boxes'
                 raw.update(preset_data(preset))
+            else:
+                raw.update(
+                    range=data.get("quick_range"),
+                    start=data.get("start"),
+                    end=data.get("end"),
+                    bom=data.get("bom", False),
+                )
             self.run_request = parse_run_request(
                 self.spec, raw, selection=self.selection, preset=preset, via="admin"
             )

@@ -410,3 +410,28 @@ def test_a_silent_run_reads_as_lost(client, staff, status, heartbeat_ago, create
     client.get(RUNS)
     run.refresh_from_db()
     assert (run.status == "failed") is lost
+
+
+@pytest.mark.parametrize(
+    ("preset_fields", "expected_name"),
+    [
+        ({"range_kind": "fixed"}, "_2026-03-01_2026-03-31.csv"),
+        (
+            {"range_kind": "quick", "quick_range": "last_month", "start": None, "end": None},
+            "_2026-03-01_2026-03-31.csv",
+        ),
+    ],
+)
+def test_a_preset_picked_on_the_form_replaces_the_range_shown(
+    client, staff, shop, time_machine_today, preset_fields, expected_name
+):
+    preset = ReportPresetFactory(owner=staff, **preset_fields)
+    page = first_step(client, [shop[0].pk])
+    for boxes in (
+        {"quick_range": "last_7_days", "start": "2026-04-09", "end": "2026-04-15"},
+        {"quick_range": "", "start": "2026-01-01", "end": "2026-01-31"},
+    ):
+        response = second_step(client, page, _report_step="download", preset=preset.pk, **boxes)
+        assert response.status_code == 200, response.content.decode()[:2000]
+        assert response["Content-Disposition"].endswith(expected_name + '"')
+        assert body(response).endswith(f"{shop[0].sku},{shop[0].name},2026-03-10,1,2.00,1\r\n")
