@@ -12,6 +12,7 @@ from typing import Any, cast
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, JsonResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect
@@ -160,9 +161,51 @@ class UserByUsername(widgets.ForeignKeyWidget):
 
 
 class ReportPresetResource(resources.ModelResource):
-    """Presets move between environments by owner username, report and name."""
+    """Presets move between environments by owner username, report and name.
+
+    Built by the admin for the importing user: a non-superuser imports only presets
+    of their own (a row without an owner becomes theirs), and changelist filters are
+    checked against the changelists of `admin_site`.
+    """
 
     owner = fields.Field(attribute="owner", column_name="owner", widget=UserByUsername())
+
+    def __init__(self, user: Any = None, resolve_filter: Any = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.user = user
+        self.resolve_filter = resolve_filter
+
+    def get_queryset(self) -> Any:
+        presets = ReportPreset.objects.all()
+        if self.user is not None and not self.user.is_superuser:
+            presets = presets.filter(owner=self.user.pk)  # others' presets do not exist
+        return presets
+
+    def before_import_row(self, row: Any, **kwargs: Any) -> None:
+        user = self.user
+        if user is None or user.is_superuser:
+            return
+        owner = (row.get("owner") or "").strip()
+        if not owner:
+            row["owner"] = user.get_username()
+        elif owner != user.get_username():
+            raise ValueError(
+                _("You may import only your own presets; this row's owner is %(owner)r.")
+                % {"owner": owner}
+            )
+
+    def validate_instance(self, instance: Any, *args: Any, **kwargs: Any) -> None:
+        errors: dict[str, Any] = {}
+        try:
+            super().validate_instance(instance, *args, **kwargs)
+        except ValidationError as exc:
+            errors = exc.update_error_dict(errors)
+        if self.resolve_filter is not None and "selection_filter" not in errors:
+            found = preset_errors(instance, self.resolve_filter).get("selection_filter")
+            if found:
+                errors["selection_filter"] = found
+        if errors:
+            raise ValidationError(errors)
 
     class Meta:
         model = ReportPreset
@@ -216,6 +259,20 @@ class ReportPresetAdmin(StaffWhoRunReports, ImportExportModelAdmin):
 
     def get_queryset(self, request: HttpRequest) -> Any:
         return visible_presets(request.user)
+
+    def has_import_permission(self, request: HttpRequest) -> bool:
+        """Staff who run reports import their own presets (the resource sees to it)."""
+        return may_run_reports(request.user) or request.user.is_superuser
+
+    def has_export_permission(self, request: HttpRequest) -> bool:
+        return may_run_reports(request.user) or request.user.is_superuser
+
+    def get_import_resource_kwargs(self, request: HttpRequest, **kwargs: Any) -> Any:
+        return {
+            **super().get_import_resource_kwargs(request, **kwargs),
+            "user": request.user,
+            "resolve_filter": filter_resolver(self.admin_site, request),
+        }
 
     def get_list_display(self, request: HttpRequest) -> list:
         problems = PresetProblems(

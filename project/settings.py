@@ -122,6 +122,11 @@ LOGGING = {
     },
 }
 
+# django-import-export: importing changes data, so it needs the change permission (its
+# default lets anyone who sees a changelist import); exporting needs the view one.
+IMPORT_EXPORT_IMPORT_PERMISSION_CODE = "change"
+IMPORT_EXPORT_EXPORT_PERMISSION_CODE = "view"
+
 # admin-reports: where the demo's YAML report definitions live.
 ADMIN_REPORTS_DIRS = [BASE_DIR / "report_defs"]
 FIXTURE_DIRS = [BASE_DIR / "fixtures"]

@@ -435,3 +435,50 @@ def test_a_preset_picked_on_the_form_replaces_the_range_shown(
         assert response.status_code == 200, response.content.decode()[:2000]
         assert response["Content-Disposition"].endswith(expected_name + '"')
         assert body(response).endswith(f"{shop[0].sku},{shop[0].name},2026-03-10,1,2.00,1\r\n")
+
+
+# Presets are imported by their owners only; others' presets do not exist for them.
+
+
+def test_an_import_never_touches_another_users_preset(client, staff):
+    alice = UserFactory(username="alice")
+    private = ReportPresetFactory(owner=alice, name="Alice's", shared=False)
+    row = "Alice's,daily_product_sales,alice,1,quick,today,,,ask,,[],,{}\n"
+    response = import_presets(client, HEAD + row)
+    html = response.content.decode()
+    assert (
+        "You may import only your own presets; this row&#x27;s owner is &#x27;alice&#x27;." in html
+    )
+    assert "last_month" not in html and "2026-03-01" not in html, "nothing of hers is shown"
+    planted = "Planted,daily_product_sales,alice,1,none,,,,ask,,[],,{}\n"
+    import_presets(client, HEAD + planted)
+    private.refresh_from_db()
+    assert (private.shared, private.range_kind) == (False, "fixed")
+    assert list(ReportPreset.objects.values_list("name", flat=True)) == ["Alice's"]
+
+
+def test_an_import_of_ones_own_presets_works(client, staff):
+    row = "Mine,daily_product_sales,,0,quick,last_month,,,ask,,[],,{}\n"
+    preview = import_presets(client, HEAD + row)
+    assert preview.status_code == 200
+    assert "errors" not in preview.context or not preview.context["errors"]
+    confirm = preview.context["confirm_form"]
+    done = client.post(reverse("admin:admin_reports_reportpreset_process_import"), confirm.initial)
+    assert done.status_code == 302
+    preset = ReportPreset.objects.get()
+    assert (preset.name, preset.owner, preset.quick_range) == ("Mine", staff, "last_month")
+
+
+def test_import_checks_the_changelist_filter(client):
+    client.force_login(UserFactory(is_superuser=True, username="boss"))
+    row = "f,daily_product_sales,boss,0,quick,last_month,,,filter,shop.Product,[],nonexistent_field=1,{}\n"
+    response = import_presets(client, HEAD + row)
+    assert "The changelist filter &#x27;nonexistent_field=1&#x27; does not apply to products." in (
+        response.content.decode()
+    )
+
+
+def test_view_only_staff_cannot_import_products_in_the_demo(client, staff):
+    assert client.get(reverse("admin:shop_product_import")).status_code == 403
+    grant(staff, "shop.change_product")
+    assert client.get(reverse("admin:shop_product_import")).status_code == 200
