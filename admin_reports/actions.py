@@ -18,6 +18,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from django.contrib import admin, messages
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.http import HttpRequest, JsonResponse
@@ -30,9 +31,10 @@ from .definitions.spec import ReportSpec
 from .exceptions import InvalidParameters, ReportNotFound, ReportPermissionDenied, TooManyStreams
 from .forms import ReportForm
 from .permissions import may_run, refusal
-from .presets import save_preset
+from .presets import describe_preset, save_preset
 from .registry import registry
 from .responses import stream_csv
+from .run_request import primary_key
 from .runs import check_may_start, open_stream
 from .selection import Selection, filter_resolver
 from .views import refusal_response
@@ -108,7 +110,14 @@ class ReportActionMixin(_ModelAdmin):
                 return refusal_response(
                     request, message, 400, html=True, admin_site=self.admin_site
                 )
+            refused: ReportPermissionDenied | InvalidParameters | None
             refused = refusal(request.user, spec)
+            if refused is None:
+                refused = _selection_refusal(model, request.POST.getlist(ACTION_CHECKBOX_NAME))
+            if isinstance(refused, InvalidParameters):
+                return refusal_response(
+                    request, " ".join(refused.messages), 400, html=True, admin_site=self.admin_site
+                )
             if refused is not None:
                 return refusal_response(
                     request, str(refused), 403, html=True, admin_site=self.admin_site
@@ -189,8 +198,8 @@ class ReportActionMixin(_ModelAdmin):
             return form
         self.message_user(
             request,
-            _("Saved the preset “%(name)s”. It is now in the preset list below.")
-            % {"name": preset.name},
+            _("Saved the preset “%(name)s”: %(what)s. It is picked below.")
+            % {"name": preset.name, "what": describe_preset(preset)},
             messages.SUCCESS,
         )
         keep = {name: form.cleaned_data.get(name) for name in ("quick_range", "start", "end")}
@@ -239,6 +248,16 @@ class ReportActionMixin(_ModelAdmin):
         # page, which the frame must be allowed to show for the page to read its message.
         response["X-Frame-Options"] = "SAMEORIGIN"
         return response
+
+
+def _selection_refusal(model: Any, keys: list[str]) -> InvalidParameters | None:
+    """Selected keys that are no keys of `model` (a tampered form) are refused, not a 500."""
+    try:
+        for key in keys:
+            primary_key(model, key)
+    except InvalidParameters as exc:
+        return exc
+    return None
 
 
 def _refusal_text(exc: Exception) -> str:

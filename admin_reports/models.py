@@ -99,7 +99,11 @@ class ReportPreset(models.Model):
         verbose_name=_("owner"),
     )
     shared = models.BooleanField(
-        _("shared"), default=False, help_text=_("Other staff who may run the report see it.")
+        _("shared"),
+        default=False,
+        help_text=_(
+            "Other staff who run reports see it; they can run it if they may run its report."
+        ),
     )
     range_kind = models.CharField(
         _("date range"), max_length=8, choices=RangeKind, default=RangeKind.QUICK
@@ -135,6 +139,7 @@ class ReportPreset(models.Model):
 
     def clean(self) -> None:
         # Here for ModelForms and imports alike; presets.py holds the rules.
-        from .presets import validate_preset
+        from .presets import normalize_preset, validate_preset
 
+        normalize_preset(self)
         validate_preset(self)

@@ -24,6 +24,7 @@ from django.db import models
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from .compiler import check_date_range
 from .dates import quick_ranges
@@ -84,6 +85,18 @@ def preset_errors(
     return dict(errors)
 
 
+def normalize_preset(preset: ReportPreset) -> None:
+    """Clear what the preset's kinds leave unused (dates of a quick range, and so on)."""
+    if preset.range_kind != RangeKind.FIXED:
+        preset.start = preset.end = None
+    if preset.range_kind != RangeKind.QUICK:
+        preset.quick_range = ""
+    if preset.selection_kind != Kind.SAVED:
+        preset.selection_pks = []
+    if preset.selection_kind != Kind.FILTER:
+        preset.selection_filter = ""
+
+
 def validate_preset(preset: ReportPreset, resolve_filter: ResolveFilter | None = None) -> None:
     """Raise ValidationError (by field) when the preset cannot be saved as it is."""
     errors = preset_errors(preset, resolve_filter)
@@ -100,6 +113,12 @@ def preset_problem(
         return " ".join(message for messages in errors.values() for message in messages)
     if user is not None:
         refused = refusal(user, registry.get(preset.report))
+        if refused is not None and refused.missing:
+            return ngettext(
+                "You may not run it: it needs the permission %(names)s.",
+                "You may not run it: it needs the permissions %(names)s.",
+                len(refused.missing),
+            ) % {"names": ", ".join(refused.missing)}
         if refused is not None:
             return str(refused)
     return None
@@ -304,3 +323,34 @@ def _save_selection(
         preset.selection_kind, preset.selection_filter = Kind.FILTER, query_string
     else:
         preset.selection_kind = Kind.ASK
+
+
+def describe_preset(preset: ReportPreset) -> str:
+    """What a preset runs, in words: "last month (resolved when run), 2 products"."""
+    if preset.range_kind == RangeKind.QUICK:
+        label = quick_ranges().get(preset.quick_range)
+        name = label.label if label else preset.quick_range
+        dates = _("%(range)s (resolved when run)") % {"range": str(name).lower()}
+    elif preset.range_kind == RangeKind.FIXED:
+        dates = _("the fixed dates %(start)s to %(end)s") % {
+            "start": preset.start,
+            "end": preset.end,
+        }
+    else:
+        dates = _("no date range")
+    return f"{dates}, {describe_selection(preset)}"
+
+
+def describe_selection(preset: ReportPreset) -> str:
+    if preset.selection_kind == Kind.SAVED:
+        count = len(preset.selection_pks) if isinstance(preset.selection_pks, list) else 0
+        return ngettext("%(count)d saved object", "%(count)d saved objects", count) % {
+            "count": count
+        }
+    if preset.selection_kind == Kind.FILTER:
+        if not preset.selection_filter:
+            return _("every object of the changelist (no filter), when run")
+        return _("the changelist filter %(filter)s, when run") % {
+            "filter": preset.selection_filter
+        }
+    return _("the selection of the page it is picked on")

@@ -16,6 +16,7 @@ unless the run says otherwise.
 from __future__ import annotations
 
 import datetime as dt
+import re
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -36,6 +37,7 @@ from .exceptions import InvalidParameters
 
 FIRST_DAY = dt.date(1, 1, 1)
 LAST_DAY = dt.date(9998, 12, 31)
+ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 TRUE_WORDS = {"1", "true", "on", "yes"}
 FALSE_WORDS = {"0", "false", "off", "no"}
 
@@ -209,6 +211,8 @@ def parse_date(value: Any, name: str) -> dt.date | None:
         if not value:
             return None
         try:
+            if not ISO_DATE.match(value):  # fromisoformat also takes 20260301
+                raise ValueError(value)
             value = dt.date.fromisoformat(value)
         except ValueError:
             raise invalid(
@@ -228,7 +232,9 @@ def parse_date(value: Any, name: str) -> dt.date | None:
 
 def parse_selection(spec: ReportSpec, select: Any, on: Any) -> RunSelection | None:
     """The selection named by primary keys ("3,7") and a model label, checked."""
-    select, label = text(select), text(on).lower()
+    given, select, label = select is not None, text(select), text(on).lower()
+    if given and not select.strip(", "):
+        raise invalid(_("The selection names no object."), "selection", "select")
     if not select:
         if label:
             raise invalid(_("A selection's model needs a selection."), "selection", "on")
@@ -289,7 +295,7 @@ def parse_bom(value: Any) -> bool:
         return True
     if word in FALSE_WORDS:
         return False
-    raise invalid(_("Give bom as 1 or 0."), "bom", "bom")
+    raise invalid(_("Give bom as 1 or 0 (or true/false, yes/no, on/off)."), "bom", "bom")
 
 
 def parse_token(value: Any) -> uuid.UUID | None:

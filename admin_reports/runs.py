@@ -167,6 +167,7 @@ def start_run(request: RunRequest, *, user: Any = None) -> RunHandle:
         on_finish=tracker.finish,
     )
     tracker.control = job.control
+    tracker.bytes = len(job.header)  # the size of the file, BOM and header row included
     return RunHandle(run, job, tracker, request.filename)
 
 

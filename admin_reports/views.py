@@ -16,10 +16,11 @@ from typing import Any
 
 from django.contrib import admin
 from django.contrib.admin.views.decorators import staff_member_required
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase
+from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.template.response import TemplateResponse
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_http_methods
 
 from .exceptions import (
     InvalidParameters,
@@ -34,12 +35,13 @@ from .runs import open_stream
 
 
 @never_cache
+@require_http_methods(["GET", "POST"])  # a HEAD would run the whole report for nothing
 @staff_member_required
 def download(request: HttpRequest, name: str) -> HttpResponseBase:
     try:
         spec = registry.get(name)
-    except ReportNotFound as exc:
-        raise Http404(str(exc)) from None
+    except ReportNotFound as exc:  # InvalidDefinition too, with its problems
+        return refusal_response(request, str(exc), 404)
     data = request.POST if request.method == "POST" else request.GET
     try:
         run_request = parse_run_request(spec, data, via="endpoint")

@@ -119,6 +119,8 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "loggers": {
         "admin_reports": {"handlers": ["console"], "level": "INFO"},
+        # Server errors (500s) with their traceback, also with DEBUG off.
+        "django.request": {"handlers": ["console"], "level": "ERROR"},
     },
 }
 

@@ -136,8 +136,17 @@ def test_setup_demo_is_idempotent():
     counts = (Customer.objects.count(), Order.objects.count(), OrderLine.objects.count())
     assert counts[2] == 2000
     assert "as user 'demo' with password 'demo'" in out.getvalue()
-    call_command("setup_demo", "--lines", "2000", stdout=StringIO(), stderr=StringIO())
-    assert (Customer.objects.count(), Order.objects.count(), OrderLine.objects.count()) == counts
     user = authenticate(username="demo", password="demo")
     assert user is not None
     assert user.is_staff
+    # What people changed since stays changed.
+    user.set_password("changed-password")
+    user.save()
+    product = Product.objects.order_by("pk").first()
+    Product.objects.filter(pk=product.pk).update(name="Renamed")
+    again = StringIO()
+    call_command("setup_demo", "--lines", "2000", stdout=again, stderr=StringIO())
+    assert (Customer.objects.count(), Order.objects.count(), OrderLine.objects.count()) == counts
+    assert authenticate(username="demo", password="changed-password") is not None
+    assert Product.objects.get(pk=product.pk).name == "Renamed"
+    assert "with the password it has" in again.getvalue()

@@ -115,7 +115,12 @@ def test_quick_range(superuser_client, line, time_machine_today):
             {"start": "9999-12-31", "end": "9999-12-31"},
             "start: Dates must lie between 0001-01-01 and 9998-12-31.",
         ),
-        ({**MARCH, "bom": "maybe"}, "bom: Give bom as 1 or 0."),
+        ({**MARCH, "bom": "maybe"}, "bom: Give bom as 1 or 0 (or true/false, yes/no, on/off)."),
+        (
+            {"start": "20260301", "end": "2026-03-31"},
+            "start: '20260301' is not a date in the form YYYY-MM-DD.",
+        ),
+        ({**MARCH, "select": ""}, "select: The selection names no object."),
         ({**MARCH, "run_token": "not-a-uuid"}, "run_token: The run token is not valid."),
     ],
 )
@@ -173,10 +178,21 @@ def test_anonymous_users_are_sent_to_the_login(client):
     assert response["Location"].startswith(reverse("admin:login"))
 
 
-def test_unknown_report_is_404(superuser_client):
-    assert (
-        superuser_client.get(reverse("admin_reports:download", args=["nope"])).status_code == 404
-    )
+def test_unknown_report_is_404_saying_so(superuser_client, settings, tmp_path):
+    response = superuser_client.get(reverse("admin_reports:download", args=["nope"]))
+    assert response.status_code == 404
+    assert response.content.decode().startswith("No valid report is named 'nope'.")
+    (tmp_path / "broken.yaml").write_text("model: shop.OrderLine\ncolumns: []\n")
+    settings.ADMIN_REPORTS_DIRS = [tmp_path]
+    response = superuser_client.get(reverse("admin_reports:download", args=["broken"]))
+    assert response.status_code == 404
+    assert response.content.decode().startswith("The report definition 'broken' is invalid:")
+
+
+def test_a_head_request_starts_nothing(superuser_client, line):
+    response = superuser_client.head(URL, MARCH)
+    assert response.status_code == 405
+    assert ReportRun.objects.count() == 0
 
 
 @override_settings(ADMIN_REPORTS_MAX_STREAMS_PER_USER=2, ADMIN_REPORTS_MAX_STREAMS=3)

@@ -109,7 +109,7 @@ def test_selection_on_the_report_with_several_actions(line):
         ),
         (
             ["order_lines", "--range", "today", "--select", ","],
-            "--select needs at least one primary key.",
+            "--select: The selection names no object.",
         ),
         (
             ["order_lines", "--range", "today", "--select", "abc"],
@@ -120,6 +120,10 @@ def test_selection_on_the_report_with_several_actions(line):
             "--end: Dates must lie between 0001-01-01 and 9998-12-31.",
         ),
         (["order_lines", "--range", "today", "--bom", "--no-bom", "--select", "1,"], None),
+        (
+            ["order_lines", "--range", "today", "--output", "/nonexistent/dir/x.csv"],
+            "--output: cannot write '/nonexistent/dir/x.csv': No such file or directory.",
+        ),
     ],
 )
 def test_clear_errors(args, message, time_machine_today):

@@ -10,7 +10,7 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
-from project.shop.models import OrderLine
+from project.shop.models import OrderLine, Product
 
 DEMO_USERNAME = "demo"
 
@@ -32,21 +32,25 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, lines, url, verbosity, **options):
-        # loaddata updates rows by primary key: running it twice duplicates nothing.
-        call_command("loaddata", "demo_shop", verbosity=verbosity)
+        # Once: a second run keeps the products and users as they were changed since.
+        if Product.objects.exists():
+            self.stdout.write("Demo products already present: fixture not loaded again.")
+        else:
+            call_command("loaddata", "demo_shop", verbosity=verbosity)
         if OrderLine.objects.exists():
             self.stdout.write("Orders already present: none generated.")
         else:
             call_command("generate_demo_data", lines=lines, seed=1, verbosity=verbosity)
         password = os.environ.get("DEMO_PASSWORD", "demo")
-        user, _ = get_user_model().objects.get_or_create(username=DEMO_USERNAME)
-        user.is_staff = True
-        user.is_superuser = True
-        user.set_password(password)
-        user.save()
+        user, created = get_user_model().objects.get_or_create(
+            username=DEMO_USERNAME, defaults={"is_staff": True, "is_superuser": True}
+        )
+        if created:
+            user.set_password(password)
+            user.save()
+            login = f"with password {password!r}"
+        else:
+            login = "with the password it has (the first run set it to DEMO_PASSWORD or 'demo')"
         self.stdout.write(
-            self.style.SUCCESS(
-                f"Demo ready. Log in at {url} as user {DEMO_USERNAME!r}"
-                f" with password {password!r}."
-            )
+            self.style.SUCCESS(f"Demo ready. Log in at {url} as user {DEMO_USERNAME!r} {login}.")
         )
