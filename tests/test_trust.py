@@ -258,9 +258,7 @@ def test_a_missing_permission_is_named_in_the_admin_layout(client, shop):
     html = response.content.decode()
     assert '<div id="site-name">' in html
     assert "it needs the permission “Can view order” (shop.view_order)." in html
-    preset = ReportPreset.objects.create(
-        name="p", report="daily_product_sales", owner=user, quick_range="last_month"
-    )
+    preset = ReportPresetFactory(owner=user, products=[shop[0]])
     listing = client.get(PRESETS).content.decode()
     assert "You may not run it: it needs the permission shop.view_order." in listing
     assert reverse("admin:admin_reports_reportpreset_run", args=[preset.pk]) not in listing
