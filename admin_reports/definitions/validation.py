@@ -253,7 +253,15 @@ class _Builder:
         return f.actions(self.ctx, self.data, self.model, self.resolve)
 
     def order_by(self, columns: tuple[ColumnSpec, ...]) -> tuple[str, ...]:
-        return f.order_by(self.ctx, self.data, [column.name for column in columns])
+        # Every column named, valid or not: a column with a bad value is reported once,
+        # not again as an unknown column of order_by.
+        items = self.data.get("columns")
+        named = [
+            item["name"]
+            for item in (items if isinstance(items, MarkedList) else [])
+            if isinstance(item, MarkedDict) and isinstance(item.get("name"), str)
+        ]
+        return f.order_by(self.ctx, self.data, list(dict.fromkeys(named)))
 
     def max_duration(self) -> int | None:
         if "max_duration" not in self.data:

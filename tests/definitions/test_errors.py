@@ -363,3 +363,17 @@ def test_every_check_id_is_documented():
     docs = (Path(settings.BASE_DIR) / "docs" / "checks.md").read_text(encoding="utf-8")
     for id, meaning in CHECK_IDS.items():
         assert f"| `admin_reports.{id}` | {meaning} |" in docs
+
+
+def test_a_bad_column_is_not_reported_again_by_order_by(tmp_path):
+    path = tmp_path / "report.yaml"
+    path.write_text(
+        "model: shop.OrderLine\n"
+        "columns:\n"
+        "  - name: region\n"
+        "    value: order.customer.regoin.name\n"
+        "order_by: [region]\n"
+    )
+    spec, problems = load_definition(path)
+    assert spec is None
+    assert [problem.id for problem in problems] == ["E009"]
