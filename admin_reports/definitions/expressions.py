@@ -311,9 +311,10 @@ class _Compiler:
             )
         if spec.aggregate:
             return self._aggregate_call(node, name, spec)
-        args, _ = self._arguments(node, name, spec)
+        args, keywords = self._arguments(node, name, spec)
         return Node(
-            self._build(node, name, spec, args, {}), aggregate=any(a.aggregate for a in args)
+            self._build(node, name, spec, args, keywords),
+            aggregate=any(a.aggregate for a in args),
         )
 
     def _aggregate_call(self, node: ast.Call, name: str, spec: FunctionSpec) -> Node:

@@ -85,7 +85,10 @@ def _concat(*expressions):
 
 
 def _round(expression, places=None):
-    return db.Round(expression, places.value if places is not None else 0)
+    value = places.value if places is not None else 0
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 20:
+        raise ArgumentError(f"places must be a whole number from 0 to 20, not {value!r}")
+    return db.Round(expression, value)
 
 
 def _aggregate(cls, distinct=False):
@@ -102,7 +105,9 @@ def _aggregate(cls, distinct=False):
 
 FUNCTIONS: dict[str, FunctionSpec] = {
     "coalesce": FunctionSpec(db.Coalesce, 2, None, usage="coalesce(a, b, ...)"),
-    "round": FunctionSpec(_round, 1, 2, literal_args={1: None}, usage="round(x, places=0)"),
+    "round": FunctionSpec(
+        _round, 1, 2, keywords=("places",), literal_args={1: None}, usage="round(x, places=0)"
+    ),
     "abs": FunctionSpec(db.Abs, 1, 1, usage="abs(x)"),
     "upper": FunctionSpec(db.Upper, 1, 1, usage="upper(text)"),
     "lower": FunctionSpec(db.Lower, 1, 1, usage="lower(text)"),

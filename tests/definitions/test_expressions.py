@@ -46,6 +46,8 @@ def parse(text, **options):
             db.Coalesce(F("order__customer__name"), Value("x")),
         ),
         ("round(unit_price, 1)", db.Round(F("unit_price"), 1)),
+        ("round(unit_price, places=2)", db.Round(F("unit_price"), 2)),
+        ("round(unit_price)", db.Round(F("unit_price"), 0)),
         ("abs(quantity)", db.Abs(F("quantity"))),
         ("upper(product.name)", db.Upper(F("product__name"))),
         ("lower(product.name)", db.Lower(F("product__name"))),
@@ -186,6 +188,20 @@ def test_reports_kind_and_paths():
             "E014",
             "calls 'round' with a non-literal argument; usage: round(x, places=0).",
             16,
+        ),
+        (
+            "round(unit_price, places='two')",
+            "E014",
+            "calls 'round' wrongly: places must be a whole number from 0 to 20, not 'two';"
+            " usage: round(x, places=0).",
+            0,
+        ),
+        (
+            "round(unit_price, 1, places=2)",
+            "E014",
+            "calls 'round' wrongly: _round() got multiple values for argument 'places';"
+            " usage: round(x, places=0).",
+            0,
         ),
         (
             "quantity in (1, quantity)",
