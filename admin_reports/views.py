@@ -13,6 +13,7 @@ for a browser.
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
 from django.contrib import admin
 from django.contrib.admin.views.decorators import staff_member_required
@@ -42,6 +43,11 @@ def download(request: HttpRequest, name: str) -> HttpResponseBase:
         spec = registry.get(name)
     except ReportNotFound as exc:  # InvalidDefinition too, with its problems
         return refusal_response(request, str(exc), 404)
+    if from_another_site(request):
+        message = _(
+            "A report does not start from another site's page: open it from this site's admin."
+        )
+        return refusal_response(request, message, 403)
     data = request.POST if request.method == "POST" else request.GET
     try:
         run_request = parse_run_request(spec, data, via="endpoint")
@@ -55,6 +61,22 @@ def download(request: HttpRequest, name: str) -> HttpResponseBase:
         message = " ".join(exc.messages)
         return refusal_response(request, f"{field}: {message}" if field else message, 400)
     return stream_csv(request, handle.job, handle.filename, release=handle.release)
+
+
+def from_another_site(request: HttpRequest) -> bool:
+    """Whether a browser sent this request from another site's page (a link, a form).
+
+    Session cookies go along with a top-level GET from anywhere (SameSite=Lax), so a
+    GET that starts a run checks where it came from: the browser's Sec-Fetch-Site,
+    else the Referer. A request without either (curl, a bookmark) is the user's own.
+    """
+    fetch_site = request.headers.get("Sec-Fetch-Site")
+    if fetch_site is not None:
+        return fetch_site not in ("same-origin", "none")
+    referer = request.headers.get("Referer")
+    if referer:
+        return urlsplit(referer).netloc != request.get_host()
+    return False
 
 
 def refusal_response(

@@ -217,3 +217,26 @@ def test_stream_caps_refuse_with_429(client, line, request):
         response.close()
     assert slots.total == 0
     assert client.get(URL, MARCH).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("headers", "status"),
+    [
+        ({"Sec-Fetch-Site": "cross-site"}, 403),
+        ({"Sec-Fetch-Site": "same-site"}, 403),
+        ({"Referer": "https://elsewhere.example/page"}, 403),
+        ({"Sec-Fetch-Site": "same-origin"}, 200),
+        ({"Sec-Fetch-Site": "none"}, 200),  # typed, or a bookmark
+        ({"Referer": "http://testserver/admin/"}, 200),
+        ({}, 200),  # curl
+    ],
+)
+def test_a_run_never_starts_from_another_sites_page(superuser_client, line, headers, status):
+    response = superuser_client.get(URL, MARCH, headers=headers)
+    assert response.status_code == status
+    if status == 403:
+        assert "from another site" in response.content.decode()
+        assert ReportRun.objects.count() == 0
+    else:
+        body(response)
+        assert ReportRun.objects.count() == 1

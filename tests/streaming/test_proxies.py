@@ -15,10 +15,13 @@ import subprocess
 import time
 from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 from django.conf import settings
 from playwright.sync_api import sync_playwright
+
+from admin_reports.models import ReportRun
 
 from .conftest import SLOW_ENOUGH, expected_csv, first_row_at, free_port, wait_for_port
 from .http import curl, fetch
@@ -138,7 +141,13 @@ def download(browser, url: str, directory: Path, cookie: str | None = None):
             name, _, value = cookie.partition("=")
             context.add_cookies([{"name": name, "value": value, "url": url}])
         page = context.new_page()
-        page.set_content(f'<a id="go" href="{url}">download</a>')
+        # The link sits on a page of the same site, as the admin's do: the endpoint
+        # refuses to start a run from another site's page.
+        parts = urlsplit(url)
+        link_page = f"{parts.scheme}://{parts.netloc}/__download_link__"
+        html = f'<a id="go" href="{url}">download</a>'
+        page.route(link_page, lambda route: route.fulfill(body=html, content_type="text/html"))
+        page.goto(link_page)
         with page.expect_download(timeout=60_000) as info:
             page.click("#go")
         item = info.value
@@ -211,3 +220,21 @@ def test_a_sync_worker_killed_mid_download_fails_through_nginx(
     assert result.returncode != 0, "curl must see a cut transfer, not a complete file"
     assert (tmp_path / "a.csv").read_bytes().count(b"\r\n") > 10, "rows went out first"
     assert "WORKER TIMEOUT" in server.log_text()
+
+
+def test_a_link_on_another_site_starts_no_run(gunicorn, browser, session_cookie, slow_lines):
+    """A top-level navigation from elsewhere carries the session cookie (SameSite=Lax)."""
+    context = browser.new_context(accept_downloads=True)
+    try:
+        name, _, value = session_cookie.partition("=")
+        context.add_cookies([{"name": name, "value": value, "url": gunicorn.url}])
+        page = context.new_page()
+        page.set_content(
+            f'<a id="go" href="{gunicorn.url}/admin/reports/slow_lines/download/">x</a>'
+        )
+        with page.expect_navigation():
+            page.click("#go")
+        assert "from another site" in page.content()
+    finally:
+        context.close()
+    assert ReportRun.objects.count() == 0
