@@ -26,6 +26,9 @@ DEFAULTS: dict[str, Any] = {
     "FUNCTIONS": {},
     # Extra quick date ranges: name -> dotted path of f(today) -> (start, end).
     "QUICK_RANGES": {},
+    # Fields no report may read, as "app_label.Model.field" (the user model's password
+    # is always among them).
+    "FORBIDDEN_FIELDS": [],
     # Prefix text cells starting with = + - @ (or tab, CR) with ' so that
     # spreadsheets do not run them as formulas.
     "CSV_ESCAPE_FORMULAS": True,

@@ -19,7 +19,14 @@ from django.db.models import Q
 
 from .expressions import ExpressionError, parse_expression
 from .loader import MarkedDict, MarkedList
-from .paths import PathError, ResolvedPath, did_you_mean, resolve_path, split_path
+from .paths import (
+    PathError,
+    ResolvedPath,
+    did_you_mean,
+    models_along,
+    resolve_path,
+    split_path,
+)
 from .problems import Mark
 from .spec import ActionSpec, ColumnFormat, DateRangeSpec
 
@@ -177,11 +184,14 @@ def join_items(ctx, data: MarkedDict) -> Iterator[tuple[str, str, str | None, Ma
             )
 
 
-def join_condition(ctx, alias, text, lookup, target, container) -> Q | None:
-    """The condition of a filtered join, over the joined model's fields."""
+def join_condition(ctx, alias, text, lookup, target, container, reach) -> Q | None:
+    """The condition of a filtered join, over the joined model's fields.
+
+    reach(models) records the models the condition reads."""
 
     def resolve(path: str) -> ResolvedPath:
         resolved = resolve_path(target, path)
+        reach(resolved.models)
         return ResolvedPath(
             f"{lookup}__{resolved.lookup}", resolved.field, resolved.model, resolved.models
         )
@@ -285,12 +295,20 @@ def filter_items(ctx, data: MarkedDict, key: str) -> Iterator[tuple[str, Any, Ma
         yield str(lookup), value, filters.key_mark_of(lookup)
 
 
-def filter_condition(ctx, model, aliases, key, lookup, value, mark) -> Q | None:
-    """`order.status__in: [paid]`: a path with dots, then Django lookups after '__'."""
+def filter_condition(ctx, model, resolve, reach, aliases, key, lookup, value, mark) -> Q | None:
+    """`order.status__in: [paid]`: a path with dots, then Django lookups after '__'.
+
+    `resolve(path)` resolves a path and records the models it reaches; reach(models)
+    records the relations walked in the lookups (`order__customer__email`): they are
+    read too.
+    """
     path, *lookups = lookup.split("__")
     where = f"{key}.{lookup}"
     try:
-        resolved = resolve_path(model, path, aliases)
+        resolved = resolve(path)
+        target = resolved.target_model
+        if target is not None:
+            reach(models_along(target, lookups))
     except PathError as exc:
         ctx.error(exc.id, f"The key '{where}' {exc.message}", mark, exc.hint)
         return None

@@ -15,11 +15,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import FieldDoesNotExist
 from django.db import models
 from django.db.models import Model
 from django.db.models.constants import LOOKUP_SEP
 
+from ..conf import app_settings
 from .problems import DefinitionError
 
 
@@ -104,6 +106,7 @@ def resolve_path(
                     + did_you_mean(part, field_names(current)),
                     hint=_alias_hint(aliases) if not lookup else None,
                 ) from None
+        check_readable(owner, field)
         lookup.append(part)
         current = field.related_model if field.is_relation else None
         if current is not None:
@@ -111,6 +114,43 @@ def resolve_path(
     if field is None:  # the path is an alias alone: its relation's key
         return ResolvedPath(LOOKUP_SEP.join(lookup), None, alias.model, tuple(reached))
     return ResolvedPath(LOOKUP_SEP.join(lookup), field, owner, tuple(dict.fromkeys(reached)))
+
+
+def forbidden_fields() -> set[str]:
+    """Lowercase "app_label.model.field" names no report may read."""
+    names = {f"{settings.AUTH_USER_MODEL}.password", *app_settings.FORBIDDEN_FIELDS}
+    return {name.lower() for name in names}
+
+
+def check_readable(model: type[models.Model], field: Any) -> None:
+    """PathError E029 when `field` of `model` is one no report may read."""
+    name = getattr(field, "name", None)
+    if name and f"{model._meta.label_lower}.{name.lower()}" in forbidden_fields():
+        raise PathError(
+            "E029",
+            f"refers to '{name}' of '{model._meta.label}', which no report may read.",
+            hint="ADMIN_REPORTS_FORBIDDEN_FIELDS and the user model's password are never read.",
+        )
+
+
+def models_along(model: type[models.Model], lookups: list[str]) -> list[type[models.Model]]:
+    """The models that Django lookups such as ["customer", "email", "endswith"] walk
+    through from `model`; the first part that is not a field ends the walk (a transform
+    or a lookup). PathError E029 when a forbidden field is on the way."""
+    reached = []
+    current: Any = model
+    for part in lookups:
+        if current is None:
+            break
+        try:
+            field = current._meta.pk if part == "pk" else current._meta.get_field(part)
+        except FieldDoesNotExist:
+            break
+        check_readable(current, field)
+        current = field.related_model if field.is_relation else None
+        if current is not None:
+            reached.append(current)
+    return reached
 
 
 def _alias_hint(aliases: Mapping[str, Alias]) -> str | None:

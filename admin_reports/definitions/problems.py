@@ -6,7 +6,7 @@ Problems found in report definitions, each with a stable id, a place and a messa
 
 Every id is listed in CHECK_IDS (and in docs/checks.md); ids are never reused.
 E027, E028 and W001 are the settings checks' (admin_reports.checks): the next
-definition id is E029.
+definition id is E030.
 """
 
 from __future__ import annotations
@@ -44,6 +44,7 @@ CHECK_IDS: dict[str, str] = {
     "E024": "The definition does not compile to a query.",
     "E025": "An aggregate where none is allowed, or one inside another.",
     "E026": "A number is out of range.",
+    "E029": "A path reads a field that no report may read.",
 }
 
 

@@ -156,7 +156,13 @@ class _Builder:
             condition = None
             if condition_text is not None:
                 condition = f.join_condition(
-                    self.ctx, alias, condition_text, resolved.lookup, target, mark
+                    self.ctx,
+                    alias,
+                    condition_text,
+                    resolved.lookup,
+                    target,
+                    mark,
+                    self.reached.update,
                 )
             lookup = alias if condition is not None else resolved.lookup
             self.aliases[alias] = Alias(lookup, target, resolved.models)
@@ -244,7 +250,17 @@ class _Builder:
     def filters(self, key: str) -> list[Q]:
         conditions = []
         for lookup, value, mark in f.filter_items(self.ctx, self.data, key):
-            q = f.filter_condition(self.ctx, self.model, self.aliases, key, lookup, value, mark)
+            q = f.filter_condition(
+                self.ctx,
+                self.model,
+                self.resolve,
+                self.reached.update,
+                self.aliases,
+                key,
+                lookup,
+                value,
+                mark,
+            )
             if q is not None:
                 conditions.append(q)
         return conditions

@@ -252,6 +252,15 @@ CASES = [
         24,
         None,
     ),
+    (
+        "E029",
+        "model: auth.User\ncolumns:\n  - name: secret\n    value: password\n",
+        "The value of 'columns[0].value' refers to 'password' of 'auth.User', which no report"
+        " may read.",
+        4,
+        12,
+        "ADMIN_REPORTS_FORBIDDEN_FIELDS and the user model's password are never read.",
+    ),
 ]
 
 
@@ -377,3 +386,22 @@ def test_a_bad_column_is_not_reported_again_by_order_by(tmp_path):
     spec, problems = load_definition(path)
     assert spec is None
     assert [problem.id for problem in problems] == ["E009"]
+
+
+@pytest.mark.parametrize(
+    ("top", "column"),
+    [
+        ("filters:\n  order__customer__email__startswith: a\n", ""),
+        ("filters:\n  order.customer.email__startswith: a\n", ""),
+        ("", "  - name: e\n    value: order.customer.email\n"),
+    ],
+)
+def test_forbidden_fields_are_refused_wherever_they_are_read(tmp_path, settings, top, column):
+    settings.ADMIN_REPORTS_FORBIDDEN_FIELDS = ["shop.Customer.email"]
+    path = tmp_path / "report.yaml"
+    columns = "columns:\n  - name: q\n    value: quantity\n" + column
+    path.write_text(top + "model: shop.OrderLine\n" + columns)
+    spec, problems = load_definition(path)
+    assert spec is None
+    assert [problem.id for problem in problems] == ["E029"]
+    assert "refers to 'email' of 'shop.Customer', which no report may read." in str(problems[0])

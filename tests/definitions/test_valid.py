@@ -10,7 +10,7 @@ from django.db.models import Q
 from django.test.utils import CaptureQueriesContext
 
 from admin_reports.compiler import ReportParams, compile_report
-from admin_reports.definitions import ColumnKind, load_definition_file
+from admin_reports.definitions import ColumnKind, load_definition_file, load_definition_text
 from admin_reports.sources import orm_rows
 from project.shop.models import Product, Region
 
@@ -174,3 +174,50 @@ def test_raw_lines_runs():
         ]
     ]
     assert Product.objects.count() == 1
+
+
+BASE_DEFINITION = "model: shop.OrderLine\ncolumns:\n  - name: quantity\n    value: quantity\n"
+
+
+@pytest.mark.parametrize(
+    ("key", "text", "reads"),
+    [
+        ("columns", "  - name: status\n    value: order.status\n", "shop.view_order"),
+        (
+            "filters",
+            "filters:\n  order__customer__email__endswith: '@example.org'\n",
+            "shop.view_customer",
+        ),
+        (
+            "filters",
+            "filters:\n  order.customer.email__endswith: '@example.org'\n",
+            "shop.view_customer",
+        ),
+        ("exclude", "exclude:\n  product__category__name: Toys\n", "shop.view_category"),
+        (
+            "joins",
+            "joins:\n  buyer:\n    path: order.customer\n    condition: \"region.code == 'N'\"\n",
+            "shop.view_region",
+        ),
+        (
+            "selection",
+            "action_on: shop.Region\nselection: order.customer.region\n",
+            "shop.view_region",
+        ),
+        ("date_range", "date_range:\n  field: order.placed_at\n", "shop.view_order"),
+    ],
+)
+def test_every_model_a_definition_reads_needs_its_view_permission(tmp_path, key, text, reads):
+    """Whatever part of a definition reads a model, its view permission is required."""
+    base = BASE_DEFINITION
+    if key == "columns":
+        base += text
+    else:
+        base = text + base
+    path = tmp_path / "report.yaml"
+    path.write_text(base)
+    spec, problems = load_definition_file(path)
+    assert problems == []
+    assert reads in spec.permissions
+    assert reads not in load_definition_text(BASE_DEFINITION)[0].permissions
+    assert "shop.view_orderline" in spec.permissions
