@@ -121,8 +121,16 @@ def load_all(dirs) -> tuple[dict[str, ReportSpec], list[Problem]]:
 
 
 def load_definition(path: Path) -> tuple[ReportSpec | None, list[Problem]]:
-    """One definition file checked as the registry checks it; the spec is None on problems."""
-    spec, problems = load_definition_file(path)
+    """One definition file checked as the registry checks it; the spec is None on problems.
+
+    Whatever is wrong with one file is a problem of that file: it never stops the others.
+    """
+    try:
+        spec, problems = load_definition_file(path)
+    except (RecursionError, MemoryError, ValueError, TypeError) as exc:
+        logger.exception("Report definition %s could not be loaded", path)
+        message = f"The definition cannot be loaded: {type(exc).__name__}."
+        return None, [Problem("E001", message, Mark(path))]
     if spec is not None:
         problems = check_quick_range(spec) or check_compiles(spec)
     return (spec if not problems else None), problems

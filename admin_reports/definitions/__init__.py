@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .loader import load_yaml
+from .loader import MAX_FILE_BYTES, load_yaml, too_large
 from .problems import CHECK_IDS, Mark, Problem
 from .spec import ColumnKind, ColumnSpec, ReportSpec
 from .validation import validate_definition
@@ -35,6 +35,9 @@ __all__ = [
 
 def load_definition_file(path: Path) -> tuple[ReportSpec | None, list[Problem]]:
     try:
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:  # not even read
+            return None, [too_large(size, path)]
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         return None, [Problem("E001", f"Cannot read the file: {exc}.", Mark(path))]

@@ -7,6 +7,11 @@ Safe YAML loading that remembers where every key and value was.
 
 Mappings load as MarkedDict and sequences as MarkedList; scalars are plain
 Python values. A key given twice is a problem (PyYAML would keep the last).
+
+A definition is small, and a hostile one must not take a worker down: files over
+MAX_FILE_BYTES, YAML aliases (a few hundred bytes of them expand to gigabytes),
+nesting deeper than MAX_DEPTH and values longer than MAX_VALUE_CHARS are refused
+before anything is built.
 """
 
 from __future__ import annotations
@@ -18,6 +23,18 @@ from typing import Any
 import yaml
 
 from .problems import Mark, Problem
+
+MAX_FILE_BYTES = 256 * 1024
+MAX_DEPTH = 16
+MAX_VALUE_CHARS = 4000
+
+
+class LimitExceeded(Exception):
+    """A definition over one of the loader's limits: the problem to report."""
+
+    def __init__(self, problem: Problem) -> None:
+        super().__init__(problem.message)
+        self.problem = problem
 
 
 class MarkedDict(dict):
@@ -57,10 +74,50 @@ def _is_quoted(node: yaml.Node) -> bool:
 
 
 class _Loader(yaml.SafeLoader):
-    """SafeLoader that builds MarkedDict/MarkedList and reports duplicate keys."""
+    """SafeLoader that builds MarkedDict/MarkedList, reports duplicate keys, and
+    refuses aliases, deep nesting and long values."""
 
     file: Path | None = None
     problems: list[Problem]
+    depth = 0
+
+    def compose_node(self, parent, index):
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise LimitExceeded(
+                Problem(
+                    "E031",
+                    f"The definition uses the YAML alias '*{str(event.anchor)[:40]}': aliases"
+                    " are not allowed in definitions.",
+                    Mark(self.file, event.start_mark.line + 1, event.start_mark.column + 1),
+                    hint="Write the value out where it is needed.",
+                )
+            )
+        if self.check_event(yaml.ScalarEvent):
+            event = self.peek_event()
+            if len(event.value) > MAX_VALUE_CHARS:
+                raise LimitExceeded(
+                    Problem(
+                        "E034",
+                        f"A value is {len(event.value):,} characters long; a definition's"
+                        f" values may be at most {MAX_VALUE_CHARS:,}.",
+                        Mark(self.file, event.start_mark.line + 1, event.start_mark.column + 1),
+                    )
+                )
+        self.depth += 1
+        try:
+            if self.depth > MAX_DEPTH:
+                mark = self.peek_event().start_mark
+                raise LimitExceeded(
+                    Problem(
+                        "E032",
+                        f"The definition nests deeper than {MAX_DEPTH} levels.",
+                        Mark(self.file, mark.line + 1, mark.column + 1),
+                    )
+                )
+            return super().compose_node(parent, index)
+        finally:
+            self.depth -= 1
 
     def construct_yaml_map(self, node):
         data = MarkedDict()
@@ -116,13 +173,26 @@ _Loader.add_constructor("tag:yaml.org,2002:map", _Loader.construct_yaml_map)
 _Loader.add_constructor("tag:yaml.org,2002:seq", _Loader.construct_yaml_seq)
 
 
+def too_large(size: int, file: Path | None) -> Problem:
+    return Problem(
+        "E030",
+        f"The file is {size:,} bytes; a definition may be at most {MAX_FILE_BYTES:,}.",
+        Mark(file),
+    )
+
+
 def load_yaml(text: str, file: Path | None = None) -> tuple[Any, list[Problem]]:
     """Parse one YAML document; a syntax error is returned as a problem, not raised."""
+    size = len(text.encode("utf-8", "replace"))
+    if size > MAX_FILE_BYTES:
+        return None, [too_large(size, file)]
     loader = _Loader(text)
     loader.file = file
     loader.problems = []
     try:
         return loader.get_single_data(), loader.problems
+    except LimitExceeded as exc:
+        return None, [exc.problem]
     except yaml.MarkedYAMLError as exc:
         place = exc.problem_mark or exc.context_mark
         mark = Mark(file, place.line + 1, place.column + 1) if place else Mark(file)

@@ -6,7 +6,7 @@ Problems found in report definitions, each with a stable id, a place and a messa
 
 Every id is listed in CHECK_IDS (and in docs/checks.md); ids are never reused.
 E027, E028 and W001 are the settings checks' (admin_reports.checks): the next
-definition id is E030.
+definition id is E035.
 """
 
 from __future__ import annotations
@@ -45,6 +45,11 @@ CHECK_IDS: dict[str, str] = {
     "E025": "An aggregate where none is allowed, or one inside another.",
     "E026": "A number is out of range.",
     "E029": "A path reads a field that no report may read.",
+    "E030": "The file is larger than a definition may be.",
+    "E031": "The definition uses a YAML alias.",
+    "E032": "The definition nests too deep.",
+    "E033": "The definition has too many columns.",
+    "E034": "A value is longer than a definition's values may be.",
 }
 
 

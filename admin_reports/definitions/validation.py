@@ -26,6 +26,7 @@ from .problems import Mark, Problem
 from .spec import ActionSpec, ColumnKind, ColumnSpec, JoinSpec, ReportSpec
 
 NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
+MAX_COLUMNS = 500
 
 TOP_KEYS = (
     "name",
@@ -175,6 +176,14 @@ class _Builder:
             self.ctx.error(
                 "E002",
                 "The value of 'columns' must be a non-empty list.",
+                self.data.mark_of("columns"),
+            )
+            return ()
+        if len(items) > MAX_COLUMNS:
+            self.ctx.error(
+                "E033",
+                f"The definition has {len(items):,} columns; a report may have at most"
+                f" {MAX_COLUMNS}.",
                 self.data.mark_of("columns"),
             )
             return ()

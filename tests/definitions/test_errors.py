@@ -261,6 +261,47 @@ CASES = [
         12,
         "ADMIN_REPORTS_FORBIDDEN_FIELDS and the user model's password are never read.",
     ),
+    (
+        "E030",
+        "# " + "x" * 300_000 + "\n",
+        "The file is 300,003 bytes; a definition may be at most 262,144.",
+        0,
+        0,
+        None,
+    ),
+    (
+        "E031",
+        "title: &t Sales\nmodel: shop.OrderLine\ndescription: *t\ncolumns: []\n",
+        "The definition uses the YAML alias '*t': aliases are not allowed in definitions.",
+        3,
+        14,
+        "Write the value out where it is needed.",
+    ),
+    (
+        "E032",
+        "model: shop.OrderLine\ncolumns: " + "[" * 40 + "]" * 40 + "\n",
+        "The definition nests deeper than 16 levels.",
+        2,
+        25,
+        None,
+    ),
+    (
+        "E033",
+        "model: shop.OrderLine\ncolumns:\n"
+        + "".join(f"  - {{name: c{n}, value: quantity}}\n" for n in range(501)),
+        "The definition has 501 columns; a report may have at most 500.",
+        3,
+        3,
+        None,
+    ),
+    (
+        "E034",
+        "model: shop.OrderLine\ntitle: " + "y" * 5000 + "\ncolumns: []\n",
+        "A value is 5,000 characters long; a definition's values may be at most 4,000.",
+        2,
+        8,
+        None,
+    ),
 ]
 
 
