@@ -53,6 +53,9 @@ DEFAULTS: dict[str, Any] = {
     # Seconds a report may run before it is stopped (None: no limit); a definition's
     # max_duration takes precedence.
     "MAX_DURATION": None,
+    # PostgreSQL: seconds a report's transaction may wait, idle, for a client that
+    # stopped reading before the database ends it (None: no limit).
+    "IDLE_TRANSACTION_TIMEOUT": 60.0,
 }
 
 

@@ -9,8 +9,11 @@ Row sources: where rows come from, read in the thread that calls them.
 Rows are read through a server-side cursor. On PostgreSQL they are read inside a
 transaction (outside one, Django declares the cursor WITH HOLD and PostgreSQL
 computes the whole result before the first row) with cursor_tuple_fraction = 1
-(or the planner optimises for the first 10% of rows), and with
-statement_timeout when a maximum duration is given.
+(or the planner optimises for the first 10% of rows), with statement_timeout
+when a maximum duration is given, with idle_in_transaction_session_timeout (a client
+that stops reading leaves the transaction idle: PostgreSQL ends it), and, on
+PostgreSQL 14 and later, with client_connection_check_interval (a query whose
+process was killed is dropped by the server instead of running on).
 """
 
 from __future__ import annotations
@@ -27,6 +30,9 @@ from .conf import app_settings
 if TYPE_CHECKING:
     from .compiler import CompiledReport
 
+# Seconds between PostgreSQL's checks that the producer's client is still there.
+CLIENT_CHECK_INTERVAL = 1.0
+
 
 @contextmanager
 def reading(using: str, max_duration: float | None = None) -> Iterator[Any]:
@@ -40,11 +46,16 @@ def reading(using: str, max_duration: float | None = None) -> Iterator[Any]:
         return
     with transaction.atomic(using=using), connection.cursor() as cursor:
         cursor.execute("SET LOCAL cursor_tuple_fraction = 1")
+        settings = {"idle_in_transaction_session_timeout": app_settings.IDLE_TRANSACTION_TIMEOUT}
         if max_duration:
-            cursor.execute(
-                "SELECT set_config('statement_timeout', %s, true)",
-                [f"{int(max_duration * 1000)}ms"],
-            )
+            settings["statement_timeout"] = max_duration
+        if getattr(connection, "pg_version", 0) >= 140000:
+            settings["client_connection_check_interval"] = CLIENT_CHECK_INTERVAL
+        for name, seconds in settings.items():
+            if seconds:
+                cursor.execute(
+                    "SELECT set_config(%s, %s, true)", [name, f"{int(seconds * 1000)}ms"]
+                )
         yield connection
 
 

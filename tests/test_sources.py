@@ -44,6 +44,26 @@ def test_statement_timeout_on_postgresql():
         cursor.execute("SELECT pg_sleep(3)")
 
 
+def test_the_read_transaction_is_bounded_in_postgresql(settings):
+    if connection.vendor != "postgresql":
+        pytest.skip("PostgreSQL's session settings")
+    settings.ADMIN_REPORTS_IDLE_TRANSACTION_TIMEOUT = 30
+    names = [
+        "idle_in_transaction_session_timeout",
+        "client_connection_check_interval",
+        "statement_timeout",
+    ]
+    with reading("default", 5) as reader, reader.cursor() as cursor:
+        shown = []
+        for name in names:
+            cursor.execute(f"SHOW {name}")
+            shown.append(cursor.fetchone()[0])
+    assert shown == ["30s", "1s", "5s"]
+    with connection.cursor() as cursor:  # LOCAL: gone with the transaction
+        cursor.execute("SHOW idle_in_transaction_session_timeout")
+        assert cursor.fetchone()[0] == "0"
+
+
 def test_a_running_query_is_cancelled_in_the_database():
     finished = []
     job = StreamJob(
