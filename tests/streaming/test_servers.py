@@ -12,7 +12,9 @@ at its timeout fails the run.
 from __future__ import annotations
 
 import gzip
+import os
 import re
+import signal
 import time
 import zlib
 from concurrent.futures import ThreadPoolExecutor
@@ -234,3 +236,20 @@ def test_a_worker_killed_at_its_timeout_fails_the_run(fresh_server, session_cook
     log = server.log_text()
     assert "WORKER TIMEOUT" in log
     assert "cancelled" not in log
+
+
+def test_a_killed_worker_leaves_no_query_running(fresh_server, slow_query, transactional_db):
+    """PostgreSQL drops a query whose client process died (client_connection_check_interval)."""
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite's queries run inside the worker: they die with it")
+    server = fresh_server("gunicorn")
+    baseline = active_queries()
+    sock = open_stream(f"{server.url}/test/slow/?{slow_query(delay=120)}", read=1)
+    try:
+        assert wait_until(lambda: active_queries() > baseline, 20) is not None
+        for pid in server.worker_pids():
+            os.kill(pid, signal.SIGKILL)
+        gone = wait_until(lambda: active_queries() <= baseline, 20)
+    finally:
+        sock.close()
+    assert gone is not None, "the 120 s query was still running 20 s after its worker died"
