@@ -22,6 +22,7 @@ import asyncio
 import datetime as dt
 import logging
 import threading
+import time
 import uuid
 from collections import Counter
 from collections.abc import Callable
@@ -46,6 +47,10 @@ logger = logging.getLogger("admin_reports.runs")
 
 PROGRESS_INTERVAL = 0.5
 FINAL_WRITE_TIMEOUT = 5.0
+# The final status is tried again every FINAL_WRITE_RETRY seconds, for at most
+# FINAL_WRITE_PERSISTENCE seconds (a database restarting).
+FINAL_WRITE_RETRY = 1.0
+FINAL_WRITE_PERSISTENCE = 120.0
 # A run whose tracker gave no sign of life for this long is lost: its process died.
 LOST_AFTER = 30.0
 UNFINISHED = (RunStatus.QUEUED, RunStatus.RUNNING, RunStatus.STREAMING)
@@ -271,6 +276,7 @@ class RunTracker:
         self.outcome: Outcome | None = None
         self.error: BaseException | None = None
         self.thread: threading.Thread | None = None
+        self._failed_writes = 0
 
     def on_rows(self, rows: int, size: int) -> None:
         """From the producer thread, after each chunk."""
@@ -292,30 +298,71 @@ class RunTracker:
             self.thread.join(FINAL_WRITE_TIMEOUT)  # a WSGI thread may wait for the last write
 
     def _watch(self) -> None:
-        runs = ReportRun.objects.filter(pk=self.run_pk)
         try:
             if not self.done.is_set():
                 now = timezone.now()
-                runs.update(status=RunStatus.RUNNING, started_at=now, heartbeat_at=now)
+                self._store(status=RunStatus.RUNNING, started_at=now, heartbeat_at=now)
             while not self.done.wait(PROGRESS_INTERVAL):
                 status = RunStatus.STREAMING if self.rows else RunStatus.RUNNING
-                runs.update(
+                self._store(
                     status=status, rows=self.rows, bytes=self.bytes, heartbeat_at=timezone.now()
                 )
-                if runs.filter(cancel_requested=True).exists() and self.control is not None:
+                if self._cancel_requested() and self.control is not None:
                     self.control.stop(RunCancelled(_("Cancelled on request.")))
-            runs.update(
+            self._store_final()
+        finally:
+            connections.close_all()
+
+    def _store(self, **fields: Any) -> bool:
+        """Write to the run's row; False (and a fresh connection next time) on a database
+        error: a restarted database must not end the tracking of a run."""
+        try:
+            ReportRun.objects.filter(pk=self.run_pk).update(**fields)
+        except DatabaseError:
+            self._failed_writes += 1
+            if self._failed_writes == 1:
+                logger.warning(
+                    "Could not record the progress of report run %s; trying again.",
+                    self.run_pk,
+                    exc_info=True,
+                )
+            self._reconnect()
+            return False
+        self._failed_writes = 0
+        return True
+
+    def _cancel_requested(self) -> bool:
+        try:
+            return ReportRun.objects.filter(pk=self.run_pk, cancel_requested=True).exists()
+        except DatabaseError:
+            self._reconnect()
+            return False
+
+    def _store_final(self) -> None:
+        deadline = time.monotonic() + FINAL_WRITE_PERSISTENCE
+        while True:
+            now = timezone.now()
+            if self._store(
                 status=OUTCOMES[self.outcome] if self.outcome else RunStatus.FAILED,
                 rows=self.rows,
                 bytes=self.bytes,
-                finished_at=timezone.now(),
-                heartbeat_at=timezone.now(),
+                finished_at=now,
+                heartbeat_at=now,
                 error=error_text(self.error, self.outcome),
-            )
-        except Exception:
-            logger.exception("Could not record the progress of report run %s", self.run_pk)
-        finally:
-            connections.close_all()
+            ):
+                return
+            if time.monotonic() >= deadline:
+                logger.error("Could not record the end of report run %s.", self.run_pk)
+                return
+            time.sleep(FINAL_WRITE_RETRY)
+
+    @staticmethod
+    def _reconnect() -> None:
+        connection = connections[ReportRun.objects.db]
+        try:
+            connection.close()
+        except DatabaseError:  # a broken connection may fail to close; it is dropped anyway
+            connection.connection = None
 
     def wait(self, timeout: float = 10) -> None:
         """Until the final status is written (for the CLI and tests)."""

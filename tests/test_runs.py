@@ -6,9 +6,11 @@ import uuid
 
 import pytest
 from django.conf import settings
-from django.db import DatabaseError
+from django.db import DatabaseError, OperationalError
+from django.db.models import QuerySet
 from django.test import override_settings
 
+from admin_reports import runs
 from admin_reports.engine import IdentityWire, StreamAborted, SyncStream
 from admin_reports.exceptions import InvalidParameters, RunFailed
 from admin_reports.models import ReportRun, RunStatus
@@ -126,3 +128,27 @@ def test_write_run_writes_the_file_and_raises_in_words(tmp_path, monkeypatch):
         "The database stopped the report: server closed the connection unexpectedly"
     )
     assert ReportRun.objects.latest("pk").status == RunStatus.FAILED
+
+
+def test_the_tracker_outlives_a_database_that_goes_away(monkeypatch, caplog):
+    """Writes that fail (a restarting database) are tried again: the end is recorded."""
+    monkeypatch.setattr(runs, "FINAL_WRITE_RETRY", 0.05)
+    failures = {"left": 3}
+    update = QuerySet.update
+
+    def flaky_update(self, **fields):
+        if self.model is ReportRun and failures["left"]:
+            failures["left"] -= 1
+            raise OperationalError("server closed the connection unexpectedly")
+        return update(self, **fields)
+
+    monkeypatch.setattr(QuerySet, "update", flaky_update)
+    OrderLineFactory.create_batch(2)
+    handle = start_run(RunRequest(registry.get("order_lines"), EARLY, LATE))
+    data, aborted = drain(SyncStream(handle.job, IdentityWire(heartbeats=False)))
+    handle.tracker.wait()
+    assert aborted is None
+    assert failures["left"] == 0, "the writes did fail"
+    run = ReportRun.objects.get(pk=handle.run.pk)
+    assert (run.status, run.rows, run.bytes) == (RunStatus.SUCCEEDED, 2, len(data))
+    assert "trying again" in caplog.text
