@@ -359,11 +359,11 @@ class _Session:
         """
         if self.stop_reason is not None and not self.finished:
             return self.fail(self.stop_reason, Outcome.CANCELLED), True
+        # The deadline holds whether rows are waiting or not: a slow reader keeps the
+        # queue full, and the run must stop all the same.
+        if item is not _DONE and self.past_deadline():
+            return self.fail(QueryTimeout(self.job.max_duration or 0)), True
         if item is None:
-            if self.job.max_duration is not None and (
-                time.monotonic() - self.started >= self.job.max_duration
-            ):
-                return self.fail(QueryTimeout(self.job.max_duration)), True
             if time.monotonic() - self.last_sent >= self.wire.interval:
                 return self.count(self.wire.heartbeat()), False
             return b"", False
@@ -374,6 +374,10 @@ class _Session:
         if isinstance(item, BaseException):
             return self.fail(item), True
         return self.count(self.wire.data(item)), False
+
+    def past_deadline(self) -> bool:
+        limit = self.job.max_duration
+        return limit is not None and time.monotonic() - self.started >= limit
 
     def fail(self, error: BaseException, outcome: Outcome = Outcome.FAILED) -> bytes:
         if outcome is Outcome.FAILED:

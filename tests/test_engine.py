@@ -300,3 +300,28 @@ def test_byte_queue():
     started = time.monotonic()
     assert queue.get(10) is None
     assert time.monotonic() - started < 5, "a closed queue does not wait"
+
+
+def test_max_duration_holds_while_rows_keep_coming():
+    """A slow reader keeps the queue full: the deadline stops the run all the same."""
+    seen, on_finish = finished_with()
+
+    def endless():
+        while True:
+            yield b"1\r\n"
+
+    def read_slowly(stream) -> BaseException | None:
+        started = time.monotonic()
+        try:
+            for _ in stream:
+                time.sleep(0.01)  # there is always a chunk waiting
+                if time.monotonic() - started > 30:
+                    return None  # the deadline never stopped the stream
+        except StreamAborted as exc:
+            return exc
+        return None
+
+    job = StreamJob(b"a\r\n", endless, max_duration=0.3, on_finish=on_finish)
+    assert isinstance(read_slowly(SyncStream(job, IdentityWire())), StreamAborted)
+    assert seen[0][0] is Outcome.FAILED
+    assert str(seen[0][1]) == "Ran longer than 0.3 s and was stopped."
