@@ -43,6 +43,7 @@ import asyncio
 import enum
 import errno
 import logging
+import socket
 import sys
 import threading
 import time
@@ -440,12 +441,46 @@ class _Session:
             self.producer.join(wait)
 
 
+class ClientWatch:
+    """Notices a client that left, by peeking at its socket while the stream waits.
+
+    A WSGI server learns of a departed client only when it writes; without gzip the
+    heartbeats are far apart, so the stream looks for the end of the client's side of
+    the connection itself (gunicorn hands the socket over in the WSGI environ).
+    """
+
+    interval = 1.0  # seconds between looks
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+
+    def gone(self) -> bool:
+        try:
+            data = self.sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT)
+        except (BlockingIOError, InterruptedError):
+            return False  # nothing to read: the client is there, waiting
+        except OSError:
+            return True  # reset, or the socket is closed
+        return data == b""  # an orderly close; bytes would be a next request
+
+
 class SyncStream:
     """The response body under WSGI: a plain iterator. Its close() always cleans up."""
 
-    def __init__(self, job: StreamJob, wire, release: Callable[[], None] | None = None) -> None:
+    def __init__(
+        self,
+        job: StreamJob,
+        wire,
+        release: Callable[[], None] | None = None,
+        client: ClientWatch | None = None,
+    ) -> None:
         self.session = _Session(job, wire, release)
+        self.client = client
         self._finalizer = weakref.finalize(self, self.session.cancel)
+
+    def _wait(self) -> float:
+        wait = self.session.wait_time()
+        return min(wait, self.client.interval) if self.client is not None else wait
 
     def __iter__(self) -> Iterator[bytes]:
         return self._run()
@@ -456,7 +491,11 @@ class SyncStream:
             yield session.start()
             ended = False
             while not ended:
-                data, ended = session.step(session.queue.get(session.wait_time()))
+                item = session.queue.get(self._wait())
+                if item is None and self.client is not None and self.client.gone():
+                    session.cancel()  # logged at INFO as a client that went away
+                    raise session.aborted()
+                data, ended = session.step(item)
                 if data:
                     yield data
             if session.error is not None:

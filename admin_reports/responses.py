@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import re
+import socket
 import threading
 from collections.abc import Callable
 
@@ -20,10 +21,16 @@ from django.core.handlers.asgi import ASGIRequest
 from django.http import HttpRequest, StreamingHttpResponse
 from django.utils.http import content_disposition_header
 
-from .engine import AsyncStream, GzipWire, IdentityWire, StreamJob, SyncStream
+from .engine import AsyncStream, ClientWatch, GzipWire, IdentityWire, StreamJob, SyncStream
 from .runs import slots
 
 ACCEPTS_GZIP = re.compile(r"\bgzip\b")
+
+
+def client_watch(request: HttpRequest) -> ClientWatch | None:
+    """A watch on the client's socket where the WSGI server hands it over (gunicorn)."""
+    sock = request.META.get("gunicorn.socket")
+    return ClientWatch(sock) if isinstance(sock, socket.socket) else None
 
 
 def wire_for(request: HttpRequest) -> GzipWire | IdentityWire:
@@ -84,8 +91,10 @@ def stream_csv(
         release = slots.acquire(getattr(user, "pk", None))
     try:
         wire = wire_for(request)
-        stream_class = AsyncStream if isinstance(request, ASGIRequest) else SyncStream
-        body = stream_class(job, wire, release)
+        if isinstance(request, ASGIRequest):
+            body: AsyncStream | SyncStream = AsyncStream(job, wire, release)
+        else:
+            body = SyncStream(job, wire, release, client_watch(request))
         response = StreamingHttpResponse(body, content_type="text/csv; charset=utf-8")
     except BaseException:
         release()

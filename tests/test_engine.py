@@ -6,6 +6,7 @@ import gzip
 import itertools
 import logging
 import signal
+import socket
 import sys
 import threading
 import time
@@ -17,6 +18,7 @@ from django.test import override_settings
 from admin_reports.engine import (
     AsyncStream,
     ByteQueue,
+    ClientWatch,
     GzipWire,
     IdentityWire,
     Outcome,
@@ -325,3 +327,15 @@ def test_max_duration_holds_while_rows_keep_coming():
     assert isinstance(read_slowly(SyncStream(job, IdentityWire())), StreamAborted)
     assert seen[0][0] is Outcome.FAILED
     assert str(seen[0][1]) == "Ran longer than 0.3 s and was stopped."
+
+
+def test_a_client_watch_sees_the_other_end_close():
+    ours, theirs = socket.socketpair()
+    with ours:
+        watch = ClientWatch(ours)
+        assert watch.gone() is False, "connected and silent"
+        theirs.sendall(b"G")
+        assert watch.gone() is False, "a next request is no departure (and is left unread)"
+        assert ours.recv(1) == b"G"
+        theirs.close()
+        assert watch.gone() is True

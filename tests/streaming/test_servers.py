@@ -253,3 +253,26 @@ def test_a_killed_worker_leaves_no_query_running(fresh_server, slow_query, trans
     finally:
         sock.close()
     assert gone is not None, "the 120 s query was still running 20 s after its worker died"
+
+
+def test_a_client_without_gzip_that_leaves_is_noticed(gunicorn, slow_query, django_db_blocker):
+    """No heartbeat for 20 s without gzip: gunicorn's socket is watched for the client's end."""
+    postgresql = connection.vendor == "postgresql"
+    url = f"{gunicorn.url}/test/slow/?{slow_query(delay=30)}"
+    log_start = gunicorn.log_size()
+    with django_db_blocker.unblock():
+        fetch(f"{gunicorn.url}/test/slow/?{slow_query(delay=0, rows=1)}")  # warm the pools
+        threads = settled(gunicorn.threads)
+        sock = open_stream(url, 9)  # identity: just the header row arrives
+        if postgresql:
+            assert wait_until(lambda: active_queries() == 1, 5) is not None
+        else:
+            assert wait_until(lambda: gunicorn.threads() > threads, 5) is not None
+        time.sleep(1)
+        left_at = leave(sock)
+        if postgresql:
+            assert wait_until(lambda: active_queries() == 0, 10) is not None
+            assert time.monotonic() - left_at <= 3.0, "the query is gone within 3 s"
+        assert wait_until(lambda: gunicorn.threads() <= threads, 10) is not None
+        assert time.monotonic() - left_at <= 3.5, "the producer thread ended"
+    assert_quietly_cancelled(gunicorn.log_text(log_start), "cancelled: the client went away.")
