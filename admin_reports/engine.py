@@ -40,6 +40,7 @@ and the SystemExit goes on, so that the server still stops.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import enum
 import errno
 import logging
@@ -152,6 +153,9 @@ JOIN_TIMEOUT = 2.0
 # lives, for at most CANCEL_PERSISTENCE seconds.
 CANCEL_RETRY = 0.25
 CANCEL_PERSISTENCE = 30.0
+# Seconds a cancel or the deadline waits for the consumer to end the stream before the
+# client's connection is closed under it (it is blocked writing to a stalled client).
+STUCK_GRACE = 2.0
 
 
 class ByteQueue:
@@ -325,19 +329,49 @@ class _Session:
         self.finished = False
         self.error: BaseException | None = None
         self.stop_reason: BaseException | None = None
+        self.client: ClientWatch | None = None  # set by a consumer that can close it
         self._release = release
+        self._lock = threading.Lock()
+        self._timers: list[threading.Timer] = []
         job.control.bind(self)
 
     def start(self) -> bytes:
         if self.job.on_start is not None:
             self.job.on_start()
         self.producer.start()
+        if self.client is not None and self.job.max_duration is not None:
+            timeout = QueryTimeout(self.job.max_duration)
+            self._after(self.job.max_duration + STUCK_GRACE, timeout, Outcome.FAILED)
         return self.count(self.wire.data(self.job.header))
 
     def request_stop(self, reason: BaseException) -> None:
         """Called from any thread: the consumer ends the stream at its next step."""
         self.stop_reason = reason
         self.producer.cancel()  # also wakes a consumer waiting on the queue
+        if self.client is not None:
+            self._after(STUCK_GRACE, reason, Outcome.CANCELLED)
+
+    def _after(self, seconds: float, reason: BaseException, outcome: Outcome) -> None:
+        timer = threading.Timer(seconds, self._unstick, (reason, outcome))
+        timer.daemon = True
+        self._timers.append(timer)
+        timer.start()
+
+    def _unstick(self, reason: BaseException, outcome: Outcome) -> None:
+        """A stop the consumer did not carry out in time: it is blocked writing to a client
+        that stopped reading. End the stream here and close the client's connection."""
+        if self.finished or self.client is None:
+            return
+        logger.log(
+            logging.ERROR if outcome is Outcome.FAILED else logging.INFO,
+            "%s %s: %s The client stopped reading; its connection is closed.",
+            self.job.label,
+            "failed" if outcome is Outcome.FAILED else "cancelled",
+            reason,
+        )
+        self.error = reason
+        self.finish(outcome, reason)
+        self.client.abort()
 
     def count(self, data: bytes) -> bytes:
         self.sent += len(data)
@@ -419,9 +453,12 @@ class _Session:
         self.finish(Outcome.FAILED, error)
 
     def finish(self, outcome: Outcome, error: BaseException | None) -> None:
-        if self.finished:
-            return
-        self.finished = True
+        with self._lock:  # the consumer, or a timer of _unstick
+            if self.finished:
+                return
+            self.finished = True
+        for timer in self._timers:
+            timer.cancel()
         if outcome is Outcome.SUCCEEDED:
             self.queue.close()  # the producer is done: nothing to cancel
         else:
@@ -463,6 +500,11 @@ class ClientWatch:
             return True  # reset, or the socket is closed
         return data == b""  # an orderly close; bytes would be a next request
 
+    def abort(self) -> None:
+        """Close the connection under a consumer blocked writing to it."""
+        with contextlib.suppress(OSError):  # already closed
+            self.sock.shutdown(socket.SHUT_RDWR)
+
 
 class SyncStream:
     """The response body under WSGI: a plain iterator. Its close() always cleans up."""
@@ -475,7 +517,7 @@ class SyncStream:
         client: ClientWatch | None = None,
     ) -> None:
         self.session = _Session(job, wire, release)
-        self.client = client
+        self.session.client = self.client = client
         self._finalizer = weakref.finalize(self, self.session.cancel)
 
     def _wait(self) -> float:

@@ -1,10 +1,10 @@
 """
 The demo's URLs plus test-only streaming endpoints, for the servers tests start.
 
-/test/slow/?delay=8&rows=3000[&spin=N][&fail_at=K]
+/test/slow/?delay=8&rows=3000[&spin=N][&fail_at=K][&max_duration=S]
     n,label rows from a query that runs `delay` seconds (PostgreSQL: pg_sleep;
     SQLite: a recursive CTE of `spin` steps) before its first row, and fails
-    with a database error at row `fail_at` when given.
+    with a database error at row `fail_at` when given; stopped after S seconds.
 """
 
 from django.db import connection
@@ -40,9 +40,11 @@ def slow(request):
         sql, params = POSTGRESQL, [float(get.get("delay", 0)), fail_at, rows]
     else:
         sql, params = SQLITE, [int(get.get("spin", 1)), rows, fail_at]
+    max_duration = float(get["max_duration"]) if "max_duration" in get else None
     job = StreamJob(
         header=b"n,label\r\n",
         chunks=lambda: encode_chunks((str(n), label) for n, label in sql_rows(sql, params)),
+        max_duration=max_duration,
     )
     return stream_csv(request, job, "slow.csv")
 

@@ -276,3 +276,24 @@ def test_a_client_without_gzip_that_leaves_is_noticed(gunicorn, slow_query, djan
         assert wait_until(lambda: gunicorn.threads() <= threads, 10) is not None
         assert time.monotonic() - left_at <= 3.5, "the producer thread ended"
     assert_quietly_cancelled(gunicorn.log_text(log_start), "cancelled: the client went away.")
+
+
+def test_the_deadline_holds_for_a_client_that_stopped_reading(
+    gunicorn, slow_query, django_db_blocker
+):
+    """The worker is blocked writing to a client that reads nothing: the deadline frees it."""
+    log_start = gunicorn.log_size()
+    with django_db_blocker.unblock():
+        fetch(f"{gunicorn.url}/test/slow/?{slow_query(delay=0, rows=1)}")  # warm the pools
+        threads = settled(gunicorn.threads)
+        # 3 million rows, some 60 MB: far more than the socket buffers and the queue hold.
+        url = f"{gunicorn.url}/test/slow/?{slow_query(delay=0, rows=3_000_000, max_duration=6)}"
+        sock = open_stream(url, 9)  # then reads nothing more
+        try:
+            assert wait_until(lambda: gunicorn.threads() > threads, 5) is not None
+            freed = wait_until(lambda: gunicorn.threads() <= threads, 30)
+        finally:
+            sock.close()
+    assert freed is not None, "the worker thread stayed blocked past the deadline"
+    log = gunicorn.log_text(log_start)
+    assert "Ran longer than 6 s and was stopped." in log
