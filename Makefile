@@ -10,7 +10,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 DEMO_LINES ?= 200000
 
-.PHONY: demo test test-deps lint pytest-sqlite pytest-postgres bench clean
+.PHONY: demo test test-deps lint pytest-sqlite pytest-postgres bench soak clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -56,3 +56,6 @@ clean:
 bench: $(VENV)/.installed-test
 	bench/generate_demo_data.sh
 	scripts/with-postgres $(BIN)/python bench/stream_memory.py
+
+soak: $(VENV)/.installed-test
+	scripts/with-postgres $(BIN)/python bench/soak.py

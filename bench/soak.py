@@ -1,0 +1,274 @@
+"""
+Soak: many downloads at once through gunicorn (gthread), with disconnects, a
+PostgreSQL restart and a worker killed in the middle.
+
+    make soak        # scripts/with-postgres .venv/bin/python bench/soak.py [--downloads 200]
+
+Against the throwaway PostgreSQL of scripts/with-postgres (it is filled here), it
+generates orders, starts gunicorn (2 gthread workers of 8 threads), logs four staff
+users in, and takes one reference file per report. Then 8 clients run the downloads,
+mixed across reports, users, gzip and identity; one in five leaves after the first
+bytes. After a third of them PostgreSQL is restarted, after two thirds one worker is
+killed (SIGKILL). It prints the downloads completed byte-correct, refused (429),
+left, failed; the runs by final status (none may stay running); and threads,
+database connections and worker RSS before and after.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import http.client
+import http.cookiejar
+import os
+import random
+import re
+import shlex
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.parse
+import urllib.request
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PYTHON = sys.executable
+USERS = ["soak1", "soak2", "soak3", "soak4"]
+PASSWORD = "soak-password-1"
+REPORTS = {
+    "order_lines": "start=2026-01-01&end=2026-12-31&on=shop.product&select=",
+    "daily_product_sales": "start=2026-01-01&end=2026-12-31&on=shop.product&select=",
+    "region_monthly": "start=2026-01-01&end=2026-12-31",
+}
+
+
+def django():
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "project.settings")
+    sys.path.insert(0, str(ROOT))
+    import django as dj
+
+    dj.setup()
+
+
+def manage(*args: str) -> None:
+    subprocess.run([PYTHON, "manage.py", *args], cwd=ROOT, check=True, capture_output=True)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def workers(master: int) -> list[int]:
+    path = Path(f"/proc/{master}/task/{master}/children")
+    return [int(pid) for pid in path.read_text().split()] if path.exists() else []
+
+
+def threads(master: int) -> int:
+    return sum(len(os.listdir(f"/proc/{pid}/task")) for pid in workers(master))
+
+
+def rss_mib(master: int) -> float:
+    total = 0
+    for pid in workers(master):
+        status = Path(f"/proc/{pid}/status").read_text()
+        total += int(re.search(r"^VmRSS:\s+(\d+) kB", status, re.M).group(1))
+    return total / 1024
+
+
+def backends() -> int:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+            " AND pid <> pg_backend_pid()"
+        )
+        return cursor.fetchone()[0]
+
+
+def session_cookie(base: str, username: str) -> str:
+    jar = http.cookiejar.CookieJar()
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+    page = opener.open(f"{base}/admin/login/").read().decode()
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)
+    data = urllib.parse.urlencode(
+        {
+            "csrfmiddlewaretoken": token,
+            "username": username,
+            "password": PASSWORD,
+            "next": "/admin/",
+        }
+    ).encode()
+    opener.open(urllib.request.Request(f"{base}/admin/login/", data, {"Referer": base})).read()
+    return "; ".join(f"{c.name}={c.value}" for c in jar)
+
+
+def get(port: int, path: str, cookie: str, gzipped: bool, leave: bool) -> tuple[str, bytes]:
+    """("done", body) / ("refused", b"") / ("left", b"") / ("failed", partial body)."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+    headers = {"Cookie": cookie, "Accept-Encoding": "gzip" if gzipped else "identity"}
+    try:
+        conn.request("GET", path, headers=headers)
+        response = conn.getresponse()
+        if response.status == 429:
+            response.read()
+            return "refused", b""
+        if response.status != 200:
+            return f"status {response.status}", response.read()
+        if leave:
+            response.read(10)
+            conn.sock.shutdown(socket.SHUT_RDWR)
+            return "left", b""
+        body = response.read()  # IncompleteRead when the transfer is cut
+        return "done", gzip.decompress(body) if gzipped else body
+    except (http.client.IncompleteRead, ConnectionError, OSError, EOFError) as exc:
+        return "failed", getattr(exc, "partial", b"")
+    finally:
+        conn.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[1])
+    parser.add_argument("--downloads", type=int, default=200)
+    parser.add_argument("--lines", type=int, default=30_000)
+    options = parser.parse_args()
+    if not os.environ.get("WITH_POSTGRES_PG_CTL"):
+        sys.exit("Run under scripts/with-postgres: the soak restarts its PostgreSQL.")
+    manage("migrate", "--noinput")
+    manage("collectstatic", "--noinput")
+    manage("loaddata", "demo_shop")
+    manage(
+        "generate_demo_data", "--lines", str(options.lines), "--seed", "1", "--end", "2026-06-30"
+    )
+    django()
+    from django.contrib.auth import get_user_model
+
+    from admin_reports.models import ReportRun
+    from admin_reports.runs import LOST_AFTER, mark_lost
+    from project.shop.models import Product
+
+    for username in USERS:
+        get_user_model().objects.create_superuser(username, f"{username}@example.com", PASSWORD)
+    keys = ",".join(str(pk) for pk in Product.objects.values_list("pk", flat=True)[:20])
+    paths = {name: f"/admin/reports/{name}/download/?{query}" for name, query in REPORTS.items()}
+    paths = {name: path + keys if path.endswith("=") else path for name, path in paths.items()}
+
+    port = free_port()
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "project.settings"}
+    server = subprocess.Popen(
+        [
+            PYTHON,
+            "-m",
+            "gunicorn",
+            "project.wsgi",
+            "--worker-class",
+            "gthread",
+            "--workers",
+            "2",
+            "--threads",
+            "8",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--log-level",
+            "warning",
+        ],
+        cwd=ROOT,
+        env=env,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=open("/tmp/admin-reports-soak.log", "wb"),  # noqa: SIM115
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while len(workers(server.pid)) < 2 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        time.sleep(2)
+        base = f"http://127.0.0.1:{port}"
+        cookies = {user: session_cookie(base, user) for user in USERS}
+        reference = {}
+        for name, path in paths.items():
+            outcome, body = get(port, path, cookies[USERS[0]], False, False)
+            assert outcome == "done", (name, outcome, body[:200])
+            reference[name] = body
+        before = {
+            "threads": threads(server.pid),
+            "connections": backends(),
+            "rss": rss_mib(server.pid),
+        }
+        ReportRun.objects.all().delete()
+
+        rng = random.Random(1)
+        plan = [
+            (rng.choice(list(paths)), rng.choice(USERS), rng.random() < 0.5, rng.random() < 0.2)
+            for _ in range(options.downloads)
+        ]
+        counts: Counter = Counter()
+        lock = threading.Lock()
+
+        def one(task):
+            name, user, gzipped, leave = task
+            outcome, body = get(port, paths[name], cookies[user], gzipped, leave)
+            if outcome == "done" and body != reference[name]:
+                outcome = "done but WRONG"
+            with lock:
+                counts[outcome] += 1
+
+        with ThreadPoolExecutor(8) as pool:
+            for index, task in enumerate(plan):
+                pool.submit(one, task)
+                if index == len(plan) // 3:
+                    time.sleep(1)
+                    pg_ctl = shlex.split(os.environ["WITH_POSTGRES_PG_CTL"])
+                    subprocess.run(
+                        [*pg_ctl, "-m", "fast", "-w", "restart"], check=True, capture_output=True
+                    )
+                    print("PostgreSQL restarted", flush=True)
+                if index == 2 * len(plan) // 3:
+                    time.sleep(1)
+                    victim = workers(server.pid)[0]
+                    os.kill(victim, signal.SIGKILL)
+                    print(f"worker {victim} killed", flush=True)
+        # The replaced worker's pool starts empty: warm it as the baseline's was.
+        with ThreadPoolExecutor(16) as pool:
+            for _ in range(32):
+                pool.submit(get, port, paths["region_monthly"], cookies[USERS[1]], True, False)
+        print(f"waiting {LOST_AFTER + 5:.0f} s for silent runs to read as lost", flush=True)
+        time.sleep(LOST_AFTER + 5)
+        from django.db import connection
+
+        connection.close()  # the restart ended this process's connection
+        mark_lost()
+        statuses = Counter(ReportRun.objects.values_list("status", flat=True))
+        lost = ReportRun.objects.filter(error__startswith="Lost").count()
+        after = {
+            "threads": threads(server.pid),
+            "connections": backends(),
+            "rss": rss_mib(server.pid),
+        }
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(30)
+    print(f"downloads: {dict(sorted(counts.items()))}")
+    print("  (a 500 is a request that came while PostgreSQL was restarting)")
+    print(f"runs by status: {dict(statuses)} (lost: {lost})")
+    ceiling = 2 * (8 + 1)  # two workers, each a main thread and a pool of 8
+    print(
+        f"threads {before['threads']} -> {after['threads']} (at most {ceiling} unless a"
+        " report's producer or tracker thread is left), database connections "
+        f"{before['connections']} -> {after['connections']}, worker RSS "
+        f"{before['rss']:.1f} -> {after['rss']:.1f} MiB (both workers)"
+    )
+    wrong = counts["done but WRONG"]
+    stuck = statuses.get("running", 0) + statuses.get("streaming", 0) + statuses.get("queued", 0)
+    sys.exit(1 if wrong or stuck or after["threads"] > ceiling else 0)
+
+
+if __name__ == "__main__":
+    main()
