@@ -122,12 +122,17 @@ class RunHandle:
     release: Callable[[], None] | None = None
 
 
+def _check_permission(request: RunRequest, user: Any) -> None:
+    """ReportPermissionDenied when `user` (None: the command line) may not run it."""
+    refused = refusal(user, request.spec) if user is not None else None
+    if refused is not None:
+        raise refused
+
+
 def check_may_start(request: RunRequest, user: Any = None) -> None:
     """Raise what would refuse this run (permission, a stream cap), storing nothing."""
+    _check_permission(request, user)
     if user is not None:
-        refused = refusal(user, request.spec)
-        if refused is not None:
-            raise refused
         too_many = slots.refusal(_user_key(user))
         if too_many is not None:
             raise too_many
@@ -139,10 +144,12 @@ def start_run(request: RunRequest, *, user: Any = None) -> RunHandle:
     `user` None is the command line (no permission check); otherwise the user's
     permissions are checked here, whatever the face.
     """
-    if user is not None:
-        refused = refusal(user, request.spec)
-        if refused is not None:
-            raise refused
+    _check_permission(request, user)
+    return _record(request, user)
+
+
+def _record(request: RunRequest, user: Any) -> RunHandle:
+    """Compile, store the run row and build its job (the checks are the caller's)."""
     compiled = compile_report(request.spec, request.params())
     token = request.token or uuid.uuid4()
     if ReportRun.objects.filter(token=token).exists():
@@ -178,12 +185,10 @@ def start_run(request: RunRequest, *, user: Any = None) -> RunHandle:
 
 def open_stream(request: RunRequest, *, user: Any) -> RunHandle:
     """start_run() holding a stream slot; the stream releases it when it ends."""
-    refused = refusal(user, request.spec)
-    if refused is not None:
-        raise refused
+    _check_permission(request, user)  # a missing permission says so before any cap
     release = slots.acquire(_user_key(user))
     try:
-        handle = start_run(request, user=user)
+        handle = _record(request, user)
     except BaseException:
         release()
         raise
