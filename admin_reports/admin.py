@@ -36,7 +36,7 @@ from .models import ReportPreset, ReportRun
 from .permissions import may_run_reports
 from .presets import (
     describe_selection,
-    preset_errors,
+    filter_errors,
     preset_problem,
     preset_request,
     visible_presets,
@@ -208,7 +208,7 @@ class ReportPresetResource(resources.ModelResource):
         except ValidationError as exc:
             errors = exc.update_error_dict(errors)
         if self.resolve_filter is not None and "selection_filter" not in errors:
-            found = preset_errors(instance, self.resolve_filter).get("selection_filter")
+            found = filter_errors(instance, self.resolve_filter)
             if found:
                 errors["selection_filter"] = found
         if errors:
@@ -245,9 +245,7 @@ class ReportPresetForm(forms.ModelForm):
         super()._post_clean()  # type: ignore[misc]  # the instance is built here
         if self.errors or self.resolve_filter is None:
             return
-        for message in preset_errors(self.instance, self.resolve_filter).get(
-            "selection_filter", []
-        ):
+        for message in filter_errors(self.instance, self.resolve_filter):
             self.add_error("selection_filter", message)
 
 

@@ -35,10 +35,9 @@ from .models import ReportPreset
 from .permissions import refusal
 from .registry import registry
 from .run_request import (
-    FIRST_DAY,
-    LAST_DAY,
     RunRequest,
     RunSelection,
+    parse_date,
     parse_run_request,
     primary_key,
 )
@@ -97,6 +96,17 @@ def normalize_preset(preset: ReportPreset) -> None:
         preset.selection_filter = ""
 
 
+def filter_errors(preset: ReportPreset, resolve_filter: ResolveFilter) -> list[str]:
+    """The problems of a preset's changelist filter, checked through its changelist."""
+    try:
+        spec = registry.get(preset.report)
+    except ReportNotFound:
+        return []  # said by preset_errors
+    errors = Errors()
+    _selection_errors(preset, spec, errors, resolve_filter)
+    return errors.get("selection_filter", [])
+
+
 def validate_preset(preset: ReportPreset, resolve_filter: ResolveFilter | None = None) -> None:
     """Raise ValidationError (by field) when the preset cannot be saved as it is."""
     errors = preset_errors(preset, resolve_filter)
@@ -153,8 +163,11 @@ def _range_errors(preset: ReportPreset, spec: ReportSpec, errors: Errors) -> Non
         for name, day in (("start", start), ("end", end)):
             if day is None:
                 add(name, _("Fixed dates need a start and an end."))
-            elif not FIRST_DAY <= day <= LAST_DAY:
-                add(name, _("Dates must lie between %s and %s.") % (FIRST_DAY, LAST_DAY))
+                continue
+            try:
+                parse_date(day, name)  # the run request's bounds of a date
+            except InvalidParameters as exc:
+                add(name, " ".join(exc.messages))
         if "start" in errors or "end" in errors:
             return
     elif spec.date_range.required:
