@@ -92,6 +92,14 @@ class ReportActionMixin(_ModelAdmin):
 
     def _report_refusal(self, request: HttpRequest) -> HttpResponseBase | None:
         """A POST naming a report the user may not run is refused with the reason."""
+        problem = self._report_problem(request)
+        if problem is None:
+            return None
+        message, status = problem
+        return refusal_response(request, message, status, html=True, admin_site=self.admin_site)
+
+    def _report_problem(self, request: HttpRequest) -> tuple[str, int] | None:
+        """(message, status) of the first report action the POST may not run, or None."""
         model = self.model
         for action in request.POST.getlist("action"):
             if not action.startswith(ACTION_PREFIX):
@@ -99,29 +107,18 @@ class ReportActionMixin(_ModelAdmin):
             try:
                 spec = registry.get(action.removeprefix(ACTION_PREFIX))
             except ReportNotFound as exc:
-                return refusal_response(
-                    request, str(exc), 404, html=True, admin_site=self.admin_site
-                )
+                return str(exc), 404
             if not spec.action_for(model):
                 message = _("The report “%(title)s” does not run on %(model)s.") % {
                     "title": spec.title,
                     "model": model._meta.verbose_name_plural,
                 }
-                return refusal_response(
-                    request, message, 400, html=True, admin_site=self.admin_site
-                )
-            refused: ReportPermissionDenied | InvalidParameters | None
-            refused = refusal(request.user, spec)
-            if refused is None:
-                refused = _selection_refusal(model, request.POST.getlist(ACTION_CHECKBOX_NAME))
-            if isinstance(refused, InvalidParameters):
-                return refusal_response(
-                    request, " ".join(refused.messages), 400, html=True, admin_site=self.admin_site
-                )
+                return message, 400
+            refused = refusal(request.user, spec) or _selection_refusal(
+                model, request.POST.getlist(ACTION_CHECKBOX_NAME)
+            )
             if refused is not None:
-                return refusal_response(
-                    request, str(refused), 403, html=True, admin_site=self.admin_site
-                )
+                return _refusal_text(refused), REFUSALS[type(refused)]
         return None
 
     def report_view(self, request: HttpRequest, queryset: QuerySet, spec: ReportSpec) -> Any:

@@ -11,6 +11,7 @@ from typing import Any
 
 from django.contrib.auth.models import Permission
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from .exceptions import ReportPermissionDenied
 
@@ -41,14 +42,12 @@ def refusal(user: Any, spec: Any) -> ReportPermissionDenied | None:
     if not missing:
         return None
     names = ", ".join(f"“{permission_label(name)}” ({name})" for name in missing)
-    return ReportPermissionDenied(
-        _("You may not run the report “%(title)s”: it needs the permission %(names)s.")
-        % {"title": spec.title, "names": names}
-        if len(missing) == 1
-        else _("You may not run the report “%(title)s”: it needs the permissions %(names)s.")
-        % {"title": spec.title, "names": names},
-        missing,
-    )
+    message = ngettext(
+        "You may not run the report “%(title)s”: it needs the permission %(names)s.",
+        "You may not run the report “%(title)s”: it needs the permissions %(names)s.",
+        len(missing),
+    ) % {"title": spec.title, "names": names}
+    return ReportPermissionDenied(message, missing)
 
 
 def permission_label(name: str) -> str:

@@ -57,9 +57,8 @@ def download(request: HttpRequest, name: str) -> HttpResponseBase:
     except TooManyStreams as exc:
         return refusal_response(request, str(exc), exc.status_code)
     except InvalidParameters as exc:
-        field = getattr(exc, "field", None)
         message = " ".join(exc.messages)
-        return refusal_response(request, f"{field}: {message}" if field else message, 400)
+        return refusal_response(request, f"{exc.field}: {message}" if exc.field else message, 400)
     return stream_csv(request, handle.job, handle.filename, release=handle.release)
 
 
