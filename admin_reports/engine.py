@@ -517,12 +517,12 @@ class SyncStream:
         client: ClientWatch | None = None,
     ) -> None:
         self.session = _Session(job, wire, release)
-        self.session.client = self.client = client
+        self.session.client = client
         self._finalizer = weakref.finalize(self, self.session.cancel)
 
     def _wait(self) -> float:
-        wait = self.session.wait_time()
-        return min(wait, self.client.interval) if self.client is not None else wait
+        wait, client = self.session.wait_time(), self.session.client
+        return min(wait, client.interval) if client is not None else wait
 
     def __iter__(self) -> Iterator[bytes]:
         return self._run()
@@ -534,7 +534,7 @@ class SyncStream:
             ended = False
             while not ended:
                 item = session.queue.get(self._wait())
-                if item is None and self.client is not None and self.client.gone():
+                if item is None and session.client is not None and session.client.gone():
                     session.cancel()  # logged at INFO as a client that went away
                     raise session.aborted()
                 data, ended = session.step(item)
