@@ -36,6 +36,8 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from stream_memory import free_port, login  # bench/ is the script's own directory
+
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
 USERS = ["soak1", "soak2", "soak3", "soak4"]
@@ -57,12 +59,6 @@ def django():
 
 def manage(*args: str) -> None:
     subprocess.run([PYTHON, "manage.py", *args], cwd=ROOT, check=True, capture_output=True)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def workers(master: int) -> list[int]:
@@ -95,18 +91,12 @@ def backends() -> int:
 
 def session_cookie(base: str, username: str) -> str:
     jar = http.cookiejar.CookieJar()
-    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
-    page = opener.open(f"{base}/admin/login/").read().decode()
-    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)
-    data = urllib.parse.urlencode(
-        {
-            "csrfmiddlewaretoken": token,
-            "username": username,
-            "password": PASSWORD,
-            "next": "/admin/",
-        }
-    ).encode()
-    opener.open(urllib.request.Request(f"{base}/admin/login/", data, {"Referer": base})).read()
+    login(
+        base,
+        urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar)),
+        username,
+        PASSWORD,
+    )
     return "; ".join(f"{c.name}={c.value}" for c in jar)
 
 

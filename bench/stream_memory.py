@@ -59,14 +59,14 @@ def worker_pid(master: int) -> int:
     raise RuntimeError("gunicorn started no worker")
 
 
-def login(base: str, opener) -> None:
+def login(base: str, opener, username: str = "bench", password: str = "bench-password") -> None:
     page = opener.open(f"{base}/admin/login/").read().decode()
     token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)
     data = urllib.parse.urlencode(
         {
             "csrfmiddlewaretoken": token,
-            "username": "bench",
-            "password": "bench-password",
+            "username": username,
+            "password": password,
             "next": "/admin/",
         }
     ).encode()
