@@ -5,9 +5,19 @@ from decimal import Decimal
 
 import factory
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Permission
 from django.utils import timezone
 
 from project.shop.models import Category, Customer, Order, OrderLine, Product, Region
+
+
+def grant(user, *names: str) -> None:
+    """Give `user` permissions named "app_label.codename"."""
+    for name in names:
+        app_label, codename = name.split(".")
+        user.user_permissions.add(
+            Permission.objects.get(content_type__app_label=app_label, codename=codename)
+        )
 
 
 class UserFactory(factory.django.DjangoModelFactory):

@@ -5,7 +5,6 @@ from decimal import Decimal
 
 import pytest
 from django.contrib.admin import helpers
-from django.contrib.auth.models import Permission
 from django.test import override_settings
 from django.urls import reverse
 
@@ -19,6 +18,7 @@ from .factories import (
     ProductFactory,
     ReportPresetFactory,
     UserFactory,
+    grant,
 )
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -32,14 +32,6 @@ REPORT_PERMISSIONS = [
     "shop.view_orderline",
     "shop.view_product",
 ]
-
-
-def grant(user, *names):
-    for name in names:
-        app_label, codename = name.split(".")
-        user.user_permissions.add(
-            Permission.objects.get(content_type__app_label=app_label, codename=codename)
-        )
 
 
 @pytest.fixture

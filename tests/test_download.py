@@ -3,14 +3,13 @@
 import gzip
 
 import pytest
-from django.contrib.auth.models import Permission
 from django.test import override_settings
 from django.urls import reverse
 
 from admin_reports.models import ReportRun
 from admin_reports.runs import slots
 
-from .factories import UserFactory
+from .factories import UserFactory, grant
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -28,14 +27,6 @@ def body(response) -> bytes:
     data = b"".join(response.streaming_content)
     response.close()
     return data
-
-
-def grant(user, *names):
-    for name in names:
-        app_label, codename = name.split(".")
-        user.user_permissions.add(
-            Permission.objects.get(content_type__app_label=app_label, codename=codename)
-        )
 
 
 def test_streams_the_csv(superuser_client, line):

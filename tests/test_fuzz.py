@@ -16,8 +16,8 @@ from hypothesis import strategies as st
 from admin_reports.models import ReportRun
 from admin_reports.runs import slots
 
-from .factories import OrderLineFactory, UserFactory
-from .test_admin_reports import ACTION, PRODUCTS, REPORT_PERMISSIONS, grant
+from .factories import OrderLineFactory, UserFactory, grant
+from .test_admin_reports import ACTION, PRODUCTS, REPORT_PERMISSIONS
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

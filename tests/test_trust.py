@@ -23,6 +23,7 @@ from .factories import (
     ProductFactory,
     ReportPresetFactory,
     UserFactory,
+    grant,
 )
 from .test_admin_reports import (
     ACTION,
@@ -31,7 +32,6 @@ from .test_admin_reports import (
     REPORT_PERMISSIONS,
     body,
     first_step,
-    grant,
     second_step,
 )
 

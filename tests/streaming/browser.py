@@ -17,13 +17,12 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from django.conf import settings
-from django.contrib.auth.models import Permission
 from django.db import connection
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 from project.shop.models import OrderLine
 
-from ..factories import UserFactory
+from ..factories import UserFactory, grant
 
 ARTIFACTS = Path(settings.BASE_DIR) / "test-artifacts"
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -41,11 +40,7 @@ REPORT_ACTION = "report_daily_product_sales"
 
 def staff_user(username: str = "browser", permissions: list[str] = PERMISSIONS):
     user = UserFactory(username=username, password=PASSWORD)
-    for name in permissions:
-        app_label, codename = name.split(".")
-        user.user_permissions.add(
-            Permission.objects.get(content_type__app_label=app_label, codename=codename)
-        )
+    grant(user, *permissions)
     return user
 
 
