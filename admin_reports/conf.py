@@ -56,6 +56,9 @@ DEFAULTS: dict[str, Any] = {
     # PostgreSQL: seconds a report's transaction may wait, idle, for a client that
     # stopped reading before the database ends it (None: no limit).
     "IDLE_TRANSACTION_TIMEOUT": 60.0,
+    # Seconds a download's write may stay blocked on a client that reads nothing before
+    # its connection is closed and the run cancelled (None: no limit); gunicorn and ASGI.
+    "SEND_TIMEOUT": 60.0,
 }
 
 

@@ -40,11 +40,9 @@ and the SystemExit goes on, so that the server still stops.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import enum
 import errno
 import logging
-import socket
 import sys
 import threading
 import time
@@ -58,6 +56,7 @@ from typing import Any
 
 from django.db import connections
 
+from .clients import ClientWatch, TaskAbort, watchdog
 from .conf import app_settings
 
 logger = logging.getLogger("admin_reports.engine")
@@ -84,6 +83,14 @@ class QueryTimeout(Exception):
     def __init__(self, seconds: float) -> None:
         super().__init__(f"Ran longer than {seconds:g} s and was stopped.")
         self.seconds = seconds
+
+
+class ClientStalled(Exception):
+    """The client read nothing of a write for ADMIN_REPORTS_SEND_TIMEOUT seconds."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        super().__init__(f"The client read nothing for {seconds:g} s; its connection is closed.")
 
 
 class ServerStopped(Exception):
@@ -329,49 +336,69 @@ class _Session:
         self.finished = False
         self.error: BaseException | None = None
         self.stop_reason: BaseException | None = None
-        self.client: ClientWatch | None = None  # set by a consumer that can close it
+        self.client: ClientWatch | TaskAbort | None = None  # set by a consumer
+        self.stop_requested_at: float | None = None
+        self.writing_since: float | None = None  # the consumer handed bytes to the server
         self._release = release
         self._lock = threading.Lock()
-        self._timers: list[threading.Timer] = []
         job.control.bind(self)
 
     def start(self) -> bytes:
         if self.job.on_start is not None:
             self.job.on_start()
         self.producer.start()
-        if self.client is not None and self.job.max_duration is not None:
-            timeout = QueryTimeout(self.job.max_duration)
-            self._after(self.job.max_duration + STUCK_GRACE, timeout, Outcome.FAILED)
+        if self.client is not None:
+            watchdog.watch(self)
         return self.count(self.wire.data(self.job.header))
 
     def request_stop(self, reason: BaseException) -> None:
         """Called from any thread: the consumer ends the stream at its next step."""
+        self.stop_requested_at = time.monotonic()
         self.stop_reason = reason
         self.producer.cancel()  # also wakes a consumer waiting on the queue
-        if self.client is not None:
-            self._after(STUCK_GRACE, reason, Outcome.CANCELLED)
 
-    def _after(self, seconds: float, reason: BaseException, outcome: Outcome) -> None:
-        timer = threading.Timer(seconds, self._unstick, (reason, outcome))
-        timer.daemon = True
-        self._timers.append(timer)
-        timer.start()
+    def writing(self, data: bytes) -> bytes:
+        """The consumer hands `data` to the server: from now until it asks for more,
+        the write may block on a client that stopped reading."""
+        self.writing_since = time.monotonic()
+        return data
+
+    def written(self) -> None:
+        self.writing_since = None
+
+    def check(self, now: float) -> None:
+        """The watchdog's look: end a stream whose consumer is stuck in a write."""
+        overdue = self.overdue(now)
+        if overdue is not None and not self.finished and self.client is not None:
+            self._unstick(*overdue)
+
+    def overdue(self, now: float) -> tuple[BaseException, Outcome] | None:
+        limit, asked = self.job.max_duration, self.stop_requested_at
+        if asked is not None and self.stop_reason is not None and now - asked >= STUCK_GRACE:
+            return self.stop_reason, Outcome.CANCELLED
+        if limit is not None and now - self.started >= limit + STUCK_GRACE:
+            return QueryTimeout(limit), Outcome.FAILED
+        send_timeout, since = app_settings.SEND_TIMEOUT, self.writing_since
+        if send_timeout is not None and since is not None and now - since >= send_timeout:
+            return ClientStalled(send_timeout), Outcome.CANCELLED
+        return None
 
     def _unstick(self, reason: BaseException, outcome: Outcome) -> None:
-        """A stop the consumer did not carry out in time: it is blocked writing to a client
-        that stopped reading. End the stream here and close the client's connection."""
-        if self.finished or self.client is None:
-            return
-        logger.log(
-            logging.ERROR if outcome is Outcome.FAILED else logging.INFO,
-            "%s %s: %s The client stopped reading; its connection is closed.",
-            self.job.label,
-            "failed" if outcome is Outcome.FAILED else "cancelled",
-            reason,
-        )
+        """End the stream here and close the client's connection under the write."""
+        if isinstance(reason, ClientStalled):
+            logger.info("%s cancelled: %s", self.job.label, reason)
+        else:
+            logger.log(
+                logging.ERROR if outcome is Outcome.FAILED else logging.INFO,
+                "%s %s: %s The client stopped reading; its connection is closed.",
+                self.job.label,
+                "failed" if outcome is Outcome.FAILED else "cancelled",
+                reason,
+            )
         self.error = reason
         self.finish(outcome, reason)
-        self.client.abort()
+        if self.client is not None:
+            self.client.abort()
 
     def count(self, data: bytes) -> bytes:
         self.sent += len(data)
@@ -392,7 +419,9 @@ class _Session:
         After a failure the stream ends and `self.error` is set: the consumer must
         then raise StreamAborted, so that the transfer is not seen as complete.
         """
-        if self.stop_reason is not None and not self.finished:
+        if self.finished:  # ended by the watchdog while the consumer was writing
+            return b"", True
+        if self.stop_reason is not None:
             return self.fail(self.stop_reason, Outcome.CANCELLED), True
         # The deadline holds whether rows are waiting or not: a slow reader keeps the
         # queue full, and the run must stop all the same.
@@ -457,8 +486,7 @@ class _Session:
             if self.finished:
                 return
             self.finished = True
-        for timer in self._timers:
-            timer.cancel()
+        watchdog.forget(self)
         if outcome is Outcome.SUCCEEDED:
             self.queue.close()  # the producer is done: nothing to cancel
         else:
@@ -478,34 +506,6 @@ class _Session:
             self.producer.join(wait)
 
 
-class ClientWatch:
-    """Notices a client that left, by peeking at its socket while the stream waits.
-
-    A WSGI server learns of a departed client only when it writes; without gzip the
-    heartbeats are far apart, so the stream looks for the end of the client's side of
-    the connection itself (gunicorn hands the socket over in the WSGI environ).
-    """
-
-    interval = 1.0  # seconds between looks
-
-    def __init__(self, sock: socket.socket) -> None:
-        self.sock = sock
-
-    def gone(self) -> bool:
-        try:
-            data = self.sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT)
-        except (BlockingIOError, InterruptedError):
-            return False  # nothing to read: the client is there, waiting
-        except OSError:
-            return True  # reset, or the socket is closed
-        return data == b""  # an orderly close; bytes would be a next request
-
-    def abort(self) -> None:
-        """Close the connection under a consumer blocked writing to it."""
-        with contextlib.suppress(OSError):  # already closed
-            self.sock.shutdown(socket.SHUT_RDWR)
-
-
 class SyncStream:
     """The response body under WSGI: a plain iterator. Its close() always cleans up."""
 
@@ -522,24 +522,28 @@ class SyncStream:
 
     def _wait(self) -> float:
         wait, client = self.session.wait_time(), self.session.client
-        return min(wait, client.interval) if client is not None else wait
+        if client is None or client.interval is None:
+            return wait
+        return min(wait, client.interval)
 
     def __iter__(self) -> Iterator[bytes]:
         return self._run()
 
     def _run(self) -> Iterator[bytes]:
-        session = self.session
+        session, client = self.session, self.session.client
         try:
-            yield session.start()
+            yield session.writing(session.start())
+            session.written()
             ended = False
             while not ended:
                 item = session.queue.get(self._wait())
-                if item is None and session.client is not None and session.client.gone():
+                if item is None and client is not None and client.gone():
                     session.cancel()  # logged at INFO as a client that went away
                     raise session.aborted()
                 data, ended = session.step(item)
                 if data:
-                    yield data
+                    yield session.writing(data)
+                    session.written()
             if session.error is not None:
                 raise session.aborted()
         except SERVER_STOPS as stop:  # raised here while we wait for the queue
@@ -570,14 +574,17 @@ class AsyncStream:
 
     async def _run(self):
         session = self.session
+        session.client = TaskAbort()  # this task sends the response: cancel it to abort
         try:
-            yield session.start()
+            yield session.writing(session.start())
+            session.written()
             ended = False
             while not ended:
                 item = await asyncio.to_thread(session.queue.get, session.wait_time())
                 data, ended = session.step(item)
                 if data:
-                    yield data
+                    yield session.writing(data)
+                    session.written()
             if session.error is not None:
                 # Not StreamAborted: Django's handler would hand it to the server, which
                 # logs it with its traceback a second time (see the module docstring).

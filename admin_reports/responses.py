@@ -21,7 +21,8 @@ from django.core.handlers.asgi import ASGIRequest
 from django.http import HttpRequest, StreamingHttpResponse
 from django.utils.http import content_disposition_header
 
-from .engine import AsyncStream, ClientWatch, GzipWire, IdentityWire, StreamJob, SyncStream
+from .clients import ClientWatch
+from .engine import AsyncStream, GzipWire, IdentityWire, StreamJob, SyncStream
 from .runs import slots
 
 ACCEPTS_GZIP = re.compile(r"\bgzip\b")

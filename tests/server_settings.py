@@ -17,6 +17,8 @@ if os.environ.get("GZIP_MIDDLEWARE"):
 # A test of the per-user cap starts a server with MAX_STREAMS_PER_USER=1.
 ADMIN_REPORTS_MAX_STREAMS_PER_USER = int(os.environ.get("MAX_STREAMS_PER_USER", "20"))
 ADMIN_REPORTS_MAX_STREAMS = 20
+# A test of stalled clients starts a server with a short send timeout.
+ADMIN_REPORTS_SEND_TIMEOUT = float(os.environ.get("SEND_TIMEOUT", "60"))
 
 # With the level and logger name: the tests read the servers' logs.
 LOGGING = {

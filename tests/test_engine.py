@@ -15,10 +15,11 @@ import zlib
 import pytest
 from django.test import override_settings
 
+from admin_reports.clients import ClientWatch
 from admin_reports.engine import (
     AsyncStream,
     ByteQueue,
-    ClientWatch,
+    ClientStalled,
     GzipWire,
     IdentityWire,
     Outcome,
@@ -238,12 +239,12 @@ def test_a_failed_gzip_stream_has_no_valid_trailer():
 
 def test_max_duration_stops_the_producer():
     seen, on_finish = finished_with()
-    job = StreamJob(b"a\r\n", slow_chunks(3, [b"1\r\n"]), max_duration=0.3, on_finish=on_finish)
+    job = StreamJob(b"a\r\n", slow_chunks(6, [b"1\r\n"]), max_duration=0.3, on_finish=on_finish)
     pieces, aborted = drain(SyncStream(job, IdentityWire()))
     assert isinstance(aborted, StreamAborted)
     marked_at = [at for at, piece in pieces if b"failed" in piece]
     assert len(marked_at) == 1
-    assert 0.3 <= marked_at[0] < 0.8
+    assert 0.3 <= marked_at[0] < 3.0, "stopped at the deadline, long before the row came"
     assert seen[0][0] is Outcome.FAILED
     assert str(seen[0][1]) == "Ran longer than 0.3 s and was stopped."
 
@@ -339,3 +340,86 @@ def test_a_client_watch_sees_the_other_end_close():
         assert ours.recv(1) == b"G"
         theirs.close()
         assert watch.gone() is True
+
+
+def wait_for(condition, timeout: float = 30) -> bool:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+    return True
+
+
+class StalledClient:
+    """A client that stopped reading: its abort() is what frees the blocked write."""
+
+    interval = None
+
+    def __init__(self) -> None:
+        self.aborted = threading.Event()
+
+    def gone(self) -> bool:
+        return False
+
+    def abort(self) -> None:
+        self.aborted.set()
+
+
+def endless():
+    while True:
+        yield b"1\r\n" * 100
+
+
+@override_settings(ADMIN_REPORTS_SEND_TIMEOUT=0.5)
+def test_a_write_blocked_past_the_send_timeout_closes_the_client(caplog):
+    caplog.set_level(logging.INFO, "admin_reports.engine")
+    seen, on_finish = finished_with()
+    client = StalledClient()
+    job = StreamJob(b"a\r\n", endless, name="Stream s1", on_finish=on_finish)
+    iterator = iter(SyncStream(job, IdentityWire(), client=client))
+    next(iterator)  # the server writes the header, and the write never returns
+    assert client.aborted.wait(30), "the watchdog closed the stalled client's connection"
+    assert seen[0][0] is Outcome.CANCELLED
+    assert isinstance(seen[0][1], ClientStalled)
+    assert "Stream s1 cancelled: The client read nothing for 0.5 s" in caplog.text
+    with pytest.raises(StreamAborted):
+        next(iterator)  # a server that tries again finds the stream over
+    assert wait_for(
+        lambda: not any(t.name == "admin-reports-watchdog" for t in threading.enumerate())
+    )
+
+
+@override_settings(ADMIN_REPORTS_SEND_TIMEOUT=None)
+def test_without_a_send_timeout_a_slow_write_is_left_alone():
+    client = StalledClient()
+    stream = SyncStream(StreamJob(b"a\r\n", endless), IdentityWire(), client=client)
+    session, looks = stream.session, []
+    check = session.check
+    session.check = lambda now: (looks.append(now), check(now))  # type: ignore[method-assign]
+    iterator = iter(stream)
+    next(iterator)
+    assert wait_for(lambda: len(looks) >= 2 and looks[-1] - session.writing_since >= 1.0)
+    assert not client.aborted.is_set()
+    iterator.close()
+
+
+@override_settings(ADMIN_REPORTS_SEND_TIMEOUT=0.5)
+def test_under_asgi_a_stalled_send_is_cancelled():
+    seen, on_finish = finished_with()
+    job = StreamJob(b"a\r\n", endless, on_finish=on_finish)
+
+    async def serve() -> str:
+        stream = AsyncStream(job, IdentityWire())
+        body = aiter(stream)
+        await anext(body)  # the header; then the send blocks, as on a full socket
+        try:
+            await asyncio.sleep(60)
+        except asyncio.CancelledError:
+            await body.aclose()
+            return "cancelled"
+        return "never cancelled"
+
+    assert asyncio.run(serve()) == "cancelled"
+    assert seen[0][0] is Outcome.CANCELLED
+    assert isinstance(seen[0][1], ClientStalled)

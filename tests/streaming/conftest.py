@@ -193,11 +193,12 @@ def gunicorn(django_db_setup, tmp_path_factory):
 
 @pytest.fixture
 def fresh_server(django_db_setup, tmp_path):
-    """Start a server of a kind for this test alone: fresh_server("gunicorn-sync")."""
+    """Start a server of a kind for this test alone: fresh_server("gunicorn-sync"), with
+    settings from the environment as tests.server_settings reads them."""
     with ExitStack() as stack:
 
-        def start(kind: str) -> Server:
-            return stack.enter_context(running(kind, tmp_path / f"{kind}.log"))
+        def start(kind: str, **settings_env: str) -> Server:
+            return stack.enter_context(running(kind, tmp_path / f"{kind}.log", **settings_env))
 
         yield start
 
