@@ -160,7 +160,10 @@ def expression_mark(container, key, offset: int) -> Mark:
 # Joins -------------------------------------------------------------------
 
 
-def join_items(ctx, data: MarkedDict) -> Iterator[tuple[str, str, str | None, Mark]]:
+def join_items(
+    ctx, data: MarkedDict
+) -> Iterator[tuple[str, str, str | None, MarkedDict | None, Mark]]:
+    """(alias, path, condition, the join's mapping if it is one, mark) of each valid join."""
     joins = data.get("joins")
     if joins is None:
         return
@@ -172,14 +175,14 @@ def join_items(ctx, data: MarkedDict) -> Iterator[tuple[str, str, str | None, Ma
     for alias, value in joins.items():
         mark = joins.mark_of(alias)
         if isinstance(value, str):
-            yield str(alias), value, None, mark
+            yield str(alias), value, None, None, mark
         elif isinstance(value, MarkedDict):
             where = f"joins.{cut(str(alias))}"
             check_keys(ctx, value, where, JOIN_KEYS, required=("path",))
             path = string(ctx, value, "path", f"{where}.path")
             condition = string(ctx, value, "condition", f"{where}.condition")
             if path is not None:
-                yield str(alias), path, condition, mark
+                yield str(alias), path, condition, value, mark
         else:
             ctx.error(
                 "E002",

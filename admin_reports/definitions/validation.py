@@ -130,7 +130,7 @@ class _Builder:
 
     def joins(self) -> tuple[JoinSpec, ...]:
         joins = []
-        for alias, path, condition_text, mark in f.join_items(self.ctx, self.data):
+        for alias, path, condition_text, config, mark in f.join_items(self.ctx, self.data):
             if not NAME_RE.match(alias) or alias in f.field_name_set(self.model):
                 self.ctx.error(
                     "E016",
@@ -163,7 +163,7 @@ class _Builder:
                     condition_text,
                     resolved.lookup,
                     target,
-                    mark,
+                    config,
                     self.reached.update,
                 )
             lookup = alias if condition is not None else resolved.lookup

@@ -446,3 +446,21 @@ def test_forbidden_fields_are_refused_wherever_they_are_read(tmp_path, settings,
     assert spec is None
     assert [problem.id for problem in problems] == ["E029"]
     assert "refers to 'email' of 'shop.Customer', which no report may read." in str(problems[0])
+
+
+def test_a_bad_join_condition_is_reported_where_it_is(tmp_path):
+    path = tmp_path / "report.yaml"
+    path.write_text(
+        BASE
+        + "joins:\n  buyer:\n    path: order.customer\n    condition: \"regoin.code == 'N'\"\n"
+    )
+    spec, problems = load_definition(path)
+    assert spec is None
+    assert problems == [
+        Problem(
+            "E009",
+            "The value of 'joins.buyer.condition' refers to 'regoin', which is not a field of"
+            " 'shop.Customer'. Did you mean 'region'?",
+            Mark(path, 8, 17),
+        )
+    ]
