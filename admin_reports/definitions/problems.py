@@ -185,9 +185,8 @@ def _text_prefix(value: str, limit: int) -> tuple[str, bool]:
 
 def _items_prefix(value: Any, limit: int, depth: int) -> tuple[str, bool]:
     is_dict = isinstance(value, dict)
-    opening, closing = (
-        "[]" if isinstance(value, list) else "()" if isinstance(value, tuple) else "{}"
-    )
+    brackets = "[]" if isinstance(value, list) else "()" if isinstance(value, tuple) else "{}"
+    opening, closing = brackets[0], brackets[1]
     if depth >= SHOWN_DEPTH:
         return f"{opening}…{closing}", True
     parts: list[str] = []
