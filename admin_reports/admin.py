@@ -26,6 +26,7 @@ from import_export import fields, resources, widgets
 from import_export.admin import ImportExportModelAdmin
 
 from .actions import ReportActionMixin, ReportActionModelAdmin
+from .definitions.problems import shown
 from .exceptions import (
     InvalidParameters,
     ReportNotFound,
@@ -164,7 +165,7 @@ class UserByUsername(widgets.ForeignKeyWidget):
         try:
             return super().clean(value, row, **kwargs)
         except get_user_model().DoesNotExist:
-            raise ValueError(_("No user is named %(name)r.") % {"name": value}) from None
+            raise ValueError(_("No user is named %(name)s.") % {"name": shown(value)}) from None
 
 
 class ReportPresetResource(resources.ModelResource):
@@ -197,8 +198,8 @@ class ReportPresetResource(resources.ModelResource):
             row["owner"] = user.get_username()
         elif owner != user.get_username():
             raise ValueError(
-                _("You may import only your own presets; this row's owner is %(owner)r.")
-                % {"owner": owner}
+                _("You may import only your own presets; this row's owner is %(owner)s.")
+                % {"owner": shown(owner)}
             )
 
     def validate_instance(self, instance: Any, *args: Any, **kwargs: Any) -> None:

@@ -29,6 +29,7 @@ from django.utils.translation import ngettext
 from .compiler import check_date_range
 from .dates import quick_ranges
 from .definitions.paths import did_you_mean
+from .definitions.problems import shown
 from .definitions.spec import ReportSpec
 from .exceptions import InvalidParameters, ReportNotFound
 from .models import ReportPreset
@@ -135,7 +136,7 @@ def preset_problem(
 
 
 def _report_unknown(name: str) -> str:
-    return _("No valid report is named %(name)r.") % {"name": name} + did_you_mean(
+    return _("No valid report is named %(name)s.") % {"name": shown(name)} + did_you_mean(
         name, registry.specs()
     )
 
@@ -154,8 +155,8 @@ def _range_errors(preset: ReportPreset, spec: ReportSpec, errors: Errors) -> Non
         if preset.quick_range not in ranges:
             add(
                 "quick_range",
-                _("%(name)r is not a quick range; choose one of: %(choices)s.")
-                % {"name": preset.quick_range, "choices": ", ".join(ranges)},
+                _("%(name)s is not a quick range; choose one of: %(choices)s.")
+                % {"name": shown(preset.quick_range), "choices": ", ".join(ranges)},
             )
         return
     start, end = preset.start, preset.end
@@ -194,8 +195,8 @@ def _selection_errors(
     if label not in actions:
         add(
             "selection_model",
-            _("The report runs on %(choices)s, not on %(model)r.")
-            % {"choices": ", ".join(sorted(actions)), "model": preset.selection_model},
+            _("The report runs on %(choices)s, not on %(model)s.")
+            % {"choices": ", ".join(sorted(actions)), "model": shown(preset.selection_model)},
         )
         return
     model = actions[label].model

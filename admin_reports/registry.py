@@ -35,6 +35,7 @@ from .conf import PREFIX, app_settings
 from .dates import quick_ranges
 from .definitions import Mark, Problem, ReportSpec, load_definition_file
 from .definitions.paths import did_you_mean
+from .definitions.problems import ERROR_CHARS, cut, shown
 from .exceptions import InvalidDefinition, ReportNotFound
 
 logger = logging.getLogger("admin_reports")
@@ -84,7 +85,9 @@ class Registry:
         problems = [p for p in self.problems() if p.mark.file and p.mark.file.stem == name]
         if problems:
             raise InvalidDefinition(name, problems)
-        raise ReportNotFound(f"No valid report is named {name!r}." + did_you_mean(name, specs))
+        raise ReportNotFound(
+            f"No valid report is named {shown(name)}." + did_you_mean(name, specs)
+        )
 
     def for_model(self, model: type[models.Model]) -> list[ReportSpec]:
         return [spec for spec in self._load().values() if spec.action_for(model)]
@@ -101,7 +104,7 @@ def load_all(dirs) -> tuple[dict[str, ReportSpec], list[Problem]]:
             found = [
                 Problem(
                     "E006",
-                    f"The report name {spec.name!r} is already used by {origins[spec.name]}.",
+                    f"The report name {shown(spec.name)} is already used by {origins[spec.name]}.",
                     Mark(path, 1, 1),
                     hint="Give one of them another file name or 'name'.",
                 )
@@ -147,7 +150,7 @@ def check_quick_range(spec: ReportSpec) -> list[Problem]:
     return [
         Problem(
             "E018",
-            f"The value of 'date_range.default' is {date_range.default!r}, which is not a"
+            f"The value of 'date_range.default' is {shown(date_range.default)}, which is not a"
             " quick range." + did_you_mean(date_range.default, ranges),
             date_range.default_mark or spec.source or Mark(None),
             hint="Quick ranges: " + ", ".join(ranges) + ".",
@@ -177,7 +180,7 @@ def _compile_error(spec: ReportSpec) -> str | None:
         compiled = compile_report(spec, params)
         compiled.queryset.query.get_compiler(using=DEFAULT_DB_ALIAS).as_sql()
     except (FieldError, TypeError, ValueError, AttributeError) as exc:
-        return str(exc)
+        return cut(str(exc), ERROR_CHARS)  # Django's errors may quote a filter's value whole
     return None
 
 

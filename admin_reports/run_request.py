@@ -32,6 +32,7 @@ from django.utils.translation import gettext as _
 from .compiler import ReportParams, check_date_range
 from .conf import app_settings
 from .dates import quick_ranges
+from .definitions.problems import shown
 from .definitions.spec import ReportSpec
 from .exceptions import InvalidParameters
 
@@ -171,8 +172,8 @@ def parse_dates(
         ranges = quick_ranges()
         if name not in ranges:
             raise invalid(
-                _("Unknown quick range %(name)r; choose one of: %(choices)s.")
-                % {"name": name, "choices": ", ".join(ranges)},
+                _("Unknown quick range %(name)s; choose one of: %(choices)s.")
+                % {"name": shown(name), "choices": ", ".join(ranges)},
                 "range",
                 "range",
             )
@@ -216,7 +217,7 @@ def parse_date(value: Any, name: str) -> dt.date | None:
             value = dt.date.fromisoformat(value)
         except ValueError:
             raise invalid(
-                _("%(value)r is not a date in the form YYYY-MM-DD.") % {"value": value[:40]},
+                _("%(value)s is not a date in the form YYYY-MM-DD.") % {"value": shown(value)},
                 "date",
                 name,
             ) from None
@@ -242,8 +243,8 @@ def parse_selection(spec: ReportSpec, select: Any, on: Any) -> RunSelection | No
     actions = spec.actions_by_label
     if not actions:
         raise invalid(
-            _("The report %(name)r runs on no changelist: it takes no selection.")
-            % {"name": spec.name},
+            _("The report %(name)s runs on no changelist: it takes no selection.")
+            % {"name": shown(spec.name)},
             "selection",
             "select",
         )
@@ -269,7 +270,7 @@ def primary_key(model: type[models.Model], value: str) -> Any:
     assert pk is not None
     noun = model._meta.verbose_name
     refusal = invalid(
-        _("%(value)r is not a valid key of a %(noun)s.") % {"value": value[:40], "noun": noun},
+        _("%(value)s is not a valid key of a %(noun)s.") % {"value": shown(value), "noun": noun},
         "selection",
         "select",
     )

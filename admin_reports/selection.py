@@ -28,6 +28,7 @@ from django.utils.text import capfirst
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
+from .definitions.problems import shown
 from .run_request import RunSelection
 
 
@@ -122,9 +123,9 @@ def changelist_queryset(modeladmin: Any, request: Any, query_string: str) -> Que
         ValidationError,
     ):
         raise ValidationError(
-            _("The changelist filter %(filter)r does not apply to %(model)s.")
+            _("The changelist filter %(filter)s does not apply to %(model)s.")
             % {
-                "filter": query_string[:200],
+                "filter": shown(query_string, 200),
                 "model": modeladmin.model._meta.verbose_name_plural,
             },
             code="filter",

@@ -51,3 +51,35 @@ def test_hostile_files_are_refused_fast_and_the_others_keep_working(
     assert time.monotonic() - started < 30
     ids = sorted(problem.id for problem in registry.problems())
     assert ids == ["E030", "E031", "E032"]
+
+
+QUICK_RANGES = (
+    "today, yesterday, last_7_days, last_30_days, this_month, last_month, this_quarter,"
+    " last_quarter, year_to_date, last_year"
+)
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        (
+            {"range": "x" * 5000},
+            "range: Unknown quick range '" + "x" * 80 + "…' (5,000 characters); choose one of: "
+            f"{QUICK_RANGES}.",
+        ),
+        (
+            {"start": "2" * 5000, "end": "2026-03-31"},
+            "start: '" + "2" * 80 + "…' (5,000 characters) is not a date in the form YYYY-MM-DD.",
+        ),
+        (
+            {"start": "2026-03-01", "end": "2026-03-31", "select": "9" * 5000},
+            "select: '" + "9" * 80 + "…' (5,000 characters) is not a valid key of a product.",
+        ),
+    ],
+)
+def test_a_long_parameter_is_quoted_by_its_start(client, params, message):
+    client.force_login(UserFactory(is_superuser=True))
+    response = client.get(reverse("admin_reports:download", args=["daily_product_sales"]), params)
+    assert response.status_code == 400
+    assert response.content.decode().strip() == message
+    assert len(message) < 300

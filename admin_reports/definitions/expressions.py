@@ -30,7 +30,7 @@ from django.db.models import lookups as L
 
 from .functions import ArgumentError, FunctionSpec, function_table
 from .paths import PathError, ResolvedPath, did_you_mean
-from .problems import DefinitionError
+from .problems import ERROR_CHARS, DefinitionError, cut, shown
 
 MAX_LENGTH = 2000
 MAX_DEPTH = 40
@@ -112,7 +112,7 @@ def parse_expression(
 ) -> ParsedExpression:
     """Compile `text`, or raise ExpressionError; never anything else."""
     if isinstance(text, bool) or not isinstance(text, str | int | float):
-        raise ExpressionError("E002", f"must be an expression (a string), not {text!r}.")
+        raise ExpressionError("E002", f"must be an expression (a string), not {shown(text)}.")
     text = str(text)
     if len(text) > MAX_LENGTH:
         raise ExpressionError("E011", f"is longer than {MAX_LENGTH} characters.")
@@ -121,9 +121,11 @@ def parse_expression(
     except SyntaxError as exc:
         # Python gives offset 0 when it only knows the text ended too early.
         offset = (exc.offset - 1 if exc.offset else len(text)) if exc.lineno == 1 else 0
-        raise ExpressionError("E011", f"is not a valid expression: {exc.msg}.", offset) from None
+        message = f"is not a valid expression: {cut(str(exc.msg), ERROR_CHARS)}."
+        raise ExpressionError("E011", message, offset) from None
     except (ValueError, RecursionError, MemoryError) as exc:
-        raise ExpressionError("E011", f"is not a valid expression: {exc}.") from None
+        message = f"is not a valid expression: {cut(str(exc), ERROR_CHARS)}."
+        raise ExpressionError("E011", message) from None
     compiler = _Compiler(resolve, functions or function_table(), allow_aggregates)
     try:
         node = compiler.visit(tree.body)
@@ -177,15 +179,15 @@ class _Compiler:
             return Node(Value(value))
         if isinstance(value, int):
             if abs(value) > MAX_INT:
-                _fail(node, "E026", f"uses the number {value}, which is too large.")
+                _fail(node, "E026", f"uses the number {shown(value)}, which is too large.")
             return Node(Value(value))
         if isinstance(value, float):
             # Decimal, not float: mixing with DecimalFields must stay exact.
             decimal = Decimal(repr(value))
             if not decimal.is_finite():
-                _fail(node, "E026", f"uses the number {value!r}, which is not finite.")
+                _fail(node, "E026", f"uses the number {shown(value)}, which is not finite.")
             return Node(Value(decimal))
-        _fail(node, "E012", f"uses the literal {value!r}, which is not allowed.")
+        _fail(node, "E012", f"uses the literal {shown(value)}, which is not allowed.")
 
     def visit_Name(self, node: ast.Name) -> Node:
         return self._path(node, node.id)
@@ -305,7 +307,7 @@ class _Compiler:
             _fail(
                 node,
                 "E013",
-                f"calls {name!r}, which is not a known function or aggregate."
+                f"calls {shown(name)}, which is not a known function or aggregate."
                 + did_you_mean(name, self.functions),
                 f"Known: {', '.join(sorted(self.functions))}.",
             )
@@ -346,7 +348,7 @@ class _Compiler:
                 _fail(
                     keyword.value,
                     "E014",
-                    f"calls {name!r} with the keyword {keyword.arg!r}; usage: {spec.usage}.",
+                    f"calls {name!r} with the keyword {shown(keyword.arg)}; usage: {spec.usage}.",
                 )
             if keyword.arg == "filter":
                 keywords["filter"] = self._condition(keyword.value)
@@ -364,7 +366,7 @@ class _Compiler:
             _fail(
                 node,
                 "E014",
-                f"calls {name!r} with {value.expression.value!r}; choose one of: "
+                f"calls {name!r} with {shown(value.expression.value)}; choose one of: "
                 + ", ".join(repr(choice) for choice in choices)
                 + "."
                 + did_you_mean(str(value.expression.value), choices),
@@ -377,7 +379,11 @@ class _Compiler:
         try:
             return spec.build(*values, **options)
         except (ArgumentError, TypeError, ValueError) as exc:
-            _fail(node, "E014", f"calls {name!r} wrongly: {exc}; usage: {spec.usage}.")
+            _fail(
+                node,
+                "E014",
+                f"calls {name!r} wrongly: {cut(str(exc), ERROR_CHARS)}; usage: {spec.usage}.",
+            )
 
     # Helpers --------------------------------------------------------------
 

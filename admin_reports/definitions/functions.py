@@ -34,6 +34,7 @@ from django.utils.module_loading import import_string
 
 from ..conf import app_settings
 from ..exceptions import InvalidSetting
+from .problems import shown
 
 TRUNC_KINDS = ("hour", "day", "week", "month", "quarter", "year")
 EXTRACT_KINDS = (
@@ -87,7 +88,7 @@ def _concat(*expressions):
 def _round(expression, places=None):
     value = places.value if places is not None else 0
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 20:
-        raise ArgumentError(f"places must be a whole number from 0 to 20, not {value!r}")
+        raise ArgumentError(f"places must be a whole number from 0 to 20, not {shown(value)}")
     return db.Round(expression, value)
 
 

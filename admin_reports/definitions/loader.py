@@ -22,7 +22,7 @@ from typing import Any
 
 import yaml
 
-from .problems import Mark, Problem
+from .problems import ERROR_CHARS, Mark, Problem, cut, shown
 
 MAX_FILE_BYTES = 256 * 1024
 MAX_DEPTH = 16
@@ -87,7 +87,7 @@ class _Loader(yaml.SafeLoader):
             raise LimitExceeded(
                 Problem(
                     "E031",
-                    f"The definition uses the YAML alias '*{str(event.anchor)[:40]}': aliases"
+                    f"The definition uses the YAML alias '*{cut(str(event.anchor), 40)}': aliases"
                     " are not allowed in definitions.",
                     Mark(self.file, event.start_mark.line + 1, event.start_mark.column + 1),
                     hint="Write the value out where it is needed.",
@@ -138,7 +138,7 @@ class _Loader(yaml.SafeLoader):
                 self.problems.append(
                     Problem(
                         "E005",
-                        f"The key {key!r} appears twice in the same mapping.",
+                        f"The key {shown(key)} appears twice in the same mapping.",
                         _mark(self.file, key_node),
                         hint=f"It was first given on line {data.key_marks[key].line}.",
                     )
@@ -196,9 +196,10 @@ def load_yaml(text: str, file: Path | None = None) -> tuple[Any, list[Problem]]:
     except yaml.MarkedYAMLError as exc:
         place = exc.problem_mark or exc.context_mark
         mark = Mark(file, place.line + 1, place.column + 1) if place else Mark(file)
-        message = ": ".join(part for part in (exc.context, exc.problem) if part)
+        # PyYAML quotes what it could not read (a tag, a character) whole.
+        message = cut(": ".join(part for part in (exc.context, exc.problem) if part), ERROR_CHARS)
         return None, [Problem("E001", f"Invalid YAML: {message}.", mark)]
     except yaml.YAMLError as exc:
-        return None, [Problem("E001", f"Invalid YAML: {exc}.", Mark(file))]
+        return None, [Problem("E001", f"Invalid YAML: {cut(str(exc), ERROR_CHARS)}.", Mark(file))]
     finally:
         loader.dispose()

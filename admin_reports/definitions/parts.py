@@ -27,7 +27,7 @@ from .paths import (
     resolve_path,
     split_path,
 )
-from .problems import Mark
+from .problems import ERROR_CHARS, HINT_CHARS, Mark, cut, shown
 from .spec import ActionSpec, ColumnFormat, DateRangeSpec
 
 FORMAT_KEYS = ("decimals", "date", "datetime", "true_label", "false_label", "empty_label")
@@ -46,7 +46,7 @@ def check_keys(ctx, data: MarkedDict, where: str, allowed, required=()) -> None:
         if key not in allowed:
             ctx.error(
                 "E003",
-                f"{key!r} is not a valid key of {_where(where)}."
+                f"{shown(key)} is not a valid key of {_where(where)}."
                 + did_you_mean(str(key), allowed),
                 data.key_mark_of(key),
                 hint="Valid keys: " + ", ".join(allowed) + ".",
@@ -66,7 +66,9 @@ def string(ctx, data: MarkedDict, key: str, where: str) -> str | None:
     value = data[key]
     if not isinstance(value, str):
         ctx.error(
-            "E002", f"The value of '{where}' must be a string, not {value!r}.", data.mark_of(key)
+            "E002",
+            f"The value of '{where}' must be a string, not {shown(value)}.",
+            data.mark_of(key),
         )
         return None
     return value
@@ -76,13 +78,15 @@ def integer(ctx, data: MarkedDict, key: str, where: str, low: int, high: int) ->
     value = data[key]
     if isinstance(value, bool) or not isinstance(value, int):
         ctx.error(
-            "E002", f"The value of '{where}' must be an integer, not {value!r}.", data.mark_of(key)
+            "E002",
+            f"The value of '{where}' must be an integer, not {shown(value)}.",
+            data.mark_of(key),
         )
         return None
     if not low <= value <= high:
         ctx.error(
             "E026",
-            f"The value of '{where}' must be between {low} and {high}, not {value}.",
+            f"The value of '{where}' must be between {low} and {high}, not {shown(value)}.",
             data.mark_of(key),
         )
         return None
@@ -94,7 +98,7 @@ def boolean(ctx, data: MarkedDict, key: str, where: str, default: bool) -> bool:
     if not isinstance(value, bool):
         ctx.error(
             "E002",
-            f"The value of '{where}' must be true or false, not {value!r}.",
+            f"The value of '{where}' must be true or false, not {shown(value)}.",
             data.mark_of(key),
         )
         return default
@@ -133,7 +137,7 @@ def model_from_label(ctx, label: str, where: str, mark: Mark) -> type[models.Mod
     except (LookupError, ValueError):
         ctx.error(
             "E008",
-            f"The value of '{where}' refers to {label!r}, which is not an installed model."
+            f"The value of '{where}' refers to {shown(label)}, which is not an installed model."
             + did_you_mean(label, model_choices()),
             mark,
             hint="Give the model as 'app_label.ModelName'.",
@@ -156,7 +160,10 @@ def expression_mark(container, key, offset: int) -> Mark:
 # Joins -------------------------------------------------------------------
 
 
-def join_items(ctx, data: MarkedDict) -> Iterator[tuple[str, str, str | None, Mark]]:
+def join_items(
+    ctx, data: MarkedDict
+) -> Iterator[tuple[str, str, str | None, MarkedDict | None, Mark]]:
+    """(alias, path, condition, the join's mapping if it is one, mark) of each valid join."""
     joins = data.get("joins")
     if joins is None:
         return
@@ -168,17 +175,18 @@ def join_items(ctx, data: MarkedDict) -> Iterator[tuple[str, str, str | None, Ma
     for alias, value in joins.items():
         mark = joins.mark_of(alias)
         if isinstance(value, str):
-            yield str(alias), value, None, mark
+            yield str(alias), value, None, None, mark
         elif isinstance(value, MarkedDict):
-            check_keys(ctx, value, f"joins.{alias}", JOIN_KEYS, required=("path",))
-            path = string(ctx, value, "path", f"joins.{alias}.path")
-            condition = string(ctx, value, "condition", f"joins.{alias}.condition")
+            where = f"joins.{cut(str(alias))}"
+            check_keys(ctx, value, where, JOIN_KEYS, required=("path",))
+            path = string(ctx, value, "path", f"{where}.path")
+            condition = string(ctx, value, "condition", f"{where}.condition")
             if path is not None:
-                yield str(alias), path, condition, mark
+                yield str(alias), path, condition, value, mark
         else:
             ctx.error(
                 "E002",
-                f"The value of 'joins.{alias}' must be a relation path or a mapping with"
+                f"The value of 'joins.{cut(str(alias))}' must be a relation path or a mapping with"
                 " 'path' and 'condition'.",
                 mark,
             )
@@ -196,7 +204,7 @@ def join_condition(ctx, alias, text, lookup, target, container, reach) -> Q | No
             f"{lookup}__{resolved.lookup}", resolved.field, resolved.model, resolved.models
         )
 
-    where = f"joins.{alias}.condition"
+    where = f"joins.{cut(alias)}.condition"
     try:
         parsed = parse_expression(text, resolve, allow_aggregates=False)
     except ExpressionError as exc:
@@ -236,7 +244,7 @@ def column_format(ctx, item: MarkedDict, where: str) -> ColumnFormat | None:
         if values.get(key) and "%" not in values[key]:
             ctx.error(
                 "E022",
-                f"The value of '{where}.{key}' is {values[key]!r}, which has no % directive.",
+                f"The value of '{where}.{key}' is {shown(values[key])}, which has no % directive.",
                 data.mark_of(key),
                 hint="Use strftime directives, e.g. '%d.%m.%Y'.",
             )
@@ -247,15 +255,16 @@ def column_format(ctx, item: MarkedDict, where: str) -> ColumnFormat | None:
 
 def order_by(ctx, data: MarkedDict, names: list[str]) -> tuple[str, ...]:
     result = []
+    hint = cut("Columns: " + ", ".join(names) + ".", HINT_CHARS)
     for item, mark in string_list(ctx, data, "order_by", "order_by"):
         name = item.removeprefix("-")
         if name not in names:
             ctx.error(
                 "E020",
-                f"The value of 'order_by' refers to {name!r}, which is not a column."
+                f"The value of 'order_by' refers to {shown(name)}, which is not a column."
                 + did_you_mean(name, names),
                 mark,
-                hint="Columns: " + ", ".join(names) + ".",
+                hint=hint,
             )
             continue
         result.append(item)
@@ -268,7 +277,8 @@ def permissions(ctx, data: MarkedDict) -> list[str]:
         if not PERMISSION_RE.match(item):
             ctx.error(
                 "E023",
-                f"The value of 'permissions' contains {item!r}, which is not a permission name.",
+                f"The value of 'permissions' contains {shown(item)}, which is not a"
+                " permission name.",
                 mark,
                 hint="Write permissions as 'app_label.codename', e.g. 'shop.view_order'.",
             )
@@ -303,7 +313,7 @@ def filter_condition(ctx, model, resolve, reach, aliases, key, lookup, value, ma
     read too.
     """
     path, *lookups = lookup.split("__")
-    where = f"{key}.{lookup}"
+    where = f"{key}.{cut(lookup)}"
     try:
         resolved = resolve(path)
         target = resolved.target_model
@@ -319,7 +329,11 @@ def filter_condition(ctx, model, resolve, reach, aliases, key, lookup, value, ma
         try:
             model._default_manager.filter(condition)
         except (FieldError, TypeError, ValueError) as exc:
-            ctx.error("E015", f"The key '{where}' is not a valid filter: {exc}", mark)
+            ctx.error(
+                "E015",
+                f"The key '{where}' is not a valid filter: {cut(str(exc), ERROR_CHARS)}",
+                mark,
+            )
             return None
     return condition
 
@@ -372,7 +386,7 @@ def _action(ctx, data, model, target, path, resolve) -> ActionSpec | None:
     if resolved.target_model is not target:
         ctx.error(
             "E019",
-            f"The value of 'selection' is {path!r}, which leads to"
+            f"The value of 'selection' is {shown(path)}, which leads to"
             f" '{_label(resolved.target_model)}', not to '{label}'.",
             data.mark_of("selection"),
         )
@@ -413,7 +427,7 @@ def _date_range(ctx, path, mark, resolve, config: MarkedDict | None) -> DateRang
     if not isinstance(resolved.field, models.DateField):  # DateTimeField is a DateField
         ctx.error(
             "E017",
-            f"The value of 'date_range.field' refers to {path!r}, which is not a date or"
+            f"The value of 'date_range.field' refers to {shown(path)}, which is not a date or"
             " datetime field.",
             mark,
         )

@@ -22,7 +22,7 @@ from django.db.models import Model
 from django.db.models.constants import LOOKUP_SEP
 
 from ..conf import app_settings
-from .problems import DefinitionError
+from .problems import HINT_CHARS, DefinitionError, cut, shown
 
 
 class PathError(DefinitionError):
@@ -58,7 +58,7 @@ class ResolvedPath:
 
 def did_you_mean(word: str, choices) -> str:
     close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
-    return f" Did you mean '{close[0]}'?" if close else ""
+    return f" Did you mean {shown(close[0])}?" if close else ""
 
 
 def field_names(model: type[models.Model]) -> list[str]:
@@ -75,7 +75,7 @@ def resolve_path(
     """Walk `path` from `model` (or from the alias it starts with)."""
     parts = split_path(path)
     if not path or any(not part.isidentifier() for part in parts):
-        raise PathError("E009", f"is {path!r}, which is not a field path.")
+        raise PathError("E009", f"is {shown(path)}, which is not a field path.")
     aliases = aliases or {}
     lookup: list[str] = []
     reached: list[type[models.Model]] = [model]
@@ -90,8 +90,8 @@ def resolve_path(
         if current is None:
             raise PathError(
                 "E010",
-                f"refers to {path!r}, but '{lookup[-1]}' is not a relation,"
-                f" so it has no field {part!r}.",
+                f"refers to {shown(path)}, but '{lookup[-1]}' is not a relation,"
+                f" so it has no field {shown(part)}.",
             )
         owner = current
         if part == "pk":
@@ -102,7 +102,7 @@ def resolve_path(
             except FieldDoesNotExist:
                 raise PathError(
                     "E009",
-                    f"refers to {part!r}, which is not a field of '{current._meta.label}'."
+                    f"refers to {shown(part)}, which is not a field of '{current._meta.label}'."
                     + did_you_mean(part, field_names(current)),
                     hint=_alias_hint(aliases) if not lookup else None,
                 ) from None
@@ -156,4 +156,4 @@ def models_along(model: type[models.Model], lookups: list[str]) -> list[type[mod
 def _alias_hint(aliases: Mapping[str, Alias]) -> str | None:
     if not aliases:
         return None
-    return "Join aliases: " + ", ".join(sorted(aliases)) + "."
+    return cut("Join aliases: " + ", ".join(sorted(aliases)) + ".", HINT_CHARS)

@@ -7,12 +7,17 @@ Problems found in report definitions, each with a stable id, a place and a messa
 Every id is listed in CHECK_IDS (and in docs/checks.md); ids are never reused.
 E027, E028 and W001 are the settings checks' (admin_reports.checks): the next
 definition id is E035.
+
+A message quotes what the definition (or a request) says with `shown(value)`, and a
+key inside a key path with `cut(key)`: a value may be 4,000 characters or a list of
+thousands, and a message repeats only its start.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from django.core import checks
 
@@ -110,3 +115,96 @@ class Problem:
 
     def to_check(self) -> checks.Error:
         return checks.Error(self.message, hint=self.hint, obj=str(self.mark), id=self.check_id)
+
+
+# How much of a value a message quotes, and how deep into nested lists it looks;
+# how much of an error from Django or Python (which may quote the value whole), and
+# of a hint that lists a definition's own names (its columns).
+SHOWN_CHARS = 80
+SHOWN_DEPTH = 3
+ERROR_CHARS = 200
+HINT_CHARS = 500
+
+
+def shown(value: Any, limit: int = SHOWN_CHARS) -> str:
+    """repr() of `value` cut to about `limit` characters, with its length when cut.
+
+        shown("sku")               # "'sku'"
+        shown("a" * 4000)          # "'aaa…' (4,000 characters)", 80 a's
+        shown(list(range(1000)))   # "[0, 1, 2, …] (1,000 items)"
+
+    A long list or mapping is never put in a repr whole: only the items that fit are.
+    """
+    text, was_cut = _prefix(value, limit, 0)
+    if not was_cut:
+        return text
+    if isinstance(value, str):
+        return f"{text} ({len(value):,} characters)"
+    if isinstance(value, list | tuple | dict | set | frozenset):
+        return f"{text} ({len(value):,} {'item' if len(value) == 1 else 'items'})"
+    return f"{text} ({len(_repr(value)):,} characters)"
+
+
+def cut(text: str, limit: int = SHOWN_CHARS) -> str:
+    """`text` itself when short, else its first `limit` characters and an ellipsis."""
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+def _prefix(value: Any, limit: int, depth: int) -> tuple[str, bool]:
+    """The start of repr(value), about `limit` characters; True when something is left out."""
+    if isinstance(value, str):
+        return _text_prefix(value, limit)
+    if isinstance(value, list | tuple | dict | set | frozenset) and value:
+        return _items_prefix(value, limit, depth)
+    text = _repr(value)
+    return (text, False) if len(text) <= limit else (text[:limit] + "…", True)
+
+
+def _repr(value: Any) -> str:
+    try:
+        return repr(value)
+    except ValueError:  # an int of more digits than Python turns into text
+        return f"<{type(value).__name__} of {value.bit_length():,} bits>"
+
+
+def _text_prefix(value: str, limit: int) -> tuple[str, bool]:
+    if len(value) <= limit:
+        text = repr(value)
+        if len(text) <= limit + 2:  # the quotes
+            return text, False
+    # Escapes make some characters longer (a NUL is \x00): keep the ones that fit.
+    end = used = 0
+    for char in value[:limit]:
+        used += len(repr(char)) - 2
+        if used > limit:
+            break
+        end += 1
+    text = repr(value[:end])
+    return text[:-1] + "…" + text[-1], True
+
+
+def _items_prefix(value: Any, limit: int, depth: int) -> tuple[str, bool]:
+    is_dict = isinstance(value, dict)
+    brackets = "[]" if isinstance(value, list) else "()" if isinstance(value, tuple) else "{}"
+    opening, closing = brackets[0], brackets[1]
+    if depth >= SHOWN_DEPTH:
+        return f"{opening}…{closing}", True
+    parts: list[str] = []
+    room, was_cut = limit - 2, False
+    for item in value.items() if is_dict else value:
+        if room <= 0:
+            parts.append("…")
+            was_cut = True
+            break
+        if is_dict:
+            key, key_cut = _prefix(item[0], room, depth + 1)
+            text, text_cut = _prefix(item[1], max(room - len(key) - 2, 0), depth + 1)
+            part, part_cut = f"{key}: {text}", key_cut or text_cut
+        else:
+            part, part_cut = _prefix(item, room, depth + 1)
+        parts.append(part)
+        room -= len(part) + 2
+        was_cut = was_cut or part_cut
+    if isinstance(value, tuple) and len(value) == 1:
+        closing = ",)"
+    return opening + ", ".join(parts) + closing, was_cut

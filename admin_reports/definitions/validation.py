@@ -22,7 +22,7 @@ from . import parts as f
 from .expressions import ExpressionError, parse_expression
 from .loader import MarkedDict, MarkedList
 from .paths import Alias, PathError, resolve_path
-from .problems import Mark, Problem
+from .problems import Mark, Problem, cut, shown
 from .spec import ActionSpec, ColumnKind, ColumnSpec, JoinSpec, ReportSpec
 
 NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -71,7 +71,7 @@ def validate_definition(
     if not NAME_RE.match(name):
         ctx.error(
             "E007",
-            f"The report name {name!r} is not valid.",
+            f"The report name {shown(name)} is not valid.",
             data.mark_of("name"),
             hint="Use lowercase letters, digits and underscores, starting with a letter.",
         )
@@ -130,11 +130,11 @@ class _Builder:
 
     def joins(self) -> tuple[JoinSpec, ...]:
         joins = []
-        for alias, path, condition_text, mark in f.join_items(self.ctx, self.data):
+        for alias, path, condition_text, config, mark in f.join_items(self.ctx, self.data):
             if not NAME_RE.match(alias) or alias in f.field_name_set(self.model):
                 self.ctx.error(
                     "E016",
-                    f"The join alias {alias!r} is not valid: it must be a lowercase name"
+                    f"The join alias {shown(alias)} is not valid: it must be a lowercase name"
                     f" that is not a field of '{self.model._meta.label}'.",
                     mark,
                 )
@@ -143,14 +143,15 @@ class _Builder:
                 resolved = self.resolve(path)
             except PathError as exc:
                 self.ctx.error(
-                    exc.id, f"The value of 'joins.{alias}' {exc.message}", mark, exc.hint
+                    exc.id, f"The value of 'joins.{cut(alias)}' {exc.message}", mark, exc.hint
                 )
                 continue
             target = resolved.target_model
             if target is None:
                 self.ctx.error(
                     "E016",
-                    f"The value of 'joins.{alias}' refers to {path!r}, which is not a relation.",
+                    f"The value of 'joins.{cut(alias)}' refers to {shown(path)}, which is not"
+                    " a relation.",
                     mark,
                 )
                 continue
@@ -162,7 +163,7 @@ class _Builder:
                     condition_text,
                     resolved.lookup,
                     target,
-                    mark,
+                    config,
                     self.reached.update,
                 )
             lookup = alias if condition is not None else resolved.lookup
@@ -197,7 +198,7 @@ class _Builder:
             if column.name in seen:
                 self.ctx.error(
                     "E021",
-                    f"The column name {column.name!r} in '{where}' is already used by"
+                    f"The column name {shown(column.name)} in '{where}' is already used by"
                     f" 'columns[{seen[column.name]}]'.",
                     column.mark,
                 )
@@ -217,7 +218,7 @@ class _Builder:
         if name and not NAME_RE.match(name):
             self.ctx.error(
                 "E007",
-                f"The value of '{where}.name' is {name!r}, which is not a valid column name.",
+                f"The value of '{where}.name' is {shown(name)}, which is not a valid column name.",
                 item.mark_of("name"),
                 hint="Use lowercase letters, digits and underscores, starting with a letter.",
             )

@@ -11,6 +11,7 @@ import pytest
 from django.test import override_settings
 
 from admin_reports.definitions import CHECK_IDS, Mark, Problem, load_definition_file
+from admin_reports.definitions.problems import shown
 from admin_reports.registry import load_all, load_definition
 
 BASE = """\
@@ -446,3 +447,214 @@ def test_forbidden_fields_are_refused_wherever_they_are_read(tmp_path, settings,
     assert spec is None
     assert [problem.id for problem in problems] == ["E029"]
     assert "refers to 'email' of 'shop.Customer', which no report may read." in str(problems[0])
+
+
+def test_a_bad_join_condition_is_reported_where_it_is(tmp_path):
+    path = tmp_path / "report.yaml"
+    path.write_text(
+        BASE
+        + "joins:\n  buyer:\n    path: order.customer\n    condition: \"regoin.code == 'N'\"\n"
+    )
+    spec, problems = load_definition(path)
+    assert spec is None
+    assert problems == [
+        Problem(
+            "E009",
+            "The value of 'joins.buyer.condition' refers to 'regoin', which is not a field of"
+            " 'shop.Customer'. Did you mean 'region'?",
+            Mark(path, 8, 17),
+        )
+    ]
+
+
+# A value may be 4,000 characters, or a list of thousands: a message quotes its start,
+# says how long it is, and stays short (a hostile file once made gigabytes of output).
+LONG = "a" * 4000
+XS = "[" + ", ".join(["x"] * 1500) + "]"
+
+
+def start(char: str, length: int = 4000) -> str:
+    """How a message quotes a long string: its first 80 characters and its length."""
+    return f"'{char * 80}…' ({length:,} characters)"
+
+
+XS_SHOWN = "[" + "'x', " * 16 + "…] (1,500 items)"
+A80 = "a" * 80 + "…"
+
+# definition text, [(id, message)]
+LONG_CASES = [
+    (
+        BASE + f"title: {XS}\n",
+        [("E002", f"The value of 'title' must be a string, not {XS_SHOWN}.")],
+    ),
+    (
+        one_column(XS),
+        [
+            (
+                "E002",
+                f"The value of 'columns[0].value' must be an expression (a string), not {XS_SHOWN}.",
+            )
+        ],
+    ),
+    (
+        "model: shop.OrderLine\ncolumns:\n  - name: " + "A" * 4000 + "\n    value: quantity\n",
+        [
+            (
+                "E007",
+                f"The value of 'columns[0].name' is {start('A')}, which is not a valid column name.",
+            )
+        ],
+    ),
+    (
+        BASE + f"filters:\n  quantity: {LONG}\n",
+        [
+            (
+                "E015",
+                "The key 'filters.quantity' is not a valid filter: Field 'quantity' expected a"
+                " number but got '" + "a" * 156 + "…",
+            )
+        ],
+    ),
+    (
+        BASE + f"filters:\n  ? {LONG}\n  : 1\n",
+        [
+            (
+                "E009",
+                f"The key 'filters.{A80}' refers to {start('a')}, which is not a field of"
+                " 'shop.OrderLine'.",
+            )
+        ],
+    ),
+    (
+        BASE + f"? {LONG}\n: 1\n? {LONG}\n: 2\n",
+        [
+            ("E005", f"The key {start('a')} appears twice in the same mapping."),
+            ("E003", f"{start('a')} is not a valid key of the definition."),
+        ],
+    ),
+    (
+        BASE + f"joins:\n  ? {LONG}\n  : {{path: order, condition: nope}}\n",
+        [
+            (
+                "E009",
+                f"The value of 'joins.{A80}.condition' refers to 'nope', which is not a field of"
+                " 'shop.Order'.",
+            )
+        ],
+    ),
+    (
+        BASE + "date_range:\n  field: order.placed_at\n  default: " + "x" * 4000 + "\n",
+        [
+            (
+                "E018",
+                f"The value of 'date_range.default' is {start('x')}, which is not a quick range.",
+            )
+        ],
+    ),
+    (
+        BASE + "    format: {date: " + "Y" * 4000 + "}\n",
+        [
+            (
+                "E022",
+                f"The value of 'columns[0].format.date' is {start('Y')}, which has no % directive.",
+            )
+        ],
+    ),
+    (
+        BASE + "permissions: [" + "v" * 4000 + "]\n",
+        [
+            (
+                "E023",
+                f"The value of 'permissions' contains {start('v')}, which is not a permission"
+                " name.",
+            )
+        ],
+    ),
+    (
+        BASE + "max_duration: " + "9" * 3999 + "\n",
+        [
+            (
+                "E026",
+                "The value of 'max_duration' must be between 1 and 86400, not "
+                + "9" * 80
+                + "… (3,999 characters).",
+            )
+        ],
+    ),
+    (
+        one_column("f" * 1990 + "(quantity)"),
+        [
+            (
+                "E013",
+                f"The value of 'columns[0].value' calls {start('f', 1990)}, which is not a known"
+                " function or aggregate.",
+            )
+        ],
+    ),
+    (
+        one_column("\"trunc(order.placed_at, '" + "m" * 1950 + "')\""),
+        [
+            (
+                "E014",
+                f"The value of 'columns[0].value' calls 'trunc' with {start('m', 1950)}; choose"
+                " one of: 'hour', 'day', 'week', 'month', 'quarter', 'year'.",
+            )
+        ],
+    ),
+    (
+        BASE + "title: !" + "t" * 4000 + " x\n",
+        [
+            (
+                "E001",
+                "Invalid YAML: could not determine a constructor for the tag '!"
+                + "t" * 152
+                + "….",
+            )
+        ],
+    ),
+]
+
+
+@override_settings(ADMIN_REPORTS_FUNCTIONS={})
+@pytest.mark.parametrize(("text", "expected"), LONG_CASES, ids=[c[1][0][0] for c in LONG_CASES])
+def test_a_long_value_is_quoted_by_its_start(tmp_path, text, expected):
+    path = tmp_path / "report.yaml"
+    path.write_text(text, encoding="utf-8")
+    spec, problems = load_definition(path)
+    assert spec is None
+    assert [(problem.id, problem.message) for problem in problems] == expected
+    for problem in problems:
+        assert len(problem.message) < 300
+        assert len(problem.hint or "") < 200
+
+
+def test_a_hint_that_lists_long_column_names_stays_short(tmp_path):
+    path = tmp_path / "report.yaml"
+    names = [f"{letter * 3000}" for letter in "bcd"]
+    columns = "".join(f"  - name: {name}\n    value: quantity\n" for name in names)
+    path.write_text(f"model: shop.OrderLine\ncolumns:\n{columns}order_by: [e, f]\n")
+    _, problems = load_definition(path)
+    assert [problem.id for problem in problems] == ["E020", "E020"]
+    assert problems[0].message == "The value of 'order_by' refers to 'e', which is not a column."
+    assert problems[0].hint == "Columns: " + "b" * 491 + "…"
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        ("sku", "'sku'"),
+        ("it's", '"it\'s"'),
+        ("a" * 80, "'" + "a" * 80 + "'"),
+        ("a" * 81, "'" + "a" * 80 + "…' (81 characters)"),
+        ("\x00" * 30, "'" + "\\x00" * 20 + "…' (30 characters)"),
+        (["x"] * 1500, "[" + "'x', " * 16 + "…] (1,500 items)"),
+        ({"k": "v" * 4000}, "{'k': '" + "v" * 73 + "…'} (1 item)"),
+        ([[[["deep"]]]], "[[[[…]]]] (1 item)"),
+        ((1,), "(1,)"),
+        (10**100, "1" + "0" * 79 + "… (101 characters)"),
+        pytest.param(10**5000, "<int of 16,610 bits>", id="huge int"),
+        (None, "None"),
+    ],
+)
+def test_shown_quotes_the_start_of_a_value(value, text):
+    assert shown(value) == text
