@@ -22,7 +22,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from django.db import connections, transaction
+from django.db import DatabaseError, connections, transaction
 from django.utils import timezone
 
 from .conf import app_settings
@@ -44,19 +44,33 @@ def reading(using: str, max_duration: float | None = None) -> Iterator[Any]:
         # cancel requests) for as long as the report runs.
         yield connection
         return
-    with transaction.atomic(using=using), connection.cursor() as cursor:
-        cursor.execute("SET LOCAL cursor_tuple_fraction = 1")
-        settings = {"idle_in_transaction_session_timeout": app_settings.IDLE_TRANSACTION_TIMEOUT}
-        if max_duration:
-            settings["statement_timeout"] = max_duration
-        if getattr(connection, "pg_version", 0) >= 140000:
-            settings["client_connection_check_interval"] = CLIENT_CHECK_INTERVAL
-        for name, seconds in settings.items():
-            if seconds:
-                cursor.execute(
-                    "SELECT set_config(%s, %s, true)", [name, f"{int(seconds * 1000)}ms"]
-                )
-        yield connection
+    met: list[DatabaseError] = []
+    try:
+        with transaction.atomic(using=using), connection.cursor() as cursor:
+            _configure(connection, cursor, max_duration)
+            try:
+                yield connection
+            except DatabaseError as error:
+                met.append(error)
+                raise
+    except DatabaseError as error:
+        if met and error is not met[0]:
+            # Ending the transaction on a connection the server dropped reconnects, and
+            # fails: what the read met (the server ended the session) is the error to tell.
+            raise met[0] from None
+        raise
+
+
+def _configure(connection: Any, cursor: Any, max_duration: float | None) -> None:
+    cursor.execute("SET LOCAL cursor_tuple_fraction = 1")
+    settings = {"idle_in_transaction_session_timeout": app_settings.IDLE_TRANSACTION_TIMEOUT}
+    if max_duration:
+        settings["statement_timeout"] = max_duration
+    if getattr(connection, "pg_version", 0) >= 140000:
+        settings["client_connection_check_interval"] = CLIENT_CHECK_INTERVAL
+    for name, seconds in settings.items():
+        if seconds:
+            cursor.execute("SELECT set_config(%s, %s, true)", [name, f"{int(seconds * 1000)}ms"])
 
 
 def orm_rows(compiled: CompiledReport) -> Iterator[tuple[Any, ...]]:
