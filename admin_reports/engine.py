@@ -353,7 +353,8 @@ class _Session:
 
     def request_stop(self, reason: BaseException) -> None:
         """Called from any thread: the consumer ends the stream at its next step."""
-        self.stop_requested_at = time.monotonic()
+        if self.stop_requested_at is None:  # a tracker asks again at each look
+            self.stop_requested_at = time.monotonic()
         self.stop_reason = reason
         self.producer.cancel()  # also wakes a consumer waiting on the queue
 

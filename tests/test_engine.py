@@ -391,6 +391,23 @@ def test_a_write_blocked_past_the_send_timeout_closes_the_client(caplog):
 
 
 @override_settings(ADMIN_REPORTS_SEND_TIMEOUT=None)
+def test_a_cancel_asked_again_and_again_still_frees_a_stalled_client():
+    """A run's tracker repeats the stop at each look while the cancel is pending."""
+    seen, on_finish = finished_with()
+    client = StalledClient()
+    job = StreamJob(b"a\r\n", endless, on_finish=on_finish)
+    iterator = iter(SyncStream(job, IdentityWire(), client=client))
+    next(iterator)  # the write that never returns
+    deadline = time.monotonic() + 30
+    while not client.aborted.wait(0.5) and time.monotonic() < deadline:
+        job.control.stop(RuntimeError("Cancelled on request."))
+    assert client.aborted.is_set(), "the client's connection was closed"
+    assert seen[0][0] is Outcome.CANCELLED
+    with pytest.raises(StreamAborted):
+        next(iterator)
+
+
+@override_settings(ADMIN_REPORTS_SEND_TIMEOUT=None)
 def test_without_a_send_timeout_a_slow_write_is_left_alone():
     client = StalledClient()
     stream = SyncStream(StreamJob(b"a\r\n", endless), IdentityWire(), client=client)
