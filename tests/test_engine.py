@@ -29,6 +29,8 @@ from admin_reports.engine import (
     SyncStream,
 )
 
+from .waiting import settled, wait_until
+
 
 def slow_chunks(delay: float, chunks: list[bytes], fail: Exception | None = None):
     def run():
@@ -66,11 +68,12 @@ def test_gzip_heartbeats_while_the_query_runs_and_the_file_stays_exact():
     seen, on_finish = finished_with()
     job = StreamJob(b"a,b\r\n", slow_chunks(1.0, [b"1,2\r\n", b"3,4\r\n"]), on_finish=on_finish)
     pieces = collect(SyncStream(job, GzipWire()))
-    assert pieces[0][0] < 0.1, "the header goes out at once"
+    assert pieces[0][0] < 0.5, "the header goes out at once, long before the rows"
     heartbeats = [piece for at, piece in pieces if piece == b"\x00\x00\x00\xff\xff"]
-    assert len(heartbeats) >= 3
+    assert len(heartbeats) >= 2
+    # A heartbeat is due 0.2 s after the last byte: 2.5 times that, for a busy machine.
     gaps = [b[0] - a[0] for a, b in itertools.pairwise(pieces)]
-    assert max(gaps) < 0.45
+    assert max(gaps) < 0.5
     body = b"".join(piece for _, piece in pieces)
     assert gzip.decompress(body) == b"a,b\r\n1,2\r\n3,4\r\n"
     assert seen == [(Outcome.SUCCEEDED, None, len(body))]
@@ -266,9 +269,7 @@ def test_closing_early_cancels_and_ends_the_thread():
     next(iterator)
     iterator.close()  # what the server does when the client is gone
     assert seen == [(Outcome.CANCELLED, None, seen[0][2])]
-    deadline = time.monotonic() + 2
-    while threading.active_count() > before and time.monotonic() < deadline:
-        time.sleep(0.01)
+    wait_until(lambda: threading.active_count() <= before, 10)
     assert threading.active_count() == before, "no thread outlives the stream"
     assert len(produced) < 1000
 
@@ -285,8 +286,9 @@ def test_the_queue_caps_memory_in_flight():
     stream = SyncStream(StreamJob(b"h\r\n", chunks), IdentityWire())
     iterator = iter(stream)
     next(iterator)  # starts the producer; the consumer now reads nothing
-    time.sleep(0.3)
-    assert 10 <= len(produced) <= 12, "the producer waits once 10 kB are queued"
+    assert wait_until(lambda: len(produced) >= 10, 10) is not None, "10 kB are queued"
+    waiting = settled(lambda: len(produced), still=0.3)
+    assert waiting <= 12, "the producer waits once 10 kB are queued"
     assert stream.session.queue.size <= 10_000
     rest = list(iterator)
     assert len(b"".join(rest)) == 100_000

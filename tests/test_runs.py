@@ -19,6 +19,7 @@ from admin_reports.run_request import RunRequest
 from admin_reports.runs import start_run, write_run
 
 from .factories import OrderLineFactory
+from .waiting import wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -58,10 +59,14 @@ def test_a_cancel_requested_in_the_database_stops_the_run():
     stream = SyncStream(handle.job, IdentityWire())
     iterator = iter(stream)
     next(iterator)
-    time.sleep(0.5)
+    running = ReportRun.objects.filter(
+        pk=handle.run.pk, status__in=[RunStatus.RUNNING, RunStatus.STREAMING]
+    )
+    assert wait_until(running.exists, 10) is not None, "the watcher has recorded the start"
     ReportRun.objects.filter(pk=handle.run.pk).update(cancel_requested=True)
     started = time.monotonic()
     data, aborted = drain(iterator)
+    # Four looks of the watcher (every PROGRESS_INTERVAL, 0.5 s); the query had seconds left.
     assert time.monotonic() - started < 2.0
     assert isinstance(aborted, StreamAborted), "a cancelled download must not look complete"
     assert data.endswith(b"this file is incomplete.\r\n")

@@ -64,17 +64,33 @@ def test_the_read_transaction_is_bounded_in_postgresql(settings):
         assert cursor.fetchone()[0] == "0"
 
 
+def endless_chunks(sent: threading.Event):
+    """chunks() of the endless query; `sent` is set as the query goes to the database."""
+    sql = ENDLESS[connection.vendor]
+
+    def note(execute, query, params, many, context):
+        if query == sql:
+            sent.set()
+        return execute(query, params, many, context)
+
+    def chunks():
+        with connections["default"].execute_wrapper(note):  # the producer's connection
+            yield from encode_chunks((str(n),) for (n,) in sql_rows(sql))
+
+    return chunks
+
+
 def test_a_running_query_is_cancelled_in_the_database():
-    finished = []
+    finished, sent = [], threading.Event()
     job = StreamJob(
         b"h\r\n",
-        lambda: encode_chunks((str(n),) for (n,) in sql_rows(ENDLESS[connection.vendor])),
-        on_finish=lambda outcome, error, sent: finished.append(outcome),
+        endless_chunks(sent),
+        on_finish=lambda outcome, error, size: finished.append(outcome),
     )
     stream = SyncStream(job, IdentityWire())
     iterator = iter(stream)
     next(iterator)
-    time.sleep(0.5)  # the query is running now
+    assert sent.wait(10), "the query went to the database"
     started = time.monotonic()
     iterator.close()
     producer = stream.session.producer

@@ -88,7 +88,7 @@ def go_to_form(page, action: str = REPORT_ACTION) -> None:
     page.select_option("select[name=action]", action)
     page.click("button[name=index]")
     try:
-        page.wait_for_selector("#report-form", timeout=15_000)
+        page.wait_for_selector("#report-form", timeout=30_000)
     except PlaywrightTimeoutError:
         screenshot(page, "no-report-form", full_page=True)
         pytest.fail(f"no report form at {page.url}: {page.inner_text('#content')[:500]}")

@@ -44,7 +44,7 @@ class Fetched:
 
 
 def fetch(
-    url: str, headers: dict[str, str] | None = None, timeout: float = 60, version: str = "1.1"
+    url: str, headers: dict[str, str] | None = None, timeout: float = 120, version: str = "1.1"
 ) -> Fetched:
     """GET `url` over HTTP/`version` and read until the server closes the connection."""
     parts = urlsplit(url)
@@ -123,5 +123,5 @@ def leave(sock: socket.socket) -> float:
 
 def curl(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        ["curl", "--silent", "--show-error", *args], capture_output=True, timeout=60
+        ["curl", "--silent", "--show-error", *args], capture_output=True, timeout=120
     )

@@ -23,7 +23,15 @@ from playwright.sync_api import sync_playwright
 
 from admin_reports.models import ReportRun
 
-from .conftest import SLOW_ENOUGH, expected_csv, first_row_at, free_port, wait_for_port
+from .conftest import (
+    FIRST_BYTE,
+    GZIP_GAP,
+    SLOW_ENOUGH,
+    expected_csv,
+    first_row_at,
+    free_port,
+    wait_for_port,
+)
 from .http import curl, fetch
 
 pytestmark = pytest.mark.server
@@ -91,8 +99,8 @@ def test_heartbeats_pass_through_nginx(gunicorn, slow_query, tmp_path):
     assert response.status == 200
     assert response.complete
     assert response.headers["server"].startswith("nginx")
-    assert response.first_byte < 1.0
-    assert response.largest_gap <= 2.0
+    assert response.first_byte < FIRST_BYTE
+    assert response.largest_gap <= GZIP_GAP
     assert first_row_at(response) >= SLOW_ENOUGH, "the query really was slow"
     assert gzip.decompress(response.body) == expected_csv()
 
@@ -165,7 +173,7 @@ def test_chromium_downloads_the_exact_csv(gunicorn, browser, slow_query, tmp_pat
     started = time.monotonic()
     data, failure = download(browser, f"{gunicorn.url}/test/slow/?{slow_query(delay=3)}", tmp_path)
     assert failure is None
-    # A third of the 3 s aimed at: the query is CPU-bound on SQLite and the machine busy.
+    # A third of the 3 s aimed at, as SLOW_ENOUGH is of the 8 s (the spin's measure varies).
     assert time.monotonic() - started >= 1.0, "heartbeats were sent before the rows"
     assert data == expected_csv()
 

@@ -2,8 +2,9 @@
 Streaming through real servers: the slow query runs 8 s before its first row.
 
 Each server kind gets the same checks: the first byte at once, no silence longer
-than the heartbeat interval plus a second, and the exact CSV, whether the client
-takes gzip (decoded by hand and by curl) or not. A failure or a cancel is a failed
+than the heartbeat interval and as much again, and the exact CSV, whether the client
+takes gzip (decoded by hand and by curl) or not (less the blank lines that keep a
+20 s silence alive, when a busy machine makes the query that slow). A failure or a cancel is a failed
 download, logged once by us and not again by the server. Servers that cannot show
 a failure (HTTP/1.0, gunicorn's sync worker) get one warning; a sync worker killed
 at its timeout fails the run.
@@ -24,13 +25,21 @@ from django.db import connection
 
 from admin_reports.models import ReportRun, RunStatus
 
-from .conftest import SLOW_ENOUGH, active_queries, expected_csv, first_row_at
+from ..waiting import settled, wait_until
+from .conftest import (
+    FIRST_BYTE,
+    GZIP_GAP,
+    IDENTITY_GAP,
+    IDENTITY_HEARTBEAT_INTERVAL,
+    SLOW_ENOUGH,
+    active_queries,
+    expected_csv,
+    first_row_at,
+    without_identity_heartbeats,
+)
 from .http import curl, fetch, leave, open_stream
 
 pytestmark = pytest.mark.server
-
-GZIP_GAP = 1.0 + 1.0  # ADMIN_REPORTS_HEARTBEAT_INTERVAL + 1 s
-IDENTITY_GAP = 20.0 + 1.0  # ADMIN_REPORTS_IDENTITY_HEARTBEAT_INTERVAL + 1 s
 
 
 def concurrently(*calls):
@@ -56,7 +65,7 @@ def test_slow_query_streams_with_heartbeats(server, slow_query, tmp_path):
     for response in (zipped, plain):
         assert response.status == 200
         assert response.complete, "the terminating chunk arrived"
-        assert response.first_byte < 1.0
+        assert response.first_byte < FIRST_BYTE
         assert response.headers["content-type"] == "text/csv; charset=utf-8"
         assert response.headers["content-disposition"] == 'attachment; filename="slow.csv"'
         assert response.headers["cache-control"] == "no-store"
@@ -70,10 +79,12 @@ def test_slow_query_streams_with_heartbeats(server, slow_query, tmp_path):
     heartbeats = sum(1 for at, size in zipped.arrivals[1:] if at < first_row)
     assert heartbeats >= first_row // GZIP_GAP
 
-    assert plain.body == expected_csv()
-    assert gzip.decompress(zipped.body) == plain.body
+    assert gzip.decompress(zipped.body) == expected_csv()
+    assert without_identity_heartbeats(plain.body) == expected_csv()
+    blank_lines = (len(plain.body) - len(expected_csv())) // 2
+    assert blank_lines <= plain.arrivals[-1][0] // IDENTITY_HEARTBEAT_INTERVAL
     assert curled.returncode == 0, curled.stderr
-    assert (tmp_path / "curl.csv").read_bytes() == plain.body
+    assert (tmp_path / "curl.csv").read_bytes() == expected_csv()
 
 
 def test_a_query_failing_mid_stream_is_a_failed_download(server, slow_query, tmp_path):
@@ -109,27 +120,6 @@ def backends() -> int:
         return cursor.fetchone()[0]
 
 
-def settled(measure, still: float = 0.5, timeout: float = 10) -> int:
-    """measure()'s value once it has not changed for `still` seconds."""
-    value, since, deadline = measure(), time.monotonic(), time.monotonic() + timeout
-    while time.monotonic() - since < still and time.monotonic() < deadline:
-        time.sleep(0.05)
-        current = measure()
-        if current != value:
-            value, since = current, time.monotonic()
-    return value
-
-
-def wait_until(condition, timeout: float) -> float | None:
-    """Seconds until condition() held, or None if it did not within timeout."""
-    started = time.monotonic()
-    while time.monotonic() - started < timeout:
-        if condition():
-            return time.monotonic() - started
-        time.sleep(0.05)
-    return None
-
-
 def test_a_client_that_leaves_stops_the_query(server, slow_query, django_db_blocker):
     postgresql = connection.vendor == "postgresql"
     url = f"{server.url}/test/slow/?{slow_query(delay=30)}"
@@ -141,17 +131,21 @@ def test_a_client_that_leaves_stops_the_query(server, slow_query, django_db_bloc
         # A browser asks for gzip: heartbeats every second let a WSGI server notice.
         sock = open_stream(url, 20, {"Accept-Encoding": "gzip"})
         if postgresql:
-            assert wait_until(lambda: active_queries() == 1, 5) is not None
+            assert wait_until(lambda: active_queries() == 1, 15) is not None
         else:
-            assert wait_until(lambda: server.threads() > threads, 5) is not None
+            assert wait_until(lambda: server.threads() > threads, 15) is not None
         time.sleep(1)
         left_at = leave(sock)
+        # Each measured from the leave, in the order they happen: the query, the thread.
         if postgresql:
-            assert wait_until(lambda: active_queries() == 0, 10) is not None
-            assert time.monotonic() - left_at <= 3.0, "the query is gone within 3 s"
-            assert wait_until(lambda: backends() == connections_before, 5) is not None
-        assert wait_until(lambda: server.threads() <= threads, 10) is not None
-        assert time.monotonic() - left_at <= 3.5, "the producer thread ended"
+            gone = wait_until(lambda: active_queries() == 0, 10, since=left_at)
+            assert gone is not None, "the query is gone"
+            assert gone <= 3.0, "the query is gone within 3 s"
+        ended = wait_until(lambda: server.threads() <= threads, 10, since=left_at)
+        assert ended is not None, "the producer thread ended"
+        assert ended <= 3.5, "the producer thread ended within 3.5 s"
+        if postgresql:
+            assert wait_until(lambda: backends() == connections_before, 10) is not None
     assert_quietly_cancelled(server.log_text(log_start), "cancelled: the client went away.")
 
 
