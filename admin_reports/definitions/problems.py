@@ -29,7 +29,7 @@ CHECK_IDS: dict[str, str] = {
     "E004": "A required key is missing.",
     "E005": "A key appears twice in the same mapping.",
     "E006": "Two definitions have the same name.",
-    "E007": "A name is not a valid identifier.",
+    "E007": "A name is not a valid identifier (a report's name: at most 100 characters).",
     "E008": "A model label does not name an installed model.",
     "E009": "A field path refers to a field that does not exist.",
     "E010": "A field path continues past a field that is not a relation.",
@@ -55,6 +55,7 @@ CHECK_IDS: dict[str, str] = {
     "E032": "The definition nests too deep.",
     "E033": "The definition has too many columns.",
     "E034": "A value is longer than a definition's values may be.",
+    "E035": "The title is longer than the run log stores.",
 }
 
 

@@ -26,6 +26,9 @@ from .problems import Mark, Problem, cut, shown
 from .spec import ActionSpec, ColumnKind, ColumnSpec, JoinSpec, ReportSpec
 
 NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
+# What the run log and the presets store of a report (ReportRun.report and .title).
+MAX_NAME_CHARS = 100
+MAX_TITLE_CHARS = 200
 MAX_COLUMNS = 500
 
 TOP_KEYS = (
@@ -74,6 +77,22 @@ def validate_definition(
             f"The report name {shown(name)} is not valid.",
             data.mark_of("name"),
             hint="Use lowercase letters, digits and underscores, starting with a letter.",
+        )
+    elif len(name) > MAX_NAME_CHARS:
+        ctx.error(
+            "E007",
+            f"The report name {shown(name)} is {len(name):,} characters long; a report name"
+            f" may be at most {MAX_NAME_CHARS}.",
+            data.mark_of("name"),
+        )
+    title = data.get("title")
+    if isinstance(title, str) and len(title) > MAX_TITLE_CHARS:
+        ctx.error(
+            "E035",
+            f"The title is {len(title):,} characters long; a title may be at most"
+            f" {MAX_TITLE_CHARS}.",
+            data.mark_of("title"),
+            hint="Put the rest in 'description'.",
         )
     model = f.model(ctx, data, "model", "model")
     if model is None or "columns" not in data:

@@ -303,7 +303,38 @@ CASES = [
         8,
         None,
     ),
+    (
+        "E035",
+        "model: shop.OrderLine\ntitle: "
+        + "t" * 201
+        + "\ncolumns:\n  - {name: q, value: quantity}\n",
+        "The title is 201 characters long; a title may be at most 200.",
+        2,
+        8,
+        "Put the rest in 'description'.",
+    ),
+    (
+        "E007",
+        "name: "
+        + "n" * 101
+        + "\nmodel: shop.OrderLine\ncolumns:\n  - {name: q, value: quantity}\n",
+        "The report name " + repr("n" * 80)[:-1] + "…' (101 characters) is 101 characters long;"
+        " a report name may be at most 100.",
+        1,
+        7,
+        None,
+    ),
 ]
+
+
+def test_the_name_and_title_limits_are_what_the_run_log_stores():
+    """A longer name or title would pass the check and fail every run (varchar overflow)."""
+    from admin_reports.definitions import validation
+    from admin_reports.models import ReportPreset, ReportRun
+
+    assert ReportRun._meta.get_field("report").max_length == validation.MAX_NAME_CHARS
+    assert ReportPreset._meta.get_field("report").max_length == validation.MAX_NAME_CHARS
+    assert ReportRun._meta.get_field("title").max_length == validation.MAX_TITLE_CHARS
 
 
 @override_settings(ADMIN_REPORTS_FUNCTIONS={})  # the built-in functions only, as in FUNCTIONS
