@@ -66,7 +66,7 @@ def validate_definition(
     ctx = Context(file)
     top = Mark(file, 1, 1)
     if not isinstance(data, MarkedDict):
-        kind = "empty" if data is None else f"a {type(data).__name__}"
+        kind = "empty" if data is None else "a list" if isinstance(data, list) else shown(data)
         ctx.error("E002", f"A report definition must be a mapping of keys, not {kind}.", top)
         return None, ctx.problems
     f.check_keys(ctx, data, "", TOP_KEYS, required=("model", "columns"))

@@ -327,6 +327,19 @@ CASES = [
 ]
 
 
+@pytest.mark.parametrize(
+    ("text", "kind"), [("- a\n- b\n", "a list"), ("just words\n", "'just words'"), ("", "empty")]
+)
+def test_a_definition_that_is_no_mapping_says_what_it_is(tmp_path, text, kind):
+    path = tmp_path / "report.yaml"
+    path.write_text(text, encoding="utf-8")
+    spec, problems = load_definition(path)
+    assert spec is None
+    assert [p.message for p in problems] == [
+        f"A report definition must be a mapping of keys, not {kind}."
+    ]
+
+
 def test_the_name_and_title_limits_are_what_the_run_log_stores():
     """A longer name or title would pass the check and fail every run (varchar overflow)."""
     from admin_reports.definitions import validation
