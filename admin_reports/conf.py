@@ -59,6 +59,9 @@ DEFAULTS: dict[str, Any] = {
     # Seconds a download's write may stay blocked on a client that reads nothing before
     # its connection is closed and the run cancelled (None: no limit); gunicorn and ASGI.
     "SEND_TIMEOUT": 60.0,
+    # Objects a download may name by key (select=3,7,...); a changelist's "select all"
+    # runs on its filter instead and has no such limit (None: no limit).
+    "MAX_SELECTED": 10_000,
 }
 
 

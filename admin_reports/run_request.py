@@ -258,10 +258,25 @@ def parse_selection(spec: ReportSpec, select: Any, on: Any) -> RunSelection | No
             "on",
         )
     model = actions[label].model
-    keys = [primary_key(model, key.strip()) for key in select.split(",") if key.strip()]
+    most = app_settings.MAX_SELECTED
+    if most is not None and select.count(",") >= most and len(_keys(select)) > most:
+        raise invalid(
+            _(
+                "At most %(most)s objects can be named by key; filter the changelist and"
+                " select all instead."
+            )
+            % {"most": f"{most:,}"},
+            "selection",
+            "select",
+        )
+    keys = [primary_key(model, key) for key in _keys(select)]
     if not keys:
         raise invalid(_("The selection names no object."), "selection", "select")
     return RunSelection(model, keys, [str(key) for key in keys])
+
+
+def _keys(select: str) -> list[str]:
+    return [key.strip() for key in select.split(",") if key.strip()]
 
 
 def primary_key(model: type[models.Model], value: str) -> Any:

@@ -125,6 +125,20 @@ def test_bad_parameters_get_400_and_nothing_starts(
     assert ReportRun.objects.count() == 0
 
 
+def test_a_selection_by_key_is_capped(superuser_client, settings, time_machine_today):
+    settings.ADMIN_REPORTS_MAX_SELECTED = 3
+    three = superuser_client.get(URL, {**MARCH, "select": "1, 2,,3,", "bom": "0"})
+    assert three.status_code == 200
+    b"".join(three.streaming_content)
+    response = superuser_client.get(URL, {**MARCH, "select": "1,2,3,4"})
+    assert response.status_code == 400
+    assert response.content.decode().strip() == (
+        "select: At most 3 objects can be named by key; filter the changelist and select all"
+        " instead."
+    )
+    assert ReportRun.objects.count() == 1
+
+
 def test_a_quick_range_with_its_own_dates_is_fine(superuser_client, line, time_machine_today):
     response = superuser_client.get(
         URL, {"range": "last_month", "start": "2026-03-01", "end": "2026-03-31", "bom": "0"}
