@@ -22,7 +22,6 @@ import http.client
 import http.cookiejar
 import os
 import random
-import re
 import shlex
 import signal
 import socket
@@ -30,16 +29,12 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.parse
-import urllib.request
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from stream_memory import free_port, login  # bench/ is the script's own directory
+from harness import children, django_setup, gunicorn, manage, proc_kib, session_cookie
 
-ROOT = Path(__file__).resolve().parent.parent
-PYTHON = sys.executable
 USERS = ["soak1", "soak2", "soak3", "soak4"]
 PASSWORD = "soak-password-1"
 REPORTS = {
@@ -49,33 +44,12 @@ REPORTS = {
 }
 
 
-def django():
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "project.settings")
-    sys.path.insert(0, str(ROOT))
-    import django as dj
-
-    dj.setup()
-
-
-def manage(*args: str) -> None:
-    subprocess.run([PYTHON, "manage.py", *args], cwd=ROOT, check=True, capture_output=True)
-
-
-def workers(master: int) -> list[int]:
-    path = Path(f"/proc/{master}/task/{master}/children")
-    return [int(pid) for pid in path.read_text().split()] if path.exists() else []
-
-
 def threads(master: int) -> int:
-    return sum(len(os.listdir(f"/proc/{pid}/task")) for pid in workers(master))
+    return sum(len(os.listdir(f"/proc/{pid}/task")) for pid in children(master))
 
 
 def rss_mib(master: int) -> float:
-    total = 0
-    for pid in workers(master):
-        status = Path(f"/proc/{pid}/status").read_text()
-        total += int(re.search(r"^VmRSS:\s+(\d+) kB", status, re.M).group(1))
-    return total / 1024
+    return sum(proc_kib(pid) for pid in children(master)) / 1024
 
 
 def backends() -> int:
@@ -87,17 +61,6 @@ def backends() -> int:
             " AND pid <> pg_backend_pid()"
         )
         return cursor.fetchone()[0]
-
-
-def session_cookie(base: str, username: str) -> str:
-    jar = http.cookiejar.CookieJar()
-    login(
-        base,
-        urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar)),
-        username,
-        PASSWORD,
-    )
-    return "; ".join(f"{c.name}={c.value}" for c in jar)
 
 
 def get(port: int, path: str, cookie: str, gzipped: bool, leave: bool) -> tuple[str, bytes]:
@@ -137,7 +100,7 @@ def main() -> None:
     manage(
         "generate_demo_data", "--lines", str(options.lines), "--seed", "1", "--end", "2026-06-30"
     )
-    django()
+    django_setup()
     from django.contrib.auth import get_user_model
 
     from admin_reports.models import ReportRun
@@ -150,38 +113,15 @@ def main() -> None:
     paths = {name: f"/admin/reports/{name}/download/?{query}" for name, query in REPORTS.items()}
     paths = {name: path + keys if path.endswith("=") else path for name, path in paths.items()}
 
-    port = free_port()
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "project.settings"}
-    server = subprocess.Popen(
-        [
-            PYTHON,
-            "-m",
-            "gunicorn",
-            "project.wsgi",
-            "--worker-class",
-            "gthread",
-            "--workers",
-            "2",
-            "--threads",
-            "8",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--log-level",
-            "warning",
-        ],
-        cwd=ROOT,
-        env=env,
-        start_new_session=True,
-        stdout=subprocess.DEVNULL,
-        stderr=open("/tmp/admin-reports-soak.log", "wb"),  # noqa: SIM115
-    )
-    try:
-        deadline = time.monotonic() + 30
-        while len(workers(server.pid)) < 2 and time.monotonic() < deadline:
-            time.sleep(0.2)
+    with gunicorn(
+        workers=2,
+        threads=8,
+        log=Path("/tmp/admin-reports-soak.log"),
+        options=("--log-level", "warning"),
+    ) as server:
+        port, base = server.port, server.base
         time.sleep(2)
-        base = f"http://127.0.0.1:{port}"
-        cookies = {user: session_cookie(base, user) for user in USERS}
+        cookies = {user: session_cookie(base, user, PASSWORD) for user in USERS}
         reference = {}
         for name, path in paths.items():
             outcome, body = get(port, path, cookies[USERS[0]], False, False)
@@ -189,9 +129,9 @@ def main() -> None:
             reference[name] = body
         warm_pools(port, paths["region_monthly"], cookies[USERS[1]])
         before = {
-            "threads": threads(server.pid),
+            "threads": threads(server.process.pid),
             "connections": backends(),
-            "rss": rss_mib(server.pid),
+            "rss": rss_mib(server.process.pid),
         }
         ReportRun.objects.all().delete()
 
@@ -223,7 +163,7 @@ def main() -> None:
                     print("PostgreSQL restarted", flush=True)
                 if index == 2 * len(plan) // 3:
                     time.sleep(1)
-                    victim = workers(server.pid)[0]
+                    victim = server.workers()[0]
                     os.kill(victim, signal.SIGKILL)
                     print(f"worker {victim} killed", flush=True)
         # The replaced worker's pool starts empty: warm it as the baseline's was.
@@ -237,13 +177,10 @@ def main() -> None:
         statuses = Counter(ReportRun.objects.values_list("status", flat=True))
         lost = ReportRun.objects.filter(error__startswith="Lost").count()
         after = {
-            "threads": threads(server.pid),
+            "threads": threads(server.process.pid),
             "connections": backends(),
-            "rss": rss_mib(server.pid),
+            "rss": rss_mib(server.process.pid),
         }
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(30)
     print(f"downloads: {dict(sorted(counts.items()))}")
     print("  (a 500 is a request that came while PostgreSQL was restarting)")
     print(f"runs by status: {dict(statuses)} (lost: {lost})")

@@ -17,63 +17,11 @@ import argparse
 import datetime
 import http.cookiejar
 import os
-import re
-import signal
-import socket
-import subprocess
 import sys
 import time
-import urllib.parse
 import urllib.request
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-PYTHON = sys.executable
-
-
-def manage(*args: str) -> str:
-    result = subprocess.run(
-        [PYTHON, "manage.py", *args], cwd=ROOT, check=True, capture_output=True, text=True
-    )
-    return result.stdout
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def rss_kib(pid: int, field: str = "VmRSS") -> int:
-    status = Path(f"/proc/{pid}/status").read_text()
-    return int(re.search(rf"^{field}:\s+(\d+) kB", status, re.MULTILINE).group(1))
-
-
-def worker_pid(master: int) -> int:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        children = Path(f"/proc/{master}/task/{master}/children").read_text().split()
-        if children:
-            return int(children[0])
-        time.sleep(0.1)
-    raise RuntimeError("gunicorn started no worker")
-
-
-def login(base: str, opener, username: str = "bench", password: str = "bench-password") -> None:
-    page = opener.open(f"{base}/admin/login/").read().decode()
-    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)
-    data = urllib.parse.urlencode(
-        {
-            "csrfmiddlewaretoken": token,
-            "username": username,
-            "password": password,
-            "next": "/admin/",
-        }
-    ).encode()
-    request = urllib.request.Request(
-        f"{base}/admin/login/", data, {"Referer": f"{base}/admin/login/"}
-    )
-    opener.open(request).read()
+from harness import django_setup, gunicorn, login, manage, proc_kib, reset_peak
 
 
 def download(url: str, opener) -> tuple[int, int, float, float]:
@@ -91,11 +39,7 @@ def download(url: str, opener) -> tuple[int, int, float, float]:
 
 def copy_anchor(sql: str) -> float:
     """Seconds for PostgreSQL's COPY (query) TO STDOUT of the same SQL, read by psycopg."""
-    import django
-
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "project.settings")
-    sys.path.insert(0, str(ROOT))
-    django.setup()
+    django_setup()
     from django.db import connection
 
     started = time.monotonic()
@@ -109,11 +53,7 @@ def copy_anchor(sql: str) -> float:
 
 
 def report_sql() -> str:
-    import django
-
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "project.settings")
-    sys.path.insert(0, str(ROOT))
-    django.setup()
+    django_setup()
     from django.db import connection
 
     from admin_reports.compiler import ReportParams, compile_report
@@ -154,53 +94,18 @@ def main() -> None:
         ),
     )
 
-    port = free_port()
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "project.settings"}
-    server = subprocess.Popen(
-        [
-            PYTHON,
-            "-m",
-            "gunicorn",
-            "project.wsgi",
-            "-k",
-            "gthread",
-            "--workers",
-            "1",
-            "--threads",
-            "4",
-            "--timeout",
-            "30",
-            "--bind",
-            f"127.0.0.1:{port}",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    try:
-        worker = worker_pid(server.pid)
-        base = f"http://127.0.0.1:{port}"
-        for _ in range(100):
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                time.sleep(0.1)
+    with gunicorn(workers=1, threads=4, options=("--timeout", "30")) as server:
+        worker = server.workers()[0]
         opener = urllib.request.build_opener(
             urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar())
         )
-        login(base, opener)
-        url = f"{base}/admin/reports/order_lines/download/?start=2000-01-01&end=2100-01-01"
+        login(server.base, opener)
+        url = f"{server.base}/admin/reports/order_lines/download/?start=2000-01-01&end=2100-01-01"
         download(url.replace("2000-01-01", "2100-01-01"), opener)  # warm up: imports, caches
-        before = rss_kib(worker)
-        Path(f"/proc/{worker}/clear_refs").write_text("5")  # reset VmHWM to the current RSS
+        before = proc_kib(worker)
+        reset_peak(worker)
         size, rows, first, seconds = download(url, opener)
-        peak = rss_kib(worker, "VmHWM")
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(20)
+        peak = proc_kib(worker, "VmHWM")
     anchor = copy_anchor(report_sql())
     print(f"rows: {rows:,}  bytes: {size:,}")
     print(
