@@ -66,11 +66,15 @@ def copy_chunks(
             yield from _copied(connection, query, on_rows)
     except OperationalError as exc:
         limit = compiled.max_duration
-        timed_out = limit and time.monotonic() - started >= limit
-        if timed_out and getattr(exc.__cause__, "sqlstate", None) == QUERY_CANCELED:
+        timed_out = limit is not None and time.monotonic() - started >= limit
+        if limit is not None and timed_out and _sqlstate(exc) == QUERY_CANCELED:
             # statement_timeout: the same end as the engine's own deadline.
             raise QueryTimeout(limit) from exc
         raise
+
+
+def _sqlstate(error: BaseException) -> str | None:
+    return getattr(error.__cause__, "sqlstate", None)
 
 
 def _copied(
@@ -142,5 +146,5 @@ def explain_path(compiled: CompiledReport) -> tuple[str, str, str]:
         with timezone.override(compiled.tz):
             sql, params = compiled.queryset.query.get_compiler(using=connection.alias).as_sql()
     if connection.vendor == "postgresql":
-        return path, why, connection.ops.compose_sql(sql, params)
+        return path, why, connection.ops.compose_sql(sql, params)  # type: ignore[attr-defined]
     return path, why, f"{sql}\n-- parameters: {list(params)!r}"

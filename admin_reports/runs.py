@@ -40,8 +40,8 @@ from .csv_output import report_job
 from .engine import IdentityWire, Outcome, QueryTimeout, StreamAborted, StreamJob, SyncStream
 from .exceptions import InvalidParameters, ReportError, RunFailed, TooManyStreams
 from .models import ReportRun, RunStatus
-from .pgcopy import explain_path, row_path
 from .permissions import refusal
+from .pgcopy import explain_path, row_path
 from .run_request import RunRequest
 
 logger = logging.getLogger("admin_reports.runs")

@@ -51,7 +51,7 @@ class Command(BaseCommand):
         parser.add_argument(
             "--explain",
             action="store_true",
-            help="Run nothing: print the path the rows would take (copy or orm), why, and the SQL.",
+            help="Run nothing: print the path the rows take (copy or orm), why, and the SQL.",
         )
 
     def handle(self, *args: Any, name: str, output: str, **options: Any) -> None:
