@@ -77,7 +77,7 @@ class StaffWhoRunReports:
 class ReportRunAdmin(StaffWhoRunReports, admin.ModelAdmin):
     # The title and number say the report: narrow enough for 1280 px beside the filters.
     list_display = ["__str__", "user", "status", "rows", "size", "created_at", "took"]
-    list_filter = ["status", "report", ("user", RunUserFilter), "created_at"]
+    list_filter = ["status", "report", "path", ("user", RunUserFilter), "created_at"]
     list_select_related = ["user"]
     search_fields = ["report", "title", "user__username"]
     date_hierarchy = "created_at"

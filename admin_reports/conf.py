@@ -35,6 +35,10 @@ DEFAULTS: dict[str, Any] = {
     # Start downloads with a UTF-8 byte order mark, so that Excel reads UTF-8; a run's
     # own choice (the form's checkbox, run_report --bom) takes precedence.
     "BOM": True,
+    # PostgreSQL: stream the rows of reports whose cells SQL can format identically
+    # through COPY (docs/definitions.md says which); False: every report reads rows
+    # through the ORM.
+    "COPY": True,
     # Rows fetched from the database cursor at a time.
     "FETCH_ROWS": 2000,
     # Rows encoded into one chunk of CSV (a chunk is what the producer queues).

@@ -7,7 +7,9 @@ A compiled report as CSV bytes: the one encoder every face uses.
     job = report_job(compiled, bom=True)  # both, for the engine's producer thread
 
 Rows are read through a row source (the ORM's server-side cursor by default),
-formatted by the report's formatters and encoded as RFC 4180 CSV in UTF-8.
+formatted by the report's formatters and encoded as RFC 4180 CSV in UTF-8. On
+PostgreSQL, a report job takes the COPY path where pgcopy.row_path() allows it:
+the same bytes, formatted and encoded by the database.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from typing import Any
 from .compiler import CompiledReport
 from .conf import app_settings
 from .engine import StreamJob
+from .pgcopy import COPY, copy_chunks, row_path
 from .sources import orm_rows
 
 RowSource = Callable[[CompiledReport], Iterable[tuple[Any, ...]]]
@@ -82,14 +85,25 @@ def report_job(
     compiled: CompiledReport,
     *,
     bom: bool = False,
-    source: RowSource = orm_rows,
+    source: RowSource | None = None,
+    path: str | None = None,
     on_rows: Callable[[int, int], None] | None = None,
     **options: Any,
 ) -> StreamJob:
-    """A StreamJob whose producer thread runs the report's query."""
+    """A StreamJob whose producer thread runs the report's query.
+
+    Rows come from `source` when given, else from the path (row_path() when None):
+    COPY's chunks, or the ORM's rows.
+    """
+    chunks: Callable[[], Iterator[bytes]]
+    if source is None and (path or row_path(compiled)[0]) == COPY:
+        chunks = lambda: copy_chunks(compiled, on_rows)  # noqa: E731
+    else:
+        row_source = source or orm_rows
+        chunks = lambda: body_chunks(compiled, source=row_source, on_rows=on_rows)  # noqa: E731
     return StreamJob(
         header=header_bytes(compiled.headers, bom=bom),
-        chunks=lambda: body_chunks(compiled, source=source, on_rows=on_rows),
+        chunks=chunks,
         using=compiled.queryset.db,
         max_duration=compiled.max_duration,
         **options,

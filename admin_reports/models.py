@@ -22,6 +22,11 @@ class RunStatus(models.TextChoices):
     CANCELLED = "cancelled", _("Cancelled")
 
 
+class RunPath(models.TextChoices):
+    COPY = "copy", _("COPY (PostgreSQL)")
+    ORM = "orm", _("ORM")
+
+
 FINISHED = (RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.CANCELLED)
 
 
@@ -58,6 +63,8 @@ class ReportRun(models.Model):
     # Written by the run's tracker while it runs: a run silent for long was lost.
     heartbeat_at = models.DateTimeField(_("last sign of life"), null=True, blank=True)
     cancel_requested = models.BooleanField(_("cancel requested"), default=False)
+    # Where the rows came from: PostgreSQL's COPY or the ORM (blank for older runs).
+    path = models.CharField(_("path"), max_length=8, choices=RunPath, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]

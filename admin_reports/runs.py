@@ -41,6 +41,7 @@ from .engine import IdentityWire, Outcome, QueryTimeout, StreamAborted, StreamJo
 from .exceptions import InvalidParameters, ReportError, RunFailed, TooManyStreams
 from .models import ReportRun, RunStatus
 from .permissions import refusal
+from .pgcopy import explain_path, row_path
 from .run_request import RunRequest
 
 logger = logging.getLogger("admin_reports.runs")
@@ -151,6 +152,7 @@ def start_run(request: RunRequest, *, user: Any = None) -> RunHandle:
 def _record(request: RunRequest, user: Any) -> RunHandle:
     """Compile, store the run row and build its job (the checks are the caller's)."""
     compiled = compile_report(request.spec, request.params())
+    path, _why = row_path(compiled)
     token = request.token or uuid.uuid4()
     if ReportRun.objects.filter(token=token).exists():
         raise InvalidParameters(_("This run was started already."), code="token")
@@ -162,6 +164,7 @@ def _record(request: RunRequest, user: Any) -> RunHandle:
             user=user if getattr(user, "pk", None) else None,
             preset=request.preset,
             parameters=request.describe(),
+            path=path,
         )
     except IntegrityError:  # the same token, twice at once
         raise InvalidParameters(_("This run was started already."), code="token") from None
@@ -169,6 +172,7 @@ def _record(request: RunRequest, user: Any) -> RunHandle:
     job = report_job(
         compiled,
         bom=request.bom,
+        path=path,
         on_rows=tracker.on_rows,
         stream_id=str(run.pk),
         name=f"Report run {run.pk}",
@@ -181,6 +185,11 @@ def _record(request: RunRequest, user: Any) -> RunHandle:
     tracker.control = job.control
     tracker.bytes = len(job.header)  # the size of the file, BOM and header row included
     return RunHandle(run, job, tracker, request.filename)
+
+
+def explain(request: RunRequest) -> tuple[str, str, str]:
+    """(path, why, SQL) of a run of `request`, run or stored nothing (run_report --explain)."""
+    return explain_path(compile_report(request.spec, request.params()))
 
 
 def open_stream(request: RunRequest, *, user: Any) -> RunHandle:

@@ -17,6 +17,8 @@ if os.environ.get("GZIP_MIDDLEWARE"):
 # A test of the per-user cap starts a server with MAX_STREAMS_PER_USER=1.
 ADMIN_REPORTS_MAX_STREAMS_PER_USER = int(os.environ.get("MAX_STREAMS_PER_USER", "20"))
 ADMIN_REPORTS_MAX_STREAMS = 20
+# Tests of both row paths start servers with COPY=0 (the ORM path on PostgreSQL too).
+ADMIN_REPORTS_COPY = os.environ.get("COPY", "1") == "1"
 # A test of stalled clients starts a server with a short send timeout.
 ADMIN_REPORTS_SEND_TIMEOUT = float(os.environ.get("SEND_TIMEOUT", "60"))
 

@@ -3,6 +3,8 @@ from io import StringIO
 import pytest
 from django.core.management import CommandError, call_command
 
+from admin_reports.models import ReportRun
+
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
@@ -191,3 +193,21 @@ def test_no_progress_when_stderr_is_not_a_terminal(line, monkeypatch):
     monkeypatch.setattr("sys.stderr", stderr)
     run("order_lines", "--start", "2026-03-01", "--end", "2026-03-31")
     assert stderr.getvalue() == ""
+
+
+def test_explain_prints_the_path_why_and_the_sql(vendor, settings):
+    output = run("order_lines", "--start", "2026-03-01", "--end", "2026-03-31", "--explain")
+    first, *sql = output.splitlines()
+    if vendor == "postgresql":
+        assert first == "order_lines: copy path (every column has an identical SQL format)"
+        assert sql[0] == "-- in a transaction whose TimeZone is Europe/Berlin"
+        assert sql[1].startswith("COPY (SELECT ")
+        assert sql[-1].endswith(") TO STDOUT (FORMAT csv)")
+        assert "'2026-03-01 00:00:00+01:00'::timestamptz" in output, "parameters bound"
+    else:
+        assert first == "order_lines: orm path (COPY is PostgreSQL's; this database is sqlite)"
+        assert sql[0].startswith("SELECT ")
+    settings.ADMIN_REPORTS_COPY = False
+    output = run("order_lines", "--start", "2026-03-01", "--end", "2026-03-31", "--explain")
+    assert output.splitlines()[0] == "order_lines: orm path (ADMIN_REPORTS_COPY is off)"
+    assert not ReportRun.objects.exists(), "--explain runs nothing"

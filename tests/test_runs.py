@@ -127,6 +127,7 @@ def test_write_run_writes_the_file_and_raises_in_words(tmp_path, monkeypatch):
         raise DatabaseError("server closed the connection unexpectedly")
 
     monkeypatch.setattr("admin_reports.csv_output.body_chunks", broken)
+    monkeypatch.setattr("admin_reports.csv_output.copy_chunks", broken)  # PostgreSQL
     with open(path, "wb") as out, pytest.raises(RunFailed) as caught:
         write_run(RunRequest(registry.get("order_lines"), EARLY, LATE), out)
     assert str(caught.value) == (

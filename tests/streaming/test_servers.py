@@ -182,6 +182,30 @@ def test_a_run_cancelled_on_request_is_a_quietly_failed_download(
     assert_quietly_cancelled(server.log_text(log_start), "cancelled: Cancelled on request.")
 
 
+@pytest.mark.parametrize("path", ["copy", "orm"])
+@pytest.mark.django_db(transaction=True)
+def test_a_cancel_stops_the_report_on_either_path_within_2_s(
+    path, fresh_server, session_cookie, slow_lines
+):
+    if connection.vendor != "postgresql":
+        pytest.skip("COPY is PostgreSQL's; the ORM path is the one above")
+    server = fresh_server("gunicorn", COPY="1" if path == "copy" else "0")
+    url = f"{server.url}/admin/reports/slow_lines/download/"
+    headers = {"Accept-Encoding": "gzip", "Cookie": session_cookie}
+    with ThreadPoolExecutor(1) as pool:
+        fetching = pool.submit(fetch, url, headers)
+        assert wait_until(ReportRun.objects.filter(rows__gt=0).exists, 30) is not None
+        assert active_queries() == 1
+        ReportRun.objects.update(cancel_requested=True)
+        asked = time.monotonic()
+        assert wait_until(lambda: active_queries() == 0, 5) is not None
+        assert time.monotonic() - asked <= 2.0, "the query is gone within 2 s"
+        response = fetching.result()
+    assert not response.complete, "a cancelled download must not look complete"
+    assert wait_until(lambda: ReportRun.objects.get().status == RunStatus.CANCELLED, 10)
+    assert ReportRun.objects.get().path == path
+
+
 def warnings_of(server) -> list[str]:
     return re.findall(r"^WARNING admin_reports: (.*)$", server.log_text(), re.MULTILINE)
 

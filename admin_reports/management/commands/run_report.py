@@ -3,6 +3,7 @@ Run a report and write its CSV.
 
     python manage.py run_report daily_product_sales --start 2026-03-01 --end 2026-03-31 \\
         --select 3,7 --output march.csv
+    python manage.py run_report order_lines --explain     # the path it takes, why, its SQL
 
 The same run path as the admin: a ReportRun row records the run, and the engine
 runs the query in a producer thread. Progress (rows, rows/s, elapsed) goes to
@@ -22,7 +23,7 @@ from django.core.management.base import BaseCommand, CommandError
 from ...exceptions import InvalidParameters, ReportNotFound, RunFailed
 from ...registry import registry
 from ...run_request import parse_run_request
-from ...runs import write_run
+from ...runs import explain, write_run
 
 
 class Command(BaseCommand):
@@ -47,6 +48,11 @@ class Command(BaseCommand):
             default=None,
             help="Start with a UTF-8 BOM (Excel); default: ADMIN_REPORTS_BOM.",
         )
+        parser.add_argument(
+            "--explain",
+            action="store_true",
+            help="Run nothing: print the path the rows take (copy or orm), why, and the SQL.",
+        )
 
     def handle(self, *args: Any, name: str, output: str, **options: Any) -> None:
         spec = self._spec(name)
@@ -62,6 +68,10 @@ class Command(BaseCommand):
             run_request = parse_run_request(spec, raw, via="cli")
         except InvalidParameters as exc:
             raise CommandError(_option_text(exc)) from None
+        if options["explain"]:
+            path, why, sql = explain(run_request)
+            self.stdout.write(f"{spec.name}: {path} path ({why})\n{sql}")
+            return
         progress = Progress(sys.stderr) if sys.stderr.isatty() else None
         try:
             self._write(run_request, output, progress)
