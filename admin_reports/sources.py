@@ -2,6 +2,7 @@
 Row sources: where rows come from, read in the thread that calls them.
 
     for row in orm_rows(compiled):        # a compiled report's rows, in column order
+    for columns in orm_columns(compiled):  # the same, a fetch at a time, column by column
 
     with reading("default", max_duration=60) as connection:
         ...                               # any long read, set up the same way
@@ -14,18 +15,28 @@ when a maximum duration is given, with idle_in_transaction_session_timeout (a cl
 that stops reading leaves the transaction idle: PostgreSQL ends it), and, on
 PostgreSQL 14 and later, with client_connection_check_interval (a query whose
 process was killed is dropped by the server instead of running on).
+
+The rows are read through a plain cursor with the SQL Django compiles, and only the
+columns Django has converters for go through them (the ORM's iterator costs a
+Python call per row and per value). On PostgreSQL, timestamptz values come as text:
+Django's loader for them is pure Python; orm_columns(..., utc_text=True) hands them
+on as UtcTimestamps for formatters that turn that text into cells directly.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import datetime as dt
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from django.core.exceptions import EmptyResultSet
 from django.db import DatabaseError, connections, transaction
 from django.utils import timezone
 
 from .conf import app_settings
+from .formats import UtcTimestamps
 
 if TYPE_CHECKING:
     from .compiler import CompiledReport
@@ -73,8 +84,97 @@ def _configure(connection: Any, cursor: Any, max_duration: float | None) -> None
             cursor.execute("SELECT set_config(%s, %s, true)", [name, f"{int(seconds * 1000)}ms"])
 
 
+TIMESTAMPTZ_OID = 1184
+
+
 def orm_rows(compiled: CompiledReport) -> Iterator[tuple[Any, ...]]:
+    """The report's rows as the ORM's iterator gives them, in column order."""
+    for columns in orm_columns(compiled):
+        yield from zip(*columns, strict=True)
+
+
+def orm_columns(compiled: CompiledReport, *, utc_text: bool = False) -> Iterator[list[list[Any]]]:
+    """The rows FETCH_ROWS at a time, as one list of values per column."""
     queryset = compiled.queryset
-    # The SQL is compiled when iteration starts: date truncation needs the report's zone.
-    with timezone.override(compiled.tz), reading(queryset.db, compiled.max_duration):
-        yield from queryset.iterator(chunk_size=app_settings.FETCH_ROWS)
+    # The SQL is compiled when reading starts: date truncation needs the report's zone.
+    with timezone.override(compiled.tz), reading(queryset.db, compiled.max_duration) as conn:
+        compiler = queryset.query.get_compiler(using=queryset.db)
+        try:
+            sql, params = compiler.as_sql()
+        except EmptyResultSet:
+            return
+        if not sql:
+            return
+        chunked = not conn.settings_dict.get("DISABLE_SERVER_SIDE_CURSORS")
+        cursor = conn.chunked_cursor() if chunked else conn.cursor()
+        try:
+            parse_text = _read_timestamps_as_text(conn, cursor)
+            cursor.execute(sql, params)
+            yield from _columns(compiler, cursor, parse_text, utc_text)
+        finally:
+            cursor.close()
+
+
+def _columns(compiler: Any, cursor: Any, parse_text: Any, utc_text: bool) -> Iterator[list]:
+    count = compiler.col_count
+    converters = compiler.get_converters([s[0] for s in compiler.select[:count]])
+    texts: set[int] = set()
+    if parse_text is not None:
+        texts = {i for i, d in enumerate(cursor.description[:count]) if d[1] == TIMESTAMPTZ_OID}
+    connection = compiler.connection
+    in_utc = connection.timezone is dt.UTC
+    while rows := cursor.fetchmany(app_settings.FETCH_ROWS):
+        columns = [list(column) for column in zip(*rows, strict=True)][:count]
+        for index in texts:
+            columns[index] = UtcTimestamps(columns[index], parse_text, in_utc)
+            if index in converters or not utc_text:
+                columns[index] = columns[index].datetimes()
+        for index, (functions, expression) in converters.items():
+            values = columns[index]
+            for convert in functions:
+                if not _changes(convert, expression, values):
+                    continue
+                values = [convert(value, expression, connection) for value in values]
+            columns[index] = values
+        yield columns
+
+
+# What an expression's own converter does to values of its output field's type: nothing.
+CONVERTED_TYPES = {"DecimalField": Decimal, "FloatField": float, "IntegerField": int}
+
+
+def _changes(convert: Any, expression: Any, values: list) -> bool:
+    """Whether a converter may change the values (not an expression's own on its type)."""
+    if convert != getattr(expression, "convert_value", None):
+        return True
+    internal_type = expression.output_field.get_internal_type()
+    if internal_type.endswith("IntegerField"):
+        internal_type = "IntegerField"
+    kind = CONVERTED_TYPES.get(internal_type)
+    return kind is None or not set(map(type, values)) <= {kind, type(None)}
+
+
+def _loading(loader: Any) -> Callable[[str], dt.datetime]:
+    return lambda text: loader.load(text.encode())
+
+
+def _read_timestamps_as_text(connection: Any, cursor: Any) -> Callable[[list], list] | None:
+    """PostgreSQL: read timestamptz as text on `cursor`; gives the text's parser."""
+    if connection.vendor != "postgresql" or not hasattr(cursor.cursor, "adapters"):
+        return None
+    from psycopg.pq import Format
+
+    adapters = cursor.cursor.adapters
+    django_loader = adapters.get_loader(TIMESTAMPTZ_OID, Format.TEXT)(
+        TIMESTAMPTZ_OID, cursor.cursor
+    )
+    text_loader = adapters.get_loader(adapters.types["text"].oid, Format.TEXT)
+    adapters.register_loader(TIMESTAMPTZ_OID, text_loader)
+
+    def parse(texts: UtcTimestamps) -> list:
+        """The datetimes Django's loader gives for these texts."""
+        # Django's loader gives UTC datetimes in a UTC session; so does fromisoformat().
+        load = dt.datetime.fromisoformat if texts.are_utc() else _loading(django_loader)
+        return [None if text is None else load(text) for text in texts]
+
+    return parse
