@@ -30,6 +30,14 @@ from .sources import orm_columns, orm_rows
 RowSource = Callable[[CompiledReport], Iterable[tuple[Any, ...]]]
 
 
+# Characters that make csv.writer quote a cell (the delimiter, the quote, line ends).
+QUOTED = ('"', ",", "\r", "\n")
+
+
+class PlainRows(list):
+    """Rows of two or more text cells none of which csv.writer would quote."""
+
+
 class CsvEncoder:
     """Encodes rows of cells into UTF-8 CSV bytes (CRLF line ends)."""
 
@@ -38,6 +46,9 @@ class CsvEncoder:
         self.writer = csv.writer(self.buffer)
 
     def encode(self, rows: Iterable[Sequence[str]]) -> bytes:
+        if isinstance(rows, PlainRows) and rows:
+            # What csv.writer writes for them, without its look at every character.
+            return ("\r\n".join(map(",".join, rows)) + "\r\n").encode("utf-8")
         self.writer.writerows(rows)
         text = self.buffer.getvalue()
         self.buffer.seek(0)
@@ -74,10 +85,15 @@ def encode_batches(
     chunk_rows = app_settings.CHUNK_ROWS
     pending: list[Sequence[Any]] = []
     for batch in batches:
-        pending = pending + batch if pending else batch
+        if pending:  # plain only when both are
+            kind = PlainRows if isinstance(pending, PlainRows) else list
+            pending = (kind if isinstance(batch, PlainRows) else list)(pending + batch)
+        else:
+            pending = batch
+        kind = type(pending)
         while len(pending) >= chunk_rows:
-            yield _encoded(encoder, pending[:chunk_rows], on_rows)
-            pending = pending[chunk_rows:]
+            yield _encoded(encoder, kind(pending[:chunk_rows]), on_rows)
+            pending = kind(pending[chunk_rows:])
     if pending:
         yield _encoded(encoder, pending, on_rows)
 
@@ -110,7 +126,24 @@ def _formatted_batches(compiled: CompiledReport) -> Iterator[list[Sequence[Any]]
         cells = [
             format_column(values) for format_column, values in zip(formats, columns, strict=True)
         ]
-        yield list(zip(*cells, strict=True))
+        texts = [_plain_texts(column) for column in cells] if len(cells) > 1 else [None]
+        if all(column is not None for column in texts):
+            yield PlainRows(zip(*texts, strict=True))
+        else:
+            yield list(zip(*cells, strict=True))
+
+
+def _plain_texts(cells: list) -> list[str] | None:
+    """The column's cells as csv.writer's text of them; None when it would quote one."""
+    types = set(map(type, cells))
+    if types != {str}:
+        # csv.writer writes None as the empty string and other values as their str().
+        if type(None) in types:
+            cells = ["" if cell is None else str(cell) for cell in cells]
+        else:
+            cells = list(map(str, cells))
+    joined = "\x00".join(cells)
+    return None if any(char in joined for char in QUOTED) else cells
 
 
 def _column_formatter(format_cell: Callable[[Any], str]) -> Callable[[list], list]:

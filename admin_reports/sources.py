@@ -26,8 +26,9 @@ on as UtcTimestamps for formatters that turn that text into cells directly.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -105,25 +106,69 @@ def orm_columns(compiled: CompiledReport, *, utc_text: bool = False) -> Iterator
             return
         if not sql:
             return
-        chunked = not conn.settings_dict.get("DISABLE_SERVER_SIDE_CURSORS")
+        streams = _streams(conn)
+        chunked = not streams and not conn.settings_dict.get("DISABLE_SERVER_SIDE_CURSORS")
         cursor = conn.chunked_cursor() if chunked else conn.cursor()
         try:
             parse_text = _read_timestamps_as_text(conn, cursor)
-            cursor.execute(sql, params)
-            yield from _columns(compiler, cursor, parse_text, utc_text)
+            fetch = _streamed if streams else _fetched
+            yield from _columns(compiler, cursor, fetch(cursor, sql, params), parse_text, utc_text)
         finally:
             cursor.close()
 
 
-def _columns(compiler: Any, cursor: Any, parse_text: Any, utc_text: bool) -> Iterator[list]:
+def _streams(connection: Any) -> bool:
+    """Whether to read the rows as PostgreSQL sends them, not FETCH by FETCH.
+
+    A server-side cursor computes the next rows only when asked for them: the
+    database waits for Python and Python for the database. Streamed, the query runs
+    on while the rows are formatted, held back only by the socket's buffers. It
+    needs libpq 17 (rows in chunks), and no execute wrappers (which only see
+    cursor.execute()).
+    """
+    if connection.vendor != "postgresql" or connection.execute_wrappers:
+        return False
+    try:
+        from psycopg import pq
+    except ImportError:  # psycopg2
+        return False
+    return pq.version() >= 170000
+
+
+def _fetched(cursor: Any, sql: str, params: Any) -> Iterator[list[tuple]]:
+    cursor.execute(sql, params)
+    while rows := cursor.fetchmany(app_settings.FETCH_ROWS):
+        yield rows
+
+
+def _streamed(cursor: Any, sql: str, params: Any) -> Iterator[list[tuple]]:
+    size = app_settings.FETCH_ROWS
+    wrap_errors = cursor.db.wrap_database_errors
+    logged = cursor.debug_sql(sql, params) if hasattr(cursor, "debug_sql") else nullcontext()
+    rows = cursor.cursor.stream(sql, params, size=size)
+    try:
+        with logged, wrap_errors:  # logged, as cursor.execute() is, up to the first rows
+            batch = list(itertools.islice(rows, size))
+        while batch:
+            yield batch
+            with wrap_errors:
+                batch = list(itertools.islice(rows, size))
+    finally:
+        with wrap_errors:
+            rows.close()  # cancels the query if it is still running
+
+
+def _columns(
+    compiler: Any, cursor: Any, batches: Iterator[list[tuple]], parse_text: Any, utc_text: bool
+) -> Iterator[list]:
     count = compiler.col_count
     converters = compiler.get_converters([s[0] for s in compiler.select[:count]])
-    texts: set[int] = set()
-    if parse_text is not None:
-        texts = {i for i, d in enumerate(cursor.description[:count]) if d[1] == TIMESTAMPTZ_OID}
+    texts: set[int] | None = None
     connection = compiler.connection
     in_utc = connection.timezone is dt.UTC
-    while rows := cursor.fetchmany(app_settings.FETCH_ROWS):
+    for rows in batches:
+        if texts is None:  # the result's types are known with its first rows
+            texts = _timestamptz_columns(cursor, count) if parse_text else set()
         columns = [list(column) for column in zip(*rows, strict=True)][:count]
         for index in texts:
             columns[index] = UtcTimestamps(columns[index], parse_text, in_utc)
@@ -152,6 +197,10 @@ def _changes(convert: Any, expression: Any, values: list) -> bool:
         internal_type = "IntegerField"
     kind = CONVERTED_TYPES.get(internal_type)
     return kind is None or not set(map(type, values)) <= {kind, type(None)}
+
+
+def _timestamptz_columns(cursor: Any, count: int) -> set[int]:
+    return {i for i, d in enumerate(cursor.description[:count]) if d[1] == TIMESTAMPTZ_OID}
 
 
 def _loading(loader: Any) -> Callable[[str], dt.datetime]:
