@@ -84,18 +84,19 @@ def encode_batches(
     encoder = CsvEncoder()
     chunk_rows = app_settings.CHUNK_ROWS
     pending: list[Sequence[Any]] = []
+    plain = False
     for batch in batches:
-        if pending:  # plain only when both are
-            kind = PlainRows if isinstance(pending, PlainRows) else list
-            pending = (kind if isinstance(batch, PlainRows) else list)(pending + batch)
-        else:
-            pending = batch
-        kind = type(pending)
+        plain = isinstance(batch, PlainRows) and (plain or not pending)
+        pending = pending + batch if pending else batch
         while len(pending) >= chunk_rows:
-            yield _encoded(encoder, kind(pending[:chunk_rows]), on_rows)
-            pending = kind(pending[chunk_rows:])
+            yield _encoded(encoder, _rows(pending[:chunk_rows], plain), on_rows)
+            pending = pending[chunk_rows:]
     if pending:
-        yield _encoded(encoder, pending, on_rows)
+        yield _encoded(encoder, _rows(pending, plain), on_rows)
+
+
+def _rows(rows: list[Sequence[Any]], plain: bool) -> list[Sequence[Any]]:
+    return PlainRows(rows) if plain else rows
 
 
 def _encoded(

@@ -7,20 +7,21 @@ Row sources: where rows come from, read in the thread that calls them.
     with reading("default", max_duration=60) as connection:
         ...                               # any long read, set up the same way
 
-Rows are read through a server-side cursor. On PostgreSQL they are read inside a
-transaction (outside one, Django declares the cursor WITH HOLD and PostgreSQL
-computes the whole result before the first row) with cursor_tuple_fraction = 1
-(or the planner optimises for the first 10% of rows), with statement_timeout
-when a maximum duration is given, with idle_in_transaction_session_timeout (a client
-that stops reading leaves the transaction idle: PostgreSQL ends it), and, on
-PostgreSQL 14 and later, with client_connection_check_interval (a query whose
-process was killed is dropped by the server instead of running on).
+On PostgreSQL rows are read inside a transaction (outside one, Django declares a
+server-side cursor WITH HOLD and PostgreSQL computes the whole result before the
+first row) with cursor_tuple_fraction = 1 (or the planner optimises a cursor for
+the first 10% of rows), with statement_timeout when a maximum duration is given,
+with idle_in_transaction_session_timeout (a client that stops reading between
+FETCHes leaves the transaction idle: PostgreSQL ends it), and, on PostgreSQL 14 and
+later, with client_connection_check_interval (a query whose process was killed is
+dropped by the server instead of running on).
 
-The rows are read through a plain cursor with the SQL Django compiles, and only the
-columns Django has converters for go through them (the ORM's iterator costs a
-Python call per row and per value). On PostgreSQL, timestamptz values come as text:
-Django's loader for them is pure Python; orm_columns(..., utc_text=True) hands them
-on as UtcTimestamps for formatters that turn that text into cells directly.
+A report's rows are read with the SQL Django compiles, through a streamed query on
+PostgreSQL (see _streams) or a server-side cursor, and only the columns Django has
+converters for go through them (the ORM's iterator costs a Python call per row and
+per value). On PostgreSQL, timestamptz values come as text: Django's loader for
+them is pure Python; orm_columns(..., utc_text=True) hands them on as
+UtcTimestamps, for formatters that turn that text into cells directly.
 """
 
 from __future__ import annotations
@@ -171,9 +172,9 @@ def _columns(
             texts = _timestamptz_columns(cursor, count) if parse_text else set()
         columns = [list(column) for column in zip(*rows, strict=True)][:count]
         for index in texts:
-            columns[index] = UtcTimestamps(columns[index], parse_text, in_utc)
-            if index in converters or not utc_text:
-                columns[index] = columns[index].datetimes()
+            timestamps = UtcTimestamps(columns[index], parse_text, in_utc)
+            use_text = utc_text and index not in converters
+            columns[index] = timestamps if use_text else timestamps.datetimes()
         for index, (functions, expression) in converters.items():
             values = columns[index]
             for convert in functions:
@@ -207,7 +208,9 @@ def _loading(loader: Any) -> Callable[[str], dt.datetime]:
     return lambda text: loader.load(text.encode())
 
 
-def _read_timestamps_as_text(connection: Any, cursor: Any) -> Callable[[list], list] | None:
+def _read_timestamps_as_text(
+    connection: Any, cursor: Any
+) -> Callable[[UtcTimestamps], list] | None:
     """PostgreSQL: read timestamptz as text on `cursor`; gives the text's parser."""
     if connection.vendor != "postgresql" or not hasattr(cursor.cursor, "adapters"):
         return None
