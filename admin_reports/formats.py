@@ -210,18 +210,25 @@ class _LocalHours(dict):
         self.tz = tz
 
     def __missing__(self, utc_hour: str) -> str | None:
+        try:
+            hour = self.local_hour(utc_hour)
+        except (ValueError, OverflowError):  # the edges of datetime: cell by cell
+            hour = None
+        self[utc_hour] = hour
+        return hour
+
+    def local_hour(self, utc_hour: str) -> str | None:
         start = dt.datetime.fromisoformat(utc_hour + ":00:00+00:00")
         end = start + dt.timedelta(minutes=59, seconds=59, microseconds=999999)
         local = start.astimezone(self.tz)
         offset = local.utcoffset()
-        whole = offset is not None and not offset % dt.timedelta(hours=1)
-        hour = (
+        if offset is None or offset % dt.timedelta(hours=1):
+            return None
+        return (
             local.strftime("%Y-%m-%d %H")
-            if whole and end.astimezone(self.tz).utcoffset() == offset
+            if end.astimezone(self.tz).utcoffset() == offset
             else None
         )
-        self[utc_hour] = hour
-        return hour
 
 
 def _boolean(field, fmt: ColumnFormat, tz) -> Formatter:

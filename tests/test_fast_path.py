@@ -285,3 +285,16 @@ def test_batches_of_any_size_make_chunks_of_chunk_rows(settings):
     buffer = io.StringIO()
     csv.writer(buffer).writerows(rows)
     assert b"".join(chunks) == buffer.getvalue().encode()
+
+
+@pytest.mark.parametrize(
+    ("zone", "text"),
+    [("America/New_York", "0001-01-01 00:30:00+00"), ("Europe/Berlin", "9999-12-31 23:30:00+00")],
+)
+def test_at_the_edges_of_datetime_a_column_fails_as_its_cells_do(zone, text):
+    placed_at = formatter_for(Order._meta.get_field("placed_at"), ColumnFormat(), ZoneInfo(zone))
+    value = dt.datetime.fromisoformat(text)
+    with pytest.raises(OverflowError):
+        placed_at(value)
+    with pytest.raises(OverflowError):
+        placed_at.column(column([text], lambda texts: [value]))
