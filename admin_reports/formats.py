@@ -49,7 +49,7 @@ UTC_TEXTS = re.compile(
 class UtcTimestamps(list):
     """A column of timestamptz values as text (None for NULL); datetimes() parses them."""
 
-    def __init__(self, texts: list, parse: Callable[[list], list], in_utc: bool) -> None:
+    def __init__(self, texts: list, parse: Callable[[UtcTimestamps], list], in_utc: bool) -> None:
         super().__init__(texts)
         self.parse = parse
         self.in_utc = in_utc

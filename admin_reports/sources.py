@@ -177,6 +177,9 @@ def _columns(
             columns[index] = timestamps if use_text else timestamps.datetimes()
         for index, (functions, expression) in converters.items():
             values = columns[index]
+            if utc_text and _naive_utc(connection, functions, values):
+                columns[index] = _utc_texts(values)
+                continue
             for convert in functions:
                 if not _changes(convert, expression, values):
                     continue
@@ -198,6 +201,28 @@ def _changes(convert: Any, expression: Any, values: list) -> bool:
         internal_type = "IntegerField"
     kind = CONVERTED_TYPES.get(internal_type)
     return kind is None or not set(map(type, values)) <= {kind, type(None)}
+
+
+def _naive_utc(connection: Any, functions: list, values: list) -> bool:
+    """SQLite: whether the values are naive datetimes Django only makes aware in UTC."""
+    if connection.vendor != "sqlite" or connection.timezone is not dt.UTC:
+        return False
+    if functions != [connection.ops.convert_datetimefield_value]:
+        return False
+    present = [value for value in values if value is not None]
+    types = set(map(type, present))
+    return types == {dt.datetime} and {value.tzinfo for value in present} == {None}
+
+
+def _utc_texts(values: list) -> UtcTimestamps:
+    """Naive UTC datetimes as the text PostgreSQL gives for them (in a UTC session)."""
+    texts = [None if value is None else f"{value}+00" for value in values]
+    return UtcTimestamps(texts, _from_utc_texts, True)
+
+
+def _from_utc_texts(texts: UtcTimestamps) -> list:
+    # What Django's converter gives: the datetime, made aware in UTC.
+    return [None if text is None else dt.datetime.fromisoformat(text) for text in texts]
 
 
 def _timestamptz_columns(cursor: Any, count: int) -> set[int]:
