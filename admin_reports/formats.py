@@ -203,7 +203,11 @@ class _LocalTexts:
 
 
 class _LocalHours(dict):
-    """UTC "YYYY-MM-DD HH" -> the local one; None when the local minutes differ."""
+    """UTC "YYYY-MM-DD HH" -> the local one; None when the local minutes differ.
+
+    Filled a UTC day at a time when the day's offset does not change (no zone changes
+    twice in a day), an hour at a time on the days it does.
+    """
 
     def __init__(self, tz: ZoneInfo) -> None:
         super().__init__()
@@ -211,24 +215,41 @@ class _LocalHours(dict):
 
     def __missing__(self, utc_hour: str) -> str | None:
         try:
-            hour = self.local_hour(utc_hour)
+            self.update(self.local_day(utc_hour[:10]) or {utc_hour: self.local_hour(utc_hour)})
         except (ValueError, OverflowError):  # the edges of datetime: cell by cell
-            hour = None
-        self[utc_hour] = hour
-        return hour
+            self[utc_hour] = None
+        return self[utc_hour]
+
+    def local_day(self, utc_day: str) -> dict[str, str | None] | None:
+        start = dt.datetime.fromisoformat(utc_day + " 00:00:00+00:00")
+        offset = self.whole_offset(start, dt.timedelta(days=1))
+        if offset is None:
+            return None
+        local = start.replace(tzinfo=None) + offset
+        return {
+            f"{utc_day} {hour:02d}": _hour_text(local + dt.timedelta(hours=hour))
+            for hour in range(24)
+        }
 
     def local_hour(self, utc_hour: str) -> str | None:
         start = dt.datetime.fromisoformat(utc_hour + ":00:00+00:00")
-        end = start + dt.timedelta(minutes=59, seconds=59, microseconds=999999)
-        local = start.astimezone(self.tz)
-        offset = local.utcoffset()
+        offset = self.whole_offset(start, dt.timedelta(hours=1))
+        return None if offset is None else _hour_text(start.replace(tzinfo=None) + offset)
+
+    def whole_offset(self, start: dt.datetime, span: dt.timedelta) -> dt.timedelta | None:
+        """The zone's offset over [start, start + span) if it is whole hours and stays."""
+        offset = start.astimezone(self.tz).utcoffset()
         if offset is None or offset % dt.timedelta(hours=1):
             return None
-        return (
-            local.strftime("%Y-%m-%d %H")
-            if end.astimezone(self.tz).utcoffset() == offset
-            else None
-        )
+        last = start + span - dt.timedelta(microseconds=1)
+        return offset if last.astimezone(self.tz).utcoffset() == offset else None
+
+
+def _hour_text(local: dt.datetime) -> str:
+    """ "YYYY-MM-DD HH" as strftime writes it (which does not pad years before 1000)."""
+    if local.year < 1000:
+        return local.strftime("%Y-%m-%d %H")
+    return f"{local.year:04d}-{local.month:02d}-{local.day:02d} {local.hour:02d}"
 
 
 def _boolean(field, fmt: ColumnFormat, tz) -> Formatter:
