@@ -246,7 +246,7 @@ class _LocalHours(dict):
 
 
 def _hour_text(local: dt.datetime) -> str:
-    """ "YYYY-MM-DD HH" as strftime writes it (which does not pad years before 1000)."""
+    """The hour as strftime("%Y-%m-%d %H") writes it: years before 1000 unpadded."""
     if local.year < 1000:
         return local.strftime("%Y-%m-%d %H")
     return f"{local.year:04d}-{local.month:02d}-{local.day:02d} {local.hour:02d}"
