@@ -179,7 +179,9 @@ def _datetime(column: str, field: Any, fmt: ColumnFormat) -> Cell:
 
 def _boolean(column: str, field: Any, fmt: ColumnFormat) -> Cell:
     labels = [fmt.true_label or "true", fmt.false_label or "false"]
-    return Cell(f"CASE WHEN {column} THEN %s ELSE %s END", labels, any(_breaks(x) for x in labels))
+    # WHEN NOT: NULL matches neither branch and stays NULL, for the empty label.
+    sql = f"CASE WHEN {column} THEN %s WHEN NOT {column} THEN %s END"
+    return Cell(sql, labels, any(_breaks(x) for x in labels))
 
 
 def _text(column: str, field: Any, fmt: ColumnFormat) -> Cell:
