@@ -111,7 +111,8 @@ def _decimal(field, fmt: ColumnFormat, tz) -> Formatter:
             # SQLite hands back floats for computed decimals: go through repr, not binary.
             value = Decimal(repr(value)) if isinstance(value, float) else Decimal(value)
         try:
-            return str(value.quantize(quantum, rounding=ROUND_HALF_UP))
+            # format "f": str() would write small values as 5.990E-7.
+            return format(value.quantize(quantum, rounding=ROUND_HALF_UP), "f")
         except InvalidOperation:
             return str(value)
 

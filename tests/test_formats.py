@@ -68,3 +68,17 @@ def test_formula_escaping_can_be_turned_off():
 
 def test_foreign_keys_format_as_their_target():
     assert formatter_for(OrderLine._meta.get_field("order"), ColumnFormat(), BERLIN)(7) == "7"
+
+
+@pytest.mark.parametrize(
+    ("value", "places", "text"),
+    [
+        (Decimal("5.99E-7"), 10, "0.0000005990"),
+        (Decimal("0E-10"), 7, "0.0000000"),
+        (5.99e-7, 10, "0.0000005990"),
+        (Decimal("-0.004"), 2, "-0.00"),
+    ],
+)
+def test_small_decimals_are_written_in_places_not_as_exponents(value, places, text):
+    format_cell = formatter_for(models.DecimalField(), ColumnFormat(decimals=places), BERLIN)
+    assert format_cell(value) == text
