@@ -10,7 +10,6 @@ import zlib
 
 import pytest
 from django.conf import settings
-from django.db import connection
 from django.test import override_settings
 
 from admin_reports.compiler import compile_report
@@ -24,6 +23,7 @@ from admin_reports.runs import start_run, write_run
 from project.shop.models import OrderLine
 
 from .factories import OrderFactory, OrderLineFactory, ProductFactory
+from .streaming.conftest import active_queries
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -62,15 +62,6 @@ def drain(iterator) -> tuple[list[tuple[float, bytes]], StreamAborted | None]:
     except StreamAborted as exc:
         return arrivals, exc
     return arrivals, None
-
-
-def active_queries() -> int:
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
-            " AND state = 'active' AND pid <> pg_backend_pid()"
-        )
-        return cursor.fetchone()[0]
 
 
 def wait_until(condition, timeout: float) -> float | None:

@@ -136,17 +136,21 @@ def test_a_client_that_leaves_stops_the_query(server, slow_query, django_db_bloc
             assert wait_until(lambda: server.threads() > threads, 15) is not None
         time.sleep(1)
         left_at = leave(sock)
-        # Each measured from the leave, in the order they happen: the query, the thread.
-        if postgresql:
-            gone = wait_until(lambda: active_queries() == 0, 10, since=left_at)
-            assert gone is not None, "the query is gone"
-            assert gone <= 3.0, "the query is gone within 3 s"
-        ended = wait_until(lambda: server.threads() <= threads, 10, since=left_at)
-        assert ended is not None, "the producer thread ended"
-        assert ended <= 3.5, "the producer thread ended within 3.5 s"
+        assert_departure_noticed(server, threads, left_at, postgresql)
         if postgresql:
             assert wait_until(lambda: backends() == connections_before, 10) is not None
     assert_quietly_cancelled(server.log_text(log_start), "cancelled: the client went away.")
+
+
+def assert_departure_noticed(server, threads: int, left_at: float, postgresql: bool) -> None:
+    """Each measured from the leave, in the order they happen: the query, the thread."""
+    if postgresql:
+        gone = wait_until(lambda: active_queries() == 0, 10, since=left_at)
+        assert gone is not None, "the query is still running"
+        assert gone <= 3.0, "the query is gone within 3 s"
+    ended = wait_until(lambda: server.threads() <= threads, 10, since=left_at)
+    assert ended is not None, "the producer thread is still there"
+    assert ended <= 3.5, "the producer thread ended within 3.5 s"
 
 
 def assert_quietly_cancelled(log: str, reason: str) -> None:
@@ -288,13 +292,7 @@ def test_a_client_without_gzip_that_leaves_is_noticed(gunicorn, slow_query, djan
             assert wait_until(lambda: gunicorn.threads() > threads, 15) is not None
         time.sleep(1)  # past the first look at the socket: the watch, not the start, sees it
         left_at = leave(sock)
-        if postgresql:
-            gone = wait_until(lambda: active_queries() == 0, 10, since=left_at)
-            assert gone is not None, "the query is still running"
-            assert gone <= 3.0, "the query is gone within 3 s"
-        ended = wait_until(lambda: gunicorn.threads() <= threads, 10, since=left_at)
-        assert ended is not None, "the producer thread is still there"
-        assert ended <= 3.5, "the producer thread ended within 3.5 s"
+        assert_departure_noticed(gunicorn, threads, left_at, postgresql)
     assert_quietly_cancelled(gunicorn.log_text(log_start), "cancelled: the client went away.")
 
 
