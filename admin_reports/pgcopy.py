@@ -8,8 +8,10 @@ The COPY path: a report's CSV rows straight from PostgreSQL, as bytes chunks.
 `COPY (<the report's SQL, its cells formatted in SQL>) TO STDOUT (FORMAT csv)` runs
 through psycopg's copy support on the calling thread's connection, inside
 sources.reading() (a transaction with statement_timeout and the idle-in-transaction
-limit), with the report's time zone as the transaction's TimeZone. The engine cancels
-it like any query (cancel_safe() on the producer's connection).
+limit), with the report's time zone as the transaction's TimeZone and ISO as its
+DateStyle. A LIMIT 0 run of the report's query first gives its columns' SQL types,
+which make the common cells cheaper (sqlformats). The engine cancels it like any
+query (cancel_safe() on the producer's connection).
 
 COPY ends lines with LF where Python's csv writes CRLF: line ends are rewritten, and
 rows counted, per chunk. When no cell can hold a line break every LF ends a row;
@@ -28,7 +30,7 @@ from django.utils import timezone
 from .conf import app_settings
 from .engine import QueryTimeout
 from .sources import reading
-from .sqlformats import CopyQuery, NotExpressible, copy_query
+from .sqlformats import CopyQuery, NotExpressible, column_types, copy_query, describe_query
 
 if TYPE_CHECKING:
     from .compiler import CompiledReport
@@ -58,12 +60,12 @@ def copy_chunks(
     compiled: CompiledReport, on_rows: Callable[[int, int], None] | None = None
 ) -> Iterator[bytes]:
     """The report's rows as CSV chunks from COPY; on_rows(rows, bytes) after each."""
-    query = copy_query(compiled)
+    copy_query(compiled)  # NotExpressible before any query
     using = compiled.queryset.db
     started = time.monotonic()
     try:
         with reading(using, compiled.max_duration) as connection:
-            yield from _copied(connection, query, on_rows)
+            yield from _copied(connection, typed_copy_query(connection, compiled), on_rows)
     except OperationalError as exc:
         limit = compiled.max_duration
         timed_out = limit is not None and time.monotonic() - started >= limit
@@ -71,6 +73,14 @@ def copy_chunks(
             # statement_timeout: the same end as the engine's own deadline.
             raise QueryTimeout(limit) from exc
         raise
+
+
+def typed_copy_query(connection: Any, compiled: CompiledReport) -> CopyQuery:
+    """The COPY statement of `compiled`, its cells fitted to its columns' SQL types."""
+    sql, params = describe_query(compiled)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return copy_query(compiled, column_types(cursor.description))
 
 
 def _sqlstate(error: BaseException) -> str | None:
@@ -83,10 +93,11 @@ def _copied(
     lines = LineEnds(query.multiline)
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT current_setting('TimeZone'), set_config('TimeZone', %s, true)",
+            "SELECT current_setting('TimeZone'), current_setting('DateStyle'),"
+            " set_config('TimeZone', %s, true), set_config('DateStyle', 'ISO', true)",
             [query.time_zone],
         )
-        session_zone = cursor.fetchone()[0]
+        session_zone, session_style = cursor.fetchone()[:2]
         # Django's wrapper: psycopg's errors become Django's, and a broken connection is
         # marked as such.
         with connection.wrap_database_errors, cursor.cursor.copy(query.sql, query.params) as copy:
@@ -99,9 +110,12 @@ def _copied(
                     buffered, size = [], 0
             if buffered:
                 yield lines.chunk(buffered, on_rows)
-        # Inside an outer transaction (a test's) the zone would outlive the read, and
-        # Django reads datetimes assuming its own. An error rolls the setting back anyway.
-        cursor.execute("SELECT set_config('TimeZone', %s, true)", [session_zone])
+        # Inside an outer transaction (a test's) the settings would outlive the read, and
+        # Django reads datetimes assuming its own zone. An error rolls them back anyway.
+        cursor.execute(
+            "SELECT set_config('TimeZone', %s, true), set_config('DateStyle', %s, true)",
+            [session_zone, session_style],
+        )
 
 
 class LineEnds:
@@ -139,9 +153,9 @@ def explain_path(compiled: CompiledReport) -> tuple[str, str, str]:
     path, why = row_path(compiled)
     connection = connections[compiled.queryset.db]
     if path == COPY:
-        query = copy_query(compiled)
+        query = typed_copy_query(connection, compiled)
         sql, params = query.sql, query.params
-        sql = f"-- in a transaction whose TimeZone is {query.time_zone}\n{sql}"
+        sql = f"-- in a transaction whose TimeZone is {query.time_zone} (DateStyle ISO)\n{sql}"
     else:
         with timezone.override(compiled.tz):
             sql, params = compiled.queryset.query.get_compiler(using=connection.alias).as_sql()

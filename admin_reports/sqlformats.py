@@ -6,10 +6,20 @@ report as one COPY statement whose CSV cells are byte-identical to the ORM path'
     query.sql, query.params           # COPY (SELECT <cells> FROM (<report>) ...) TO STDOUT
     query.time_zone                   # set as the transaction's TimeZone first
 
+    sql, params = describe_query(compiled)     # no rows: the columns' SQL types
+    query = copy_query(compiled, column_types(cursor.description))
+
 The report's own SQL and parameters come from Django's compiler; the cells wrap
 its columns (round() half away from zero, to_char() in the session's time zone,
 CASE for booleans and the formula guard), with every value a parameter. The rule
 for what cannot be matched is in docs/definitions.md ("Which path a report takes").
+
+The database spends its time in these cells, so the common ones are cheap when the
+columns' SQL types are known: an integer, or a numeric already at the column's
+places, is printed as PostgreSQL prints it; a date or datetime in the default
+pattern is its ISO text (DateStyle ISO) unless its year is before 1000, which
+strftime writes unpadded; a text cell from "A" on needs no look at its first
+character for the formula guard.
 """
 
 from __future__ import annotations
@@ -17,6 +27,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from django.db import models
@@ -52,9 +63,40 @@ DIRECTIVES = {
 }
 DIRECTIVE = re.compile(r"%(.)|([^%]+)|(%)$", re.S)
 
+# Type OIDs of PostgreSQL's catalog (pg_type), as cursor.description gives them.
+INTEGER_TYPES = frozenset({20, 21, 23})  # int8, int2, int4
+NUMERIC = 1700
+DATE, TIMESTAMP, TIMESTAMPTZ = 1082, 1114, 1184
+# From this instant on, strftime's %Y has four digits, as PostgreSQL's ISO text.
+# (A timestamptz constant is read in the transaction's TimeZone, the report's.)
+YEAR_1000 = {
+    DATE: "'1000-01-01'::date",
+    TIMESTAMP: "'1000-01-01'::timestamp",
+    TIMESTAMPTZ: "'1000-01-01'::timestamptz",
+}
+# Every formula mark sorts before "A": a cell from "A" on is left as it is.
+assert max(FORMULA_PREFIXES) < "A"
+FORMULA_CODES = ", ".join(str(ord(mark)) for mark in FORMULA_PREFIXES)
+
 
 class NotExpressible(Exception):
     """The report's cells cannot be made identical in SQL; the message says why."""
+
+
+@dataclass(frozen=True)
+class SqlType:
+    """A result column's SQL type: its OID, and a numeric's declared scale."""
+
+    oid: int
+    scale: int | None = None
+
+
+def column_types(description: Any) -> list[SqlType]:
+    """The SqlTypes of a psycopg cursor's description."""
+    return [
+        SqlType(column.type_code, column.scale if column.type_code == NUMERIC else None)
+        for column in description
+    ]
 
 
 @dataclass(frozen=True)
@@ -73,8 +115,25 @@ class CopyQuery:
     multiline: bool  # whether a cell may hold a line break: then rows are counted by quotes
 
 
-def copy_query(compiled: CompiledReport) -> CopyQuery:
-    """The COPY statement of `compiled`; NotExpressible when a cell cannot match."""
+def inner_query(compiled: CompiledReport) -> tuple[str, list[Any]]:
+    """The report's SQL and parameters, as Django compiles them for the ORM path."""
+    with timezone.override(compiled.tz):  # date truncation needs the report's zone
+        sql, params = compiled.queryset.query.get_compiler(using=compiled.queryset.db).as_sql()
+    return sql, list(params)
+
+
+def describe_query(compiled: CompiledReport) -> tuple[str, list[Any]]:
+    """A query of the report's columns and no row: its description gives their types."""
+    sql, params = inner_query(compiled)
+    return f'SELECT * FROM ({sql}) AS "report" LIMIT 0', params
+
+
+def copy_query(compiled: CompiledReport, types: list[SqlType] | None = None) -> CopyQuery:
+    """The COPY statement of `compiled`; NotExpressible when a cell cannot match.
+
+    `types`, the SQL types of the report's columns (column_types()), make the cells
+    that allow it cheaper; without them every cell takes its general form.
+    """
     spec = compiled.spec
     if len(spec.columns) == 1:
         # Python's csv quotes a lone empty cell and COPY a lone "\.": one column may differ.
@@ -82,23 +141,31 @@ def copy_query(compiled: CompiledReport) -> CopyQuery:
     time_zone = getattr(compiled.tz, "key", None)
     if not time_zone:
         raise NotExpressible(f"its time zone {compiled.tz!r} has no name for PostgreSQL")
+    if types is not None and len(types) != len(spec.columns):
+        raise ValueError(f"{len(types)} column types for {len(spec.columns)} columns")
     query = compiled.queryset.query
     cells = [
-        cell_sql(f'"report"."c{index}"', query.annotations[f"c{index}"].output_field, column)
+        cell_sql(
+            f'"report"."c{index}"',
+            query.annotations[f"c{index}"].output_field,
+            column,
+            types[index] if types is not None else None,
+        )
         for index, column in enumerate(spec.columns)
     ]
-    with timezone.override(compiled.tz):  # date truncation needs the report's zone
-        inner, inner_params = query.get_compiler(using=compiled.queryset.db).as_sql()
+    inner, inner_params = inner_query(compiled)
     select = ", ".join(cell.sql for cell in cells)
     return CopyQuery(
         sql=f'COPY (SELECT {select} FROM ({inner}) AS "report") TO STDOUT (FORMAT csv)',
-        params=[param for cell in cells for param in cell.params] + list(inner_params),
+        params=[param for cell in cells for param in cell.params] + inner_params,
         time_zone=time_zone,
         multiline=any(cell.multiline for cell in cells),
     )
 
 
-def cell_sql(column: str, field: models.Field | None, spec: Any) -> Cell:
+def cell_sql(
+    column: str, field: models.Field | None, spec: Any, sql_type: SqlType | None = None
+) -> Cell:
     """One column's CSV text in SQL; NULL stays NULL (COPY writes it as an empty cell)."""
     fmt: ColumnFormat = spec.format
     internal_type = field.get_internal_type() if field is not None else "TextField"
@@ -112,14 +179,14 @@ def cell_sql(column: str, field: models.Field | None, spec: Any) -> Cell:
             f"column {spec.name!r}: {internal_type} values are printed by Python's str()"
         )
     try:
-        cell = build(column, field, fmt)
+        cell = build(column, field, fmt, sql_type)
     except NotExpressible as exc:
         raise NotExpressible(f"column {spec.name!r}: {exc}") from None
     if fmt.empty_label:
         # COPY writes NULL and '' as an empty cell alike (NULLIF below): an empty label
-        # needs no COALESCE.
+        # needs no COALESCE. ::text: a cell may be the column itself (an integer).
         cell = Cell(
-            f"COALESCE({cell.sql}, %s)",
+            f"COALESCE(({cell.sql})::text, %s)",
             [*cell.params, fmt.empty_label],
             cell.multiline or _breaks(fmt.empty_label),
             cell.blank,
@@ -134,32 +201,44 @@ def _breaks(text: str) -> bool:
     return "\n" in text or "\r" in text
 
 
-def _decimal(column: str, field: Any, fmt: ColumnFormat) -> Cell:
+def _decimal(column: str, field: Any, fmt: ColumnFormat, sql_type: SqlType | None) -> Cell:
     places = fmt.decimals
     if places is None:
         places = getattr(field, "decimal_places", None)
         places = DEFAULT_DECIMALS if places is None else places
+    if sql_type is not None and sql_type.oid == NUMERIC and sql_type.scale == places:
+        # Already at these places: rounding changes nothing, numeric has no negative
+        # zero, and beyond Decimal's precision formats.py prints the value as it is.
+        return Cell(column, [], False)
     value = f"({column})::numeric"
-    rounded = f"round({value}, %s)"
-    # Python keeps the sign of a negative value rounded to zero ("-0.00"); numeric has none.
-    # Beyond Decimal's precision formats.py prints the value unrounded.
+    rounded = f"round({value}, %s)::text"
+    # formats.py rounds half away from zero, as round() does, and prints a value whose
+    # rounding has more than 28 digits as it came: from `huge` on, unrounded. It keeps
+    # the sign of a negative value rounded to zero ("-0.00"), which numeric has not.
+    # NaN (after every number in PostgreSQL's order) and the infinities: the last branch.
+    half = Decimal(5).scaleb(-places - 1)
+    # 10**(28 - places) - half, written out: Decimal's own arithmetic would round it.
+    huge = Decimal("9" * (DECIMAL_PRECISION - places) + "." + "9" * places + "5")
     sql = (
-        f"CASE WHEN abs({rounded}) >= %s THEN ({value})::text"
-        f" WHEN {value} < 0 AND {rounded} = 0 THEN '-' || {rounded}::text"
-        f" ELSE {rounded}::text END"
+        f"CASE WHEN {value} >= 0 AND {value} < %s THEN {rounded}"
+        f" WHEN {value} < 0 AND {value} > %s THEN '-' || {rounded}"
+        f" WHEN {value} < 0 AND {value} > %s THEN {rounded}"
+        f" ELSE ({value})::text END"
     )
-    limit = 10 ** (DECIMAL_PRECISION - places)
-    return Cell(sql, [places, limit, places, places, places], False)
+    # copy_negate(): exact, where unary minus would round to the context again.
+    return Cell(sql, [huge, places, half.copy_negate(), places, huge.copy_negate(), places], False)
 
 
-def _integer(column: str, field: Any, fmt: ColumnFormat) -> Cell:
+def _integer(column: str, field: Any, fmt: ColumnFormat, sql_type: SqlType | None) -> Cell:
     if fmt.decimals:
-        return _decimal(column, field, fmt)
+        return _decimal(column, field, fmt, sql_type)
+    if sql_type is not None and sql_type.oid in INTEGER_TYPES:
+        return Cell(column, [], False)  # PostgreSQL's text of an integer is str()'s
     # str(int(value)): a numeric value (EXTRACT) is cut toward zero.
     return Cell(f"trunc(({column})::numeric)::text", [], False)
 
 
-def _float(column: str, field: Any, fmt: ColumnFormat) -> Cell:
+def _float(column: str, field: Any, fmt: ColumnFormat, sql_type: SqlType | None) -> Cell:
     raise NotExpressible("floats reach Python as binary doubles, which SQL prints otherwise")
 
 
@@ -169,30 +248,49 @@ def _to_char(column: str, pattern: str) -> Cell:
     return Cell(f"to_char(({column})::timestamp, %s)", [picture], line_break)
 
 
-def _date(column: str, field: Any, fmt: ColumnFormat) -> Cell:
-    return _to_char(column, fmt.date or DEFAULT_DATE_FORMAT)
+def _iso_from_year_1000(column: str, pattern: str, iso: str, sql_type: SqlType | None) -> Cell:
+    """to_char(), or from the year 1000 on the cheaper ISO text `iso` of the value."""
+    cell = _to_char(column, pattern)
+    if sql_type is None or sql_type.oid not in YEAR_1000:
+        return cell
+    sql = f"CASE WHEN {column} < {YEAR_1000[sql_type.oid]} THEN {cell.sql} ELSE {iso} END"
+    return Cell(sql, cell.params, cell.multiline)
 
 
-def _datetime(column: str, field: Any, fmt: ColumnFormat) -> Cell:
-    return _to_char(column, fmt.datetime or DEFAULT_DATETIME_FORMAT)
+def _date(column: str, field: Any, fmt: ColumnFormat, sql_type: SqlType | None) -> Cell:
+    pattern = fmt.date or DEFAULT_DATE_FORMAT
+    if pattern != DEFAULT_DATE_FORMAT:
+        return _to_char(column, pattern)
+    return _iso_from_year_1000(column, pattern, f"({column})::timestamp::date::text", sql_type)
 
 
-def _boolean(column: str, field: Any, fmt: ColumnFormat) -> Cell:
+def _datetime(column: str, field: Any, fmt: ColumnFormat, sql_type: SqlType | None) -> Cell:
+    pattern = fmt.datetime or DEFAULT_DATETIME_FORMAT
+    if pattern != DEFAULT_DATETIME_FORMAT or (sql_type is not None and sql_type.oid == DATE):
+        return _to_char(column, pattern)
+    # %S: the seconds cut (date_trunc), where ::timestamp(0) would round them.
+    iso = f"date_trunc('second', ({column})::timestamp)::text"
+    return _iso_from_year_1000(column, pattern, iso, sql_type)
+
+
+def _boolean(column: str, field: Any, fmt: ColumnFormat, sql_type: SqlType | None) -> Cell:
     labels = [fmt.true_label or "true", fmt.false_label or "false"]
     # WHEN NOT: NULL matches neither branch and stays NULL, for the empty label.
     sql = f"CASE WHEN {column} THEN %s WHEN NOT {column} THEN %s END"
     return Cell(sql, labels, any(_breaks(x) for x in labels))
 
 
-def _text(column: str, field: Any, fmt: ColumnFormat) -> Cell:
+def _text(column: str, field: Any, fmt: ColumnFormat, sql_type: SqlType | None) -> Cell:
+    text = f"({column})::text"
     if not app_settings.CSV_ESCAPE_FORMULAS:
-        return Cell(f"({column})::text", [], True, blank=True)
-    marks = ", ".join(["%s"] * len(FORMULA_PREFIXES))
+        return Cell(text, [], True, blank=True)
+    # From "A" on (bytewise: COLLATE "C", whatever the column's collation) a cell holds
+    # no formula mark first; ascii() gives the first character's code otherwise.
     sql = (
-        f"CASE WHEN left(({column})::text, 1) IN ({marks})"
-        f" THEN '''' || ({column})::text ELSE ({column})::text END"
+        f"CASE WHEN {text} COLLATE \"C\" >= 'A' THEN {text}"
+        f" WHEN ascii({text}) IN ({FORMULA_CODES}) THEN '''' || {text} ELSE {text} END"
     )
-    return Cell(sql, list(FORMULA_PREFIXES), True, blank=True)
+    return Cell(sql, [], True, blank=True)
 
 
 def to_char_pattern(pattern: str) -> tuple[str, bool]:
@@ -220,7 +318,7 @@ def to_char_pattern(pattern: str) -> tuple[str, bool]:
     return "".join(parts), _breaks(pattern)
 
 
-SQL_FORMATS: dict[str, Callable[[str, Any, ColumnFormat], Cell]] = {
+SQL_FORMATS: dict[str, Callable[[str, Any, ColumnFormat, SqlType | None], Cell]] = {
     "DecimalField": _decimal,
     "FloatField": _float,
     **dict.fromkeys(

@@ -6,20 +6,25 @@ to the ORM path; line ends and row counts; SQLite never takes it.
 
 import csv
 import datetime as dt
+import decimal
 import io
 import itertools
 from decimal import Decimal
+from types import SimpleNamespace
 
 import pytest
 from django.conf import settings as django_settings
+from django.db import connection, models
 from hypothesis import given
 from hypothesis import strategies as st
 
 from admin_reports.compiler import ReportParams, compile_report
 from admin_reports.csv_output import body_chunks
+from admin_reports.definitions.spec import ColumnFormat
+from admin_reports.formats import formatter_for
 from admin_reports.pgcopy import LineEnds, copy_chunks, row_path
 from admin_reports.registry import registry
-from admin_reports.sqlformats import NotExpressible, to_char_pattern
+from admin_reports.sqlformats import DECIMAL_PRECISION, NotExpressible, cell_sql, to_char_pattern
 from project.shop.models import Order, OrderLine
 
 from .factories import CustomerFactory, ProductFactory, RegionFactory
@@ -225,3 +230,60 @@ def test_line_ends_become_crlf_outside_quotes_whatever_the_chunks(rows, cuts):
 
 def test_without_line_breaks_in_cells_every_lf_ends_a_row():
     assert LineEnds(multiline=False).convert(b"1,2\n3,4\n") == (b"1,2\r\n3,4\r\n", 2)
+
+
+# Berlin kept its local mean time (+0:53:28) then: the year changes at 23:06:32 UTC.
+EARLY_TIMES = [
+    utc(999, 12, 31, 23, 6, 31, 999999), utc(999, 12, 31, 23, 6, 32), utc(5, 3, 1, 12),
+    utc(1000, 6, 1, 0, 0, 0, 500000),
+]  # fmt: skip
+
+
+def test_default_formats_are_identical_before_and_after_the_year_1000(
+    all_definitions, hostile_shop, vendor
+):
+    """The cheap ISO cells of the default formats hold from the year 1000 on; before it
+    strftime writes the year unpadded, and to_char() takes over."""
+    if vendor != "postgresql":
+        pytest.skip("COPY is PostgreSQL's")
+    customer = CustomerFactory(name="Early")
+    for placed_at in EARLY_TIMES:
+        order = Order.objects.create(customer=customer, placed_at=placed_at, status="paid")
+        OrderLine.objects.create(
+            order=order, product=hostile_shop[0], quantity=3, unit_price=Decimal("-0.01")
+        )
+    compiled = compile_report(
+        all_definitions["default_formats"], next(runs_of(all_definitions["default_formats"]))
+    )
+    orm = b"".join(body_chunks(compiled))
+    assert copied(compiled)[0] == orm
+    text = orm.decode()
+    for cell in [",999-12-31 23:59:59,999-12-31,999-12-31,", ",1000-01-01 00:00:00,1000-01-01,"]:
+        assert cell in text
+    assert ",5-03-01 12:53:28,5-03-01,5-03-01,-0.01,-0.010,-0.03,3,Early," in text
+    assert "1000-06-01 00:53:28," in text
+    assert "0999" not in text
+    assert ",0005" not in text
+
+
+@pytest.mark.parametrize("places", [0, 2, 5])
+def test_a_decimal_cell_is_formats_py_text_at_every_edge(db, vendor, places):
+    """Rounding half away from zero, the sign of a negative zero, and the values whose
+    rounding has more digits than Python's Decimal keeps, each side of every edge."""
+    if vendor != "postgresql":
+        pytest.skip("the COPY path's SQL")
+    with decimal.localcontext(prec=80):
+        half = Decimal(5).scaleb(-places - 1)
+        huge = Decimal(10) ** (DECIMAL_PRECISION - places) - half
+        step = Decimal(1).scaleb(-places - 3)
+        edges = [edge + sign * step for edge in (half, -half, huge, -huge) for sign in (-1, 0, 1)]
+    values = [*edges, Decimal(0), Decimal("-1E-9"), Decimal("12.3456789"), Decimal("NaN")]
+    fmt = ColumnFormat(decimals=places)
+    spec = SimpleNamespace(name="value", format=fmt)
+    cell = cell_sql('"t"."v"', models.DecimalField(), spec)
+    format_decimal = formatter_for(models.DecimalField(), fmt, dt.UTC)
+    with connection.cursor() as cursor:
+        for value in values:
+            sql = f'SELECT {cell.sql} FROM (SELECT %s::numeric AS "v") AS "t"'
+            cursor.execute(sql, [*cell.params, value])
+            assert cursor.fetchone()[0] == format_decimal(value), value

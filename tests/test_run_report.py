@@ -200,8 +200,9 @@ def test_explain_prints_the_path_why_and_the_sql(vendor, settings):
     first, *sql = output.splitlines()
     if vendor == "postgresql":
         assert first == "order_lines: copy path (every column has an identical SQL format)"
-        assert sql[0] == "-- in a transaction whose TimeZone is Europe/Berlin"
-        assert sql[1].startswith("COPY (SELECT ")
+        assert sql[0] == "-- in a transaction whose TimeZone is Europe/Berlin (DateStyle ISO)"
+        # The cells fitted to the columns' SQL types: the order's id (an integer) as it is.
+        assert sql[1].startswith('COPY (SELECT "report"."c0", CASE WHEN "report"."c1" < ')
         assert sql[-1].endswith(") TO STDOUT (FORMAT csv)")
         assert "'2026-03-01 00:00:00+01:00'::timestamptz" in output, "parameters bound"
     else:
