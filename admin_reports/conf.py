@@ -49,7 +49,8 @@ DEFAULTS: dict[str, Any] = {
     "IDENTITY_HEARTBEAT_INTERVAL": 20.0,
     # Bytes of CSV the producer may queue ahead of the client.
     "QUEUE_BYTES": 4 * 1024 * 1024,
-    # zlib level of gzip responses: 1 is fast and still shrinks CSV about 4 times.
+    # Deflate level of gzip responses (zlib 1-9, ISA-L 0-3): 1 is fast and still shrinks
+    # CSV about 4 times.
     "GZIP_LEVEL": 1,
     # Report streams running at once in one process, and for one user.
     "MAX_STREAMS": 8,

@@ -52,12 +52,19 @@ import zlib
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from types import ModuleType
 from typing import Any
 
 from django.db import connections
 
 from .clients import ClientWatch, TaskAbort, watchdog
 from .conf import app_settings
+
+isal_zlib: ModuleType | None
+try:  # ISA-L's deflate: the same gzip, about 3 times faster ("[speed]" extra)
+    from isal import isal_zlib
+except ImportError:  # the test environment has it; zlib is tested too
+    isal_zlib = None
 
 logger = logging.getLogger("admin_reports.engine")
 
@@ -299,25 +306,34 @@ class IdentityWire:
 
 
 class GzipWire:
-    """gzip, flushed after every chunk; a heartbeat is an empty sync flush (5 bytes)."""
+    """gzip, flushed after every chunk; a heartbeat is an empty sync flush (5 bytes with
+    zlib, 6 with ISA-L).
+
+    The deflate is ISA-L's when the isal package is installed (its levels are 0-3:
+    ADMIN_REPORTS_GZIP_LEVEL above 3 is 3), else zlib's; `library` picks one.
+    """
 
     content_encoding = "gzip"
 
-    def __init__(self) -> None:
+    def __init__(self, library: ModuleType | None = None) -> None:
         self.interval = float(app_settings.HEARTBEAT_INTERVAL)
-        self.compressor = zlib.compressobj(
-            app_settings.GZIP_LEVEL, zlib.DEFLATED, 16 + zlib.MAX_WBITS
-        )
+        library = library or isal_zlib or zlib
+        level = app_settings.GZIP_LEVEL
+        if library is not zlib:
+            level = min(level, 3)
+        self.flush_mode = library.Z_SYNC_FLUSH
+        self.finish_mode = library.Z_FINISH
+        self.compressor = library.compressobj(level, library.DEFLATED, 16 + zlib.MAX_WBITS)
 
     def data(self, chunk: bytes) -> bytes:
-        return self.compressor.compress(chunk) + self.compressor.flush(zlib.Z_SYNC_FLUSH)
+        return self.compressor.compress(chunk) + self.compressor.flush(self.flush_mode)
 
     def heartbeat(self) -> bytes:
         # compress(b"") first: a flush alone after a flush emits nothing at all.
-        return self.compressor.compress(b"") + self.compressor.flush(zlib.Z_SYNC_FLUSH)
+        return self.compressor.compress(b"") + self.compressor.flush(self.flush_mode)
 
     def end(self) -> bytes:
-        return self.compressor.flush(zlib.Z_FINISH)
+        return self.compressor.flush(self.finish_mode)
 
 
 # The consumer -----------------------------------------------------------

@@ -84,7 +84,8 @@ def test_a_silent_start_is_kept_alive_by_heartbeats(path, settings):
     decoded = [(at, body.decompress(piece)) for at, piece in arrivals]
     first_row = [at for at, text in decoded if text][1]  # the header row comes first
     assert first_row - started >= 1.0, "the query really was silent"
-    heartbeats = [at for at, piece in arrivals if len(piece) == 5 and at < first_row]
+    # An empty flush decodes to nothing (5 bytes with zlib, 6 with ISA-L).
+    heartbeats = [at for at, text in decoded if not text and at < first_row]
     assert len(heartbeats) >= 3
     gaps = [b[0] - a[0] for a, b in itertools.pairwise(arrivals)]
     assert max(gaps) < 1.0
