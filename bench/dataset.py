@@ -43,6 +43,14 @@ def cache_dir(lines: int, seed: int) -> Path:
     return root / f"{lines}-lines-seed-{seed}-{digest[:10]}"
 
 
+def shown(path: Path) -> str:
+    """The path for the results, the home directory as ~."""
+    try:
+        return f"~/{path.relative_to(Path.home())}"
+    except ValueError:
+        return str(path)
+
+
 def build(lines: int, seed: int, database_url: str) -> None:
     subprocess.run(
         [PYTHON, str(BENCH / "dataset.py"), "--lines", str(lines), "--seed", str(seed)],
@@ -62,26 +70,26 @@ def prepare_postgres(lines: int, seed: int) -> str:
         partial = archive.with_suffix(".partial")
         subprocess.run(["pg_dump", "-Fc", "-Z", "1", "-f", str(partial), url], check=True)
         partial.rename(archive)
-        return f"built and cached in {archive}"
+        return f"built and cached in {shown(archive)}"
     restore = ["pg_restore", "--no-owner", "--no-privileges", "--jobs", "2", "-d", url]
     subprocess.run([*restore, str(archive)], check=True)
     # pg_restore brings no planner statistics; migrations newer than the archive apply.
     subprocess.run(["psql", "-X", "-q", "-d", url, "-c", "ANALYZE"], check=True)
     manage("migrate", "--noinput")
-    return f"restored from {archive}"
+    return f"restored from {shown(archive)}"
 
 
 def prepare_sqlite(lines: int, seed: int, workdir: Path) -> tuple[Path, str]:
     """A working copy of the cached SQLite database (built first if missing)."""
     cached = cache_dir(lines, seed) / "bench.sqlite3"
-    how = f"copied from {cached}"
+    how = f"copied from {shown(cached)}"
     if not cached.exists():
         cached.parent.mkdir(parents=True, exist_ok=True)
         partial = cached.with_suffix(".partial")
         partial.unlink(missing_ok=True)
         build(lines, seed, f"sqlite:///{partial}")
         partial.rename(cached)
-        how = f"built and cached in {cached}"
+        how = f"built and cached in {shown(cached)}"
     copy = workdir / "bench.sqlite3"
     shutil.copyfile(cached, copy)
     manage("migrate", "--noinput", env=subprocess_env(DATABASE_URL=f"sqlite:///{copy}"))

@@ -286,7 +286,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[1])
     parser.add_argument("--lines", type=int, default=500_000)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--databases",
+        default="postgresql,sqlite",
+        help="the databases to measure, comma-separated (default: postgresql,sqlite)",
+    )
     options = parser.parse_args()
+    databases = set(options.databases.split(","))
+    if not databases or databases - {"postgresql", "sqlite"}:
+        parser.error("--databases: postgresql, sqlite or both")
     if not os.environ.get("DATABASE_URL", "").startswith("postgres"):
         sys.exit("Run under scripts/with-postgres: DATABASE_URL must be a throwaway PostgreSQL.")
     started = time.monotonic()
@@ -294,16 +302,23 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="admin-reports-bench-") as workdir:
         lines = [f"- dataset: {options.lines:,} order lines, seed {options.seed};"]
         lines[0] += f" PostgreSQL's {prepare_postgres(options.lines, options.seed)},"
-        database, how = prepare_sqlite(options.lines, options.seed, Path(workdir))
-        lines[0] += f" SQLite's {how}; ready after {time.monotonic() - started:.0f} s"
-        os.environ["BENCH_SQLITE"] = str(database)
+        database = None
+        if "sqlite" in databases:
+            database, how = prepare_sqlite(options.lines, options.seed, Path(workdir))
+            lines[0] += f" SQLite's {how};"
+            os.environ["BENCH_SQLITE"] = str(database)
+        else:
+            bench.notes.append("SQLite: not measured in this run (--databases postgresql).")
+        lines[0] += f" ready after {time.monotonic() - started:.0f} s"
         django_setup("bench_settings")
         from django.db import connections
 
         lines += machine()
         try:
-            postgres_cases(bench)
-            sqlite_cases(bench, database)
+            if "postgresql" in databases:
+                postgres_cases(bench)
+            if database is not None:
+                sqlite_cases(bench, database)
         finally:
             connections.close_all()
     text = results(bench, time.monotonic() - started, lines)
