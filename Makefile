@@ -3,7 +3,8 @@
 #   make test   linters, then the whole suite on SQLite and on PostgreSQL (installing
 #               PostgreSQL, Chromium, nginx and curl from Debian's packages if missing)
 #   make bench  downloads against the database's own CSV and the alternatives
-#               (LINES=500000 by default, a few minutes; LINES=16000000 the full run)
+#               (LINES=500000 by default, a few minutes; LINES=16000000 the full run;
+#               DATABASES=postgresql to leave SQLite out)
 
 PYTHON ?= python3
 VENV ?= .venv
@@ -13,6 +14,7 @@ PORT ?= 8000
 DEMO_LINES ?= 200000
 # make bench: order lines of the benchmark's dataset (16000000 for the full run).
 LINES ?= 500000
+DATABASES ?= postgresql,sqlite
 
 .PHONY: demo test test-deps lint pytest-sqlite pytest-postgres bench soak clean
 
@@ -58,7 +60,7 @@ clean:
 	rm -rf $(VENV) staticfiles .pytest_cache .ruff_cache .import_linter_cache
 
 bench: $(VENV)/.installed-test test-deps
-	scripts/with-postgres $(BIN)/python bench/run.py --lines $(LINES)
+	scripts/with-postgres $(BIN)/python bench/run.py --lines $(LINES) --databases $(DATABASES)
 
 soak: $(VENV)/.installed-test
 	scripts/with-postgres $(BIN)/python bench/soak.py

@@ -32,8 +32,8 @@ from measure import Case, Sample, anchor, download, render
 
 REPEATS = 3
 # Where the hack and django-import-export run. Past 1 M lines they take minutes and
-# gigabytes (measured before: the hack 154 s and 15.2 GB at 16 M lines,
-# import-export 76 s and +1.27 GB at 1 M, about 19 min and 18 GB at 16 M).
+# gigabytes (the hack 154 s and 15.2 GB at 16 M lines; import-export 190 s and +1.0 GB
+# at 1 M, about 50 min and 16 GB at 16 M).
 SUBSETS = (100_000, 1_000_000)
 WHOLE = "start=2000-01-01&end=2100-01-01"
 EMPTY = "start=2100-01-01&end=2100-01-01"
