@@ -254,7 +254,7 @@ def _hour_text(local: dt.datetime) -> str:
 
 
 def _boolean(field, fmt: ColumnFormat, tz) -> Formatter:
-    labels = {True: fmt.true_label or "true", False: fmt.false_label or "false"}
+    labels = {True: boolean_label(fmt, True), False: boolean_label(fmt, False)}
 
     def format_boolean(value) -> str:
         return labels[bool(value)]
@@ -266,6 +266,12 @@ def _boolean(field, fmt: ColumnFormat, tz) -> Formatter:
 
     format_boolean.format_values = format_values  # type: ignore[attr-defined]
     return format_boolean
+
+
+def boolean_label(fmt: ColumnFormat, value: bool) -> str:
+    """The cell of a boolean: its label, "" included, else true or false."""
+    label = fmt.true_label if value else fmt.false_label
+    return ("true" if value else "false") if label is None else label
 
 
 def _text(field, fmt: ColumnFormat, tz) -> Formatter:

@@ -42,6 +42,7 @@ from .formats import (
     DEFAULT_DECIMALS,
     FORMATTERS,
     FORMULA_PREFIXES,
+    boolean_label,
 )
 
 # Python's Decimal context: quantize() gives up beyond this many digits (and formats.py
@@ -274,10 +275,10 @@ def _datetime(column: str, field: Any, fmt: ColumnFormat, sql_type: SqlType | No
 
 
 def _boolean(column: str, field: Any, fmt: ColumnFormat, sql_type: SqlType | None) -> Cell:
-    labels = [fmt.true_label or "true", fmt.false_label or "false"]
+    labels = [boolean_label(fmt, True), boolean_label(fmt, False)]
     # WHEN NOT: NULL matches neither branch and stays NULL, for the empty label.
     sql = f"CASE WHEN {column} THEN %s WHEN NOT {column} THEN %s END"
-    return Cell(sql, labels, any(_breaks(x) for x in labels))
+    return Cell(sql, labels, any(_breaks(x) for x in labels), blank="" in labels)
 
 
 def _text(column: str, field: Any, fmt: ColumnFormat, sql_type: SqlType | None) -> Cell:

@@ -41,6 +41,8 @@ BERLIN = ZoneInfo("Europe/Berlin")
         (models.BooleanField(), ColumnFormat(), True, "true"),
         (models.BooleanField(), ColumnFormat(), 0, "false"),
         (models.BooleanField(), ColumnFormat(true_label="yes", false_label="no"), False, "no"),
+        (models.BooleanField(), ColumnFormat(true_label="", false_label="no"), True, ""),
+        (models.BooleanField(), ColumnFormat(false_label=""), True, "true"),
         (models.CharField(), ColumnFormat(), "Kite", "Kite"),
         (models.CharField(), ColumnFormat(), "=1+2", "'=1+2"),
         (models.CharField(), ColumnFormat(), "+49 30 1234", "'+49 30 1234"),

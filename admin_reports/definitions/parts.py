@@ -241,7 +241,7 @@ def column_format(ctx, item: MarkedDict, where: str) -> ColumnFormat | None:
         if key in data:
             values[key] = string(ctx, data, key, f"{where}.{key}")
     for key in ("date", "datetime"):
-        if values.get(key) and "%" not in values[key]:
+        if values.get(key) is not None and "%" not in values[key]:  # '' too
             ctx.error(
                 "E022",
                 f"The value of '{where}.{key}' is {shown(values[key])}, which has no % directive.",

@@ -221,6 +221,14 @@ CASES = [
         "Use strftime directives, e.g. '%d.%m.%Y'.",
     ),
     (
+        "E022",
+        BASE + "    format: {datetime: ''}\n",
+        "The value of 'columns[0].format.datetime' is '', which has no % directive.",
+        5,
+        24,
+        "Use strftime directives, e.g. '%d.%m.%Y'.",
+    ),
+    (
         "E023",
         BASE + "permissions: [view order]\n",
         "The value of 'permissions' contains 'view order', which is not a permission name.",
