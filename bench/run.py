@@ -65,6 +65,28 @@ def compiled_sql(alias: str, name: str, query: str) -> str:
     return connection.ops.last_executed_query(None, sql, params)
 
 
+def copy_statement(alias: str, name: str, query: str) -> list[str]:
+    """psql's -c options that run the COPY path's statement as a download would."""
+    from django.db import connections
+    from django.http import QueryDict
+
+    from admin_reports.compiler import compile_report
+    from admin_reports.pgcopy import typed_copy_query
+    from admin_reports.registry import registry
+    from admin_reports.run_request import parse_run_request
+
+    spec = registry.get(name)
+    compiled = compile_report(
+        spec, parse_run_request(spec, QueryDict(query)).params(), using=alias
+    )
+    connection = connections[alias]
+    statement = typed_copy_query(connection, compiled)
+    with connection.cursor() as cursor:  # mogrify: psycopg's quoting, on the client
+        zone = cursor.mogrify("SET TimeZone = %s", [statement.time_zone])
+        sql = cursor.mogrify(statement.sql, statement.params)
+    return ["-c", zone, "-c", "SET DateStyle = ISO", "-c", sql]
+
+
 def recorded_path(alias: str, name: str) -> str:
     """The path the report's last run recorded; "orm" where runs record none."""
     from admin_reports.models import ReportRun
@@ -188,6 +210,15 @@ def postgres_cases(bench: Bench) -> None:
         anchors[group] = bench.case(
             f"PostgreSQL: {group}", "psql \\copy, the same SQL", anchor(command)
         )
+        if group in reports:
+            # The database's share of our COPY path: its statement, cells formatted in SQL.
+            statement = copy_statement("default", *report)
+            bench.case(
+                f"PostgreSQL: {group}",
+                "psql, our COPY statement (cells formatted)",
+                anchor(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", url, *statement]),
+                anchors[group],
+            )
     for copy, setting in (("1", "COPY on"), ("0", "COPY off")):
         with serving("default", BENCH_COPY=copy) as client:
             for group, (name, query) in reports.items():
