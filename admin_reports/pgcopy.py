@@ -49,11 +49,20 @@ def row_path(compiled: CompiledReport) -> tuple[str, str]:
     vendor = connections[compiled.queryset.db].vendor
     if vendor != "postgresql":
         return ORM, f"COPY is PostgreSQL's; this database is {vendor}"
+    if not uses_psycopg3():
+        return ORM, "the COPY path needs psycopg 3; this connection uses psycopg2"
     try:
         copy_query(compiled)
     except NotExpressible as exc:
         return ORM, f"SQL cannot format it identically: {exc}"
     return COPY, "every column has an identical SQL format"
+
+
+def uses_psycopg3() -> bool:
+    """Whether Django's PostgreSQL backend runs on psycopg 3 (its copy support)."""
+    from django.db.backends.postgresql.psycopg_any import is_psycopg3  # type: ignore[import-untyped]
+
+    return is_psycopg3
 
 
 def copy_chunks(

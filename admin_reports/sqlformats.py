@@ -70,11 +70,10 @@ NUMERIC = 1700
 DATE, TIMESTAMP, TIMESTAMPTZ = 1082, 1114, 1184
 # From this instant on, strftime's %Y has four digits, as PostgreSQL's ISO text.
 # (A timestamptz constant is read in the transaction's TimeZone, the report's.)
-YEAR_1000 = {
-    DATE: "'1000-01-01'::date",
-    TIMESTAMP: "'1000-01-01'::timestamp",
-    TIMESTAMPTZ: "'1000-01-01'::timestamptz",
-}
+CASTS = {DATE: "date", TIMESTAMP: "timestamp", TIMESTAMPTZ: "timestamptz"}
+# Python's dates and datetimes hold the years 1 to 9999: on the ORM path a value outside
+# them (local time) fails the report, and so it does here, with this text in the error.
+OUTSIDE_YEARS = "admin-reports: a date outside the years 1 to 9999, which Python cannot hold: "
 # Every formula mark sorts before "A": a cell from "A" on is left as it is.
 assert max(FORMULA_PREFIXES) < "A"
 FORMULA_CODES = ", ".join(str(ord(mark)) for mark in FORMULA_PREFIXES)
@@ -246,16 +245,34 @@ def _float(column: str, field: Any, fmt: ColumnFormat, sql_type: SqlType | None)
 def _to_char(column: str, pattern: str) -> Cell:
     picture, line_break = to_char_pattern(pattern)
     # ::timestamp: the wall time in the session's zone, as astimezone(tz) gives it.
-    return Cell(f"to_char(({column})::timestamp, %s)", [picture], line_break)
+    local = f"({column})::timestamp"
+    return _within_python_years(local, f"to_char({local}, %s)", [picture], line_break)
+
+
+def _within_python_years(local: str, sql: str, params: list[Any], multiline: bool) -> Cell:
+    """`sql`, or an error for a `local` time outside the years 1 to 9999 (a cast of the
+    error's text: SQL has no raise)."""
+    outside = f"(%s || {local}::text)::date::text"
+    sql = (
+        f"CASE WHEN {local} < '0001-01-01'::timestamp OR {local} >= '10000-01-01'::timestamp"
+        f" THEN {outside} ELSE {sql} END"
+    )
+    return Cell(sql, [OUTSIDE_YEARS, *params], multiline)
 
 
 def _iso_from_year_1000(column: str, pattern: str, iso: str, sql_type: SqlType | None) -> Cell:
     """to_char(), or from the year 1000 on the cheaper ISO text `iso` of the value."""
-    cell = _to_char(column, pattern)
-    if sql_type is None or sql_type.oid not in YEAR_1000:
-        return cell
-    sql = f"CASE WHEN {column} < {YEAR_1000[sql_type.oid]} THEN {cell.sql} ELSE {iso} END"
-    return Cell(sql, cell.params, cell.multiline)
+    if sql_type is None or sql_type.oid not in CASTS:
+        return _to_char(column, pattern)
+    picture, line_break = to_char_pattern(pattern)
+    cast = CASTS[sql_type.oid]  # the column's own type: the bounds are constants
+    sql = (
+        f"CASE WHEN {column} < '0001-01-01'::{cast} OR {column} >= '10000-01-01'::{cast}"
+        f" THEN (%s || ({column})::timestamp::text)::date::text"
+        f" WHEN {column} < '1000-01-01'::{cast} THEN to_char(({column})::timestamp, %s)"
+        f" ELSE {iso} END"
+    )
+    return Cell(sql, [OUTSIDE_YEARS, picture], line_break)
 
 
 def _date(column: str, field: Any, fmt: ColumnFormat, sql_type: SqlType | None) -> Cell:

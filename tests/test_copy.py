@@ -14,7 +14,7 @@ from types import SimpleNamespace
 
 import pytest
 from django.conf import settings as django_settings
-from django.db import connection, models
+from django.db import DatabaseError, connection, models
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -287,3 +287,39 @@ def test_a_decimal_cell_is_formats_py_text_at_every_edge(db, vendor, places):
             sql = f'SELECT {cell.sql} FROM (SELECT %s::numeric AS "v") AS "t"'
             cursor.execute(sql, [*cell.params, value])
             assert cursor.fetchone()[0] == format_decimal(value), value
+
+
+@pytest.mark.parametrize(
+    "placed_at",
+    [
+        "9999-12-31 23:30:00+00",  # 10000-01-01 00:30 in Berlin
+        "0001-12-31 12:00:00+00 BC",  # a year 0, which Python's datetime lacks
+    ],
+)
+def test_a_local_year_python_cannot_hold_fails_both_paths(
+    all_definitions, hostile_shop, vendor, placed_at
+):
+    """The ORM path cannot read it; the COPY path must not write it as another date."""
+    if vendor != "postgresql":
+        pytest.skip("COPY is PostgreSQL's")
+    order = Order.objects.order_by("pk").first()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE shop_order SET placed_at = %s::timestamptz WHERE id = %s",
+            [placed_at, order.pk],
+        )
+    spec = all_definitions["default_formats"]
+    compiled = compile_report(spec, next(runs_of(spec)))
+    with pytest.raises(DatabaseError):
+        b"".join(body_chunks(compiled))
+    with pytest.raises(DatabaseError, match="outside the years 1 to 9999"):
+        copied(compiled)
+
+
+def test_psycopg2_takes_the_orm_path(all_definitions, vendor, monkeypatch):
+    if vendor != "postgresql":
+        pytest.skip("a PostgreSQL driver's choice")
+    monkeypatch.setattr("admin_reports.pgcopy.uses_psycopg3", lambda: False)
+    spec = all_definitions["order_lines"]
+    path, why = row_path(compile_report(spec, next(runs_of(spec))))
+    assert (path, why) == ("orm", "the COPY path needs psycopg 3; this connection uses psycopg2")
