@@ -166,7 +166,8 @@ def parse_dates(
     end = parse_date(data.get("end"), "end")
     if spec.date_range is None:
         if name or start or end:
-            raise invalid(_("This report has no date range."), "no_range", "range")
+            given = "range" if name else "start" if start else "end"  # the option to name
+            raise invalid(_("This report has no date range."), "no_range", given)
         return None, None, ""
     if name:
         ranges = quick_ranges()

@@ -4,6 +4,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from admin_reports.models import ReportRun
+from admin_reports.registry import registry
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -135,6 +136,23 @@ def test_clear_errors(args, message, time_machine_today):
     with pytest.raises(CommandError) as caught:
         run(*args)
     assert str(caught.value) == message
+
+
+@pytest.mark.parametrize(
+    ("option", "value"), [("--start", "2026-01-01"), ("--end", "2026-01-31"), ("--range", "today")]
+)
+def test_dates_for_a_report_without_a_date_range_name_the_option_given(settings, option, value):
+    settings.ADMIN_REPORTS_DIRS = [
+        *settings.ADMIN_REPORTS_DIRS,
+        settings.BASE_DIR / "tests" / "report_defs",
+    ]
+    registry.reload()
+    try:
+        with pytest.raises(CommandError) as caught:
+            run("default_formats", option, value)
+    finally:
+        registry.reload()
+    assert str(caught.value) == f"{option}: This report has no date range."
 
 
 def test_an_invalid_definition_is_named_with_its_problems(settings, tmp_path):
