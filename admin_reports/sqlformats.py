@@ -62,7 +62,8 @@ DIRECTIVES = {
     "f": "US",
     "j": "DDD",
 }
-DIRECTIVE = re.compile(r"%(.)|([^%]+)|(%)$", re.S)
+# A directive with its flag, if any (glibc's %-d, %_m...), so that a refusal names it whole.
+DIRECTIVE = re.compile(r"%([-_0^#]?.)|([^%]+)|(%)$", re.S)
 
 # Type OIDs of PostgreSQL's catalog (pg_type), as cursor.description gives them.
 INTEGER_TYPES = frozenset({20, 21, 23})  # int8, int2, int4

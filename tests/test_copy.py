@@ -197,7 +197,8 @@ def test_strftime_patterns_become_to_char_pictures(pattern, picture):
     ("pattern", "message"),
     [
         ("%d %b", "uses %b, which to_char() cannot match"),
-        ("%-d", "uses %-, which to_char() cannot match"),
+        ("%-d", "uses %-d, which to_char() cannot match"),
+        ("%d.%_m", "uses %_m, which to_char() cannot match"),
         ('%Y "Q"', "holds a quote or a backslash"),
         ("%Y\\", "holds a quote or a backslash"),
         ("%Y%", "ends with a lone '%'"),
