@@ -30,7 +30,14 @@ from django.utils import timezone
 from .conf import app_settings
 from .engine import QueryTimeout
 from .sources import reading
-from .sqlformats import CopyQuery, NotExpressible, column_types, copy_query, describe_query
+from .sqlformats import (
+    CopyQuery,
+    NotExpressible,
+    column_types,
+    copy_query,
+    describe_query,
+    inner_query,
+)
 
 if TYPE_CHECKING:
     from .compiler import CompiledReport
@@ -86,10 +93,10 @@ def copy_chunks(
 
 def typed_copy_query(connection: Any, compiled: CompiledReport) -> CopyQuery:
     """The COPY statement of `compiled`, its cells fitted to its columns' SQL types."""
-    sql, params = describe_query(compiled)
+    inner = inner_query(compiled)
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return copy_query(compiled, column_types(cursor.description))
+        cursor.execute(*describe_query(inner))
+        return copy_query(compiled, column_types(cursor.description), inner)
 
 
 def _sqlstate(error: BaseException) -> str | None:

@@ -6,8 +6,9 @@ report as one COPY statement whose CSV cells are byte-identical to the ORM path'
     query.sql, query.params           # COPY (SELECT <cells> FROM (<report>) ...) TO STDOUT
     query.time_zone                   # set as the transaction's TimeZone first
 
-    sql, params = describe_query(compiled)     # no rows: the columns' SQL types
-    query = copy_query(compiled, column_types(cursor.description))
+    inner = inner_query(compiled)              # Django's SQL of the report
+    cursor.execute(*describe_query(inner))     # no rows: the columns' SQL types
+    query = copy_query(compiled, column_types(cursor.description), inner)
 
 The report's own SQL and parameters come from Django's compiler; the cells wrap
 its columns (round() half away from zero, to_char() in the session's time zone,
@@ -69,8 +70,9 @@ DIRECTIVE = re.compile(r"%([-_0^#]?.)|([^%]+)|(%)$", re.S)
 INTEGER_TYPES = frozenset({20, 21, 23})  # int8, int2, int4
 NUMERIC = 1700
 DATE, TIMESTAMP, TIMESTAMPTZ = 1082, 1114, 1184
-# From this instant on, strftime's %Y has four digits, as PostgreSQL's ISO text.
-# (A timestamptz constant is read in the transaction's TimeZone, the report's.)
+# The date types whose values compare with constants of their own type: from the year
+# 1000 on, strftime's %Y has four digits, as PostgreSQL's ISO text. (A timestamptz
+# constant is read in the transaction's TimeZone, the report's.)
 CASTS = {DATE: "date", TIMESTAMP: "timestamp", TIMESTAMPTZ: "timestamptz"}
 # Python's dates and datetimes hold the years 1 to 9999: on the ORM path a value outside
 # them (local time) fails the report, and so it does here, with this text in the error.
@@ -123,17 +125,22 @@ def inner_query(compiled: CompiledReport) -> tuple[str, list[Any]]:
     return sql, list(params)
 
 
-def describe_query(compiled: CompiledReport) -> tuple[str, list[Any]]:
+def describe_query(inner: tuple[str, list[Any]]) -> tuple[str, list[Any]]:
     """A query of the report's columns and no row: its description gives their types."""
-    sql, params = inner_query(compiled)
+    sql, params = inner
     return f'SELECT * FROM ({sql}) AS "report" LIMIT 0', params
 
 
-def copy_query(compiled: CompiledReport, types: list[SqlType] | None = None) -> CopyQuery:
+def copy_query(
+    compiled: CompiledReport,
+    types: list[SqlType] | None = None,
+    inner: tuple[str, list[Any]] | None = None,
+) -> CopyQuery:
     """The COPY statement of `compiled`; NotExpressible when a cell cannot match.
 
     `types`, the SQL types of the report's columns (column_types()), make the cells
-    that allow it cheaper; without them every cell takes its general form.
+    that allow it cheaper; without them every cell takes its general form. `inner`:
+    inner_query(compiled), when the caller has it already.
     """
     spec = compiled.spec
     if len(spec.columns) == 1:
@@ -154,10 +161,10 @@ def copy_query(compiled: CompiledReport, types: list[SqlType] | None = None) -> 
         )
         for index, column in enumerate(spec.columns)
     ]
-    inner, inner_params = inner_query(compiled)
+    inner_sql, inner_params = inner or inner_query(compiled)
     select = ", ".join(cell.sql for cell in cells)
     return CopyQuery(
-        sql=f'COPY (SELECT {select} FROM ({inner}) AS "report") TO STDOUT (FORMAT csv)',
+        sql=f'COPY (SELECT {select} FROM ({inner_sql}) AS "report") TO STDOUT (FORMAT csv)',
         params=[param for cell in cells for param in cell.params] + inner_params,
         time_zone=time_zone,
         multiline=any(cell.multiline for cell in cells),
@@ -243,53 +250,37 @@ def _float(column: str, field: Any, fmt: ColumnFormat, sql_type: SqlType | None)
     raise NotExpressible("floats reach Python as binary doubles, which SQL prints otherwise")
 
 
-def _to_char(column: str, pattern: str) -> Cell:
-    picture, line_break = to_char_pattern(pattern)
-    # ::timestamp: the wall time in the session's zone, as astimezone(tz) gives it.
-    local = f"({column})::timestamp"
-    return _within_python_years(local, f"to_char({local}, %s)", [picture], line_break)
-
-
-def _within_python_years(local: str, sql: str, params: list[Any], multiline: bool) -> Cell:
-    """`sql`, or an error for a `local` time outside the years 1 to 9999 (a cast of the
+def _dated(column: str, pattern: str, iso: str | None, sql_type: SqlType | None) -> Cell:
+    """to_char() of the value's wall time in the session's zone (as astimezone(tz) gives
+    it), or from the year 1000 on `iso`, its cheaper ISO text, when the column's type is
+    known. A local year outside 1 to 9999 is an error, as on the ORM path (a cast of the
     error's text: SQL has no raise)."""
-    outside = f"(%s || {local}::text)::date::text"
-    sql = (
-        f"CASE WHEN {local} < '0001-01-01'::timestamp OR {local} >= '10000-01-01'::timestamp"
-        f" THEN {outside} ELSE {sql} END"
-    )
-    return Cell(sql, [OUTSIDE_YEARS, *params], multiline)
-
-
-def _iso_from_year_1000(column: str, pattern: str, iso: str, sql_type: SqlType | None) -> Cell:
-    """to_char(), or from the year 1000 on the cheaper ISO text `iso` of the value."""
-    if sql_type is None or sql_type.oid not in CASTS:
-        return _to_char(column, pattern)
     picture, line_break = to_char_pattern(pattern)
-    cast = CASTS[sql_type.oid]  # the column's own type: the bounds are constants
+    local = f"({column})::timestamp"
+    own = CASTS.get(sql_type.oid) if sql_type is not None else None
+    # In the column's own type the bounds are constants; else they bound the wall time.
+    subject, cast = (column, own) if iso is not None and own else (local, "timestamp")
+    cheap = f" WHEN {subject} >= '1000-01-01'::{cast} THEN {iso}" if subject == column else ""
     sql = (
-        f"CASE WHEN {column} < '0001-01-01'::{cast} OR {column} >= '10000-01-01'::{cast}"
-        f" THEN (%s || ({column})::timestamp::text)::date::text"
-        f" WHEN {column} < '1000-01-01'::{cast} THEN to_char(({column})::timestamp, %s)"
-        f" ELSE {iso} END"
+        f"CASE WHEN {subject} < '0001-01-01'::{cast} OR {subject} >= '10000-01-01'::{cast}"
+        f" THEN (%s || {local}::text)::date::text{cheap} ELSE to_char({local}, %s) END"
     )
     return Cell(sql, [OUTSIDE_YEARS, picture], line_break)
 
 
 def _date(column: str, field: Any, fmt: ColumnFormat, sql_type: SqlType | None) -> Cell:
     pattern = fmt.date or DEFAULT_DATE_FORMAT
-    if pattern != DEFAULT_DATE_FORMAT:
-        return _to_char(column, pattern)
-    return _iso_from_year_1000(column, pattern, f"({column})::timestamp::date::text", sql_type)
+    iso = f"({column})::timestamp::date::text" if pattern == DEFAULT_DATE_FORMAT else None
+    return _dated(column, pattern, iso, sql_type)
 
 
 def _datetime(column: str, field: Any, fmt: ColumnFormat, sql_type: SqlType | None) -> Cell:
     pattern = fmt.datetime or DEFAULT_DATETIME_FORMAT
-    if pattern != DEFAULT_DATETIME_FORMAT or (sql_type is not None and sql_type.oid == DATE):
-        return _to_char(column, pattern)
-    # %S: the seconds cut (date_trunc), where ::timestamp(0) would round them.
-    iso = f"date_trunc('second', ({column})::timestamp)::text"
-    return _iso_from_year_1000(column, pattern, iso, sql_type)
+    iso = None
+    if pattern == DEFAULT_DATETIME_FORMAT and (sql_type is None or sql_type.oid != DATE):
+        # %S: the seconds cut (date_trunc), where ::timestamp(0) would round them.
+        iso = f"date_trunc('second', ({column})::timestamp)::text"
+    return _dated(column, pattern, iso, sql_type)
 
 
 def _boolean(column: str, field: Any, fmt: ColumnFormat, sql_type: SqlType | None) -> Cell:
