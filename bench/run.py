@@ -41,22 +41,25 @@ YEAR = "start=2025-07-01&end=2026-06-30"
 Measure = Callable[[], Sample]
 
 
-def compiled_sql(alias: str, name: str, query: str) -> str:
-    """The SQL a report's download runs, its parameters bound by the database's quoting."""
-    from django.db import connections
+def compiled_report(alias: str, name: str, query: str):
+    """The report `name` compiled for `alias` with the download's query string."""
     from django.http import QueryDict
-    from django.utils import timezone
 
     from admin_reports.compiler import compile_report
     from admin_reports.registry import registry
     from admin_reports.run_request import parse_run_request
 
     spec = registry.get(name)
-    compiled = compile_report(
-        spec, parse_run_request(spec, QueryDict(query)).params(), using=alias
-    )
-    with timezone.override(compiled.tz):
-        sql, params = compiled.queryset.query.get_compiler(using=alias).as_sql()
+    return compile_report(spec, parse_run_request(spec, QueryDict(query)).params(), using=alias)
+
+
+def compiled_sql(alias: str, name: str, query: str) -> str:
+    """The SQL a report's download runs, its parameters bound by the database's quoting."""
+    from django.db import connections
+
+    from admin_reports.sqlformats import inner_query
+
+    sql, params = inner_query(compiled_report(alias, name, query))
     connection = connections[alias]
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
@@ -68,19 +71,11 @@ def compiled_sql(alias: str, name: str, query: str) -> str:
 def copy_statement(alias: str, name: str, query: str) -> list[str]:
     """psql's -c options that run the COPY path's statement as a download would."""
     from django.db import connections
-    from django.http import QueryDict
 
-    from admin_reports.compiler import compile_report
     from admin_reports.pgcopy import typed_copy_query
-    from admin_reports.registry import registry
-    from admin_reports.run_request import parse_run_request
 
-    spec = registry.get(name)
-    compiled = compile_report(
-        spec, parse_run_request(spec, QueryDict(query)).params(), using=alias
-    )
     connection = connections[alias]
-    statement = typed_copy_query(connection, compiled)
+    statement = typed_copy_query(connection, compiled_report(alias, name, query))
     with connection.cursor() as cursor:  # mogrify: psycopg's quoting, on the client
         zone = cursor.mogrify("SET TimeZone = %s", [statement.time_zone])
         sql = cursor.mogrify(statement.sql, statement.params)
