@@ -199,7 +199,7 @@ def test_a_cancel_stops_the_report_on_either_path_within_2_s(
     with ThreadPoolExecutor(1) as pool:
         fetching = pool.submit(fetch, url, headers)
         assert wait_until(ReportRun.objects.filter(rows__gt=0).exists, 30) is not None
-        assert active_queries() == 1
+        assert wait_until(lambda: active_queries() == 1, 10) is not None
         ReportRun.objects.update(cancel_requested=True)
         asked = time.monotonic()
         assert wait_until(lambda: active_queries() == 0, 5) is not None
