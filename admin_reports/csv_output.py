@@ -25,7 +25,7 @@ from typing import Any
 from .compiler import CompiledReport
 from .conf import app_settings
 from .engine import StreamJob
-from .formats import UtcTimestamps
+from .formats import loaded
 from .pgcopy import COPY, copy_chunks, row_path
 from .sources import orm_columns, orm_rows
 
@@ -125,7 +125,7 @@ def body_chunks(
 def _formatted_batches(compiled: CompiledReport) -> Iterator[list[Sequence[Any]]]:
     """The ORM source's rows, formatted a column at a time."""
     formats = [_column_formatter(format_cell) for format_cell in compiled.formatters]
-    for columns in orm_columns(compiled, utc_text=True):
+    for columns in orm_columns(compiled, as_text=True):
         cells = [
             format_column(values) for format_column, values in zip(formats, columns, strict=True)
         ]
@@ -154,11 +154,7 @@ def _column_formatter(format_cell: Callable[[Any], str]) -> Callable[[list], lis
     if column is not None:
         return column
     # A formatter set on a CompiledReport by hand: one call per value, as format_row.
-    return lambda values: list(map(format_cell, _orm_values(values)))
-
-
-def _orm_values(values: list) -> list:
-    return values.datetimes() if isinstance(values, UtcTimestamps) else values
+    return lambda values: list(map(format_cell, loaded(values)))
 
 
 def report_job(

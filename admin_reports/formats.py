@@ -62,6 +62,30 @@ class UtcTimestamps(list):
         return self.in_utc and bool(UTC_TEXTS.fullmatch("\x00".join(filter(None, self))))
 
 
+class NumberTexts(list):
+    """A column of integers or numerics as PostgreSQL's text ("12", "-0.50"; None for NULL).
+
+    kind is int or Decimal, what values() gives: the values psycopg would have loaded.
+    """
+
+    def __init__(self, texts: list, kind: type) -> None:
+        super().__init__(texts)
+        self.kind = kind
+
+    def values(self) -> list:
+        kind = self.kind
+        return [None if text is None else kind(text) for text in self]
+
+
+def loaded(values: list) -> list:
+    """The column's values, as the database driver loads them."""
+    if isinstance(values, UtcTimestamps):
+        return values.datetimes()
+    if isinstance(values, NumberTexts):
+        return values.values()
+    return values
+
+
 class CellFormatter:
     """A column's formatter: called with one value, or column() with a chunk's column."""
 
@@ -77,12 +101,13 @@ class CellFormatter:
 
     def column(self, values: list) -> list:
         """The column's cells, or values csv.writer turns into the same text."""
+        if isinstance(values, NumberTexts) and not hasattr(self.format_values, "number_texts"):
+            values = values.values()  # a formatter that knows only loaded values
         if self.format_values is not None:
             cells = self.format_values(values, self.empty)
             if cells is not None:
                 return cells
-        if isinstance(values, UtcTimestamps):
-            values = values.datetimes()
+        values = loaded(values)
         format_value, empty = self.format_value, self.empty
         return [empty if value is None else format_value(value) for value in values]
 
@@ -118,11 +143,19 @@ def _decimal(field, fmt: ColumnFormat, tz) -> Formatter:
 
     def format_values(values: list, empty: str) -> list | None:
         # Decimals already at the column's places (a numeric column's own) stay as they are.
-        if set(map(type, values)) != {Decimal}:
+        if isinstance(values, NumberTexts):
+            # PostgreSQL's text of a numeric with the column's places is what
+            # format_decimal writes for it; an integer's text never matches places > 0.
+            if None in values:
+                return None
+            texts: list = values
+        elif set(map(type, values)) != {Decimal}:
             return None
-        texts = list(map(str, values))
-        return texts if quantized.fullmatch("\x00".join(texts)) else None
+        else:
+            texts = list(map(str, values))
+        return list(texts) if quantized.fullmatch("\x00".join(texts)) else None
 
+    format_values.number_texts = True  # type: ignore[attr-defined]
     format_decimal.format_values = format_values  # type: ignore[attr-defined]
     return format_decimal
 
@@ -136,8 +169,14 @@ def _integer(field, fmt: ColumnFormat, tz) -> Formatter:
 
     def format_values(values: list, empty: str) -> list | None:
         # csv.writer writes an int (never a bool: type() is exact) and None as these cells.
+        if isinstance(values, NumberTexts):
+            # An integer column's text is str() of its int; None stays the empty cell.
+            if values.kind is not int or (empty and None in values):
+                return None
+            return list(values)
         return values if _types(values, empty) in ({int}, set()) else None
 
+    format_values.number_texts = True  # type: ignore[attr-defined]
     format_integer.format_values = format_values  # type: ignore[attr-defined]
     return format_integer
 

@@ -19,9 +19,11 @@ dropped by the server instead of running on).
 A report's rows are read with the SQL Django compiles, through a streamed query on
 PostgreSQL (see _streams) or a server-side cursor, and only the columns Django has
 converters for go through them (the ORM's iterator costs a Python call per row and
-per value). On PostgreSQL, timestamptz values come as text: Django's loader for
-them is pure Python; orm_columns(..., utc_text=True) hands them on as
-UtcTimestamps, for formatters that turn that text into cells directly.
+per value). On PostgreSQL, timestamptz values and numbers come as text: Django's
+loader for timestamps is pure Python, and an int or a Decimal costs more to build
+(and to turn back into text) than the rest of its cell. orm_columns(...,
+as_text=True) hands them on as UtcTimestamps and NumberTexts, for formatters that
+turn that text into cells directly; without it they are loaded as psycopg would.
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ from django.db import DatabaseError, connections, transaction
 from django.utils import timezone
 
 from .conf import app_settings
-from .formats import UtcTimestamps
+from .formats import NumberTexts, UtcTimestamps
 
 if TYPE_CHECKING:
     from .compiler import CompiledReport
@@ -87,6 +89,8 @@ def _configure(connection: Any, cursor: Any, max_duration: float | None) -> None
 
 
 TIMESTAMPTZ_OID = 1184
+# int8, int2, int4, numeric: read as text, loaded only when a formatter needs the value.
+NUMBER_OIDS: dict[int, type] = {20: int, 21: int, 23: int, 1700: Decimal}
 
 
 def orm_rows(compiled: CompiledReport) -> Iterator[tuple[Any, ...]]:
@@ -95,7 +99,7 @@ def orm_rows(compiled: CompiledReport) -> Iterator[tuple[Any, ...]]:
         yield from zip(*columns, strict=True)
 
 
-def orm_columns(compiled: CompiledReport, *, utc_text: bool = False) -> Iterator[list[list[Any]]]:
+def orm_columns(compiled: CompiledReport, *, as_text: bool = False) -> Iterator[list[list[Any]]]:
     """The rows FETCH_ROWS at a time, as one list of values per column."""
     queryset = compiled.queryset
     # The SQL is compiled when reading starts: date truncation needs the report's zone.
@@ -111,9 +115,9 @@ def orm_columns(compiled: CompiledReport, *, utc_text: bool = False) -> Iterator
         chunked = not streams and not conn.settings_dict.get("DISABLE_SERVER_SIDE_CURSORS")
         cursor = conn.chunked_cursor() if chunked else conn.cursor()
         try:
-            parse_text = _read_timestamps_as_text(conn, cursor)
+            parse_text = _read_as_text(conn, cursor)
             fetch = _streamed if streams else _fetched
-            yield from _columns(compiler, cursor, fetch(cursor, sql, params), parse_text, utc_text)
+            yield from _columns(compiler, cursor, fetch(cursor, sql, params), parse_text, as_text)
         finally:
             cursor.close()
 
@@ -160,25 +164,34 @@ def _streamed(cursor: Any, sql: str, params: Any) -> Iterator[list[tuple]]:
 
 
 def _columns(
-    compiler: Any, cursor: Any, batches: Iterator[list[tuple]], parse_text: Any, utc_text: bool
+    compiler: Any, cursor: Any, batches: Iterator[list[tuple]], parse_text: Any, as_text: bool
 ) -> Iterator[list]:
     count = compiler.col_count
     converters = compiler.get_converters([s[0] for s in compiler.select[:count]])
     texts: set[int] | None = None
+    numbers: dict[int, type] = {}
     connection = compiler.connection
     in_utc = connection.timezone is dt.UTC
     for rows in batches:
         if texts is None:  # the result's types are known with its first rows
             texts = _timestamptz_columns(cursor, count) if parse_text else set()
+            numbers = _number_columns(cursor, count) if parse_text else {}
         columns = [list(column) for column in zip(*rows, strict=True)][:count]
+        for index, kind in numbers.items():
+            numbers_texts = NumberTexts(columns[index], kind)
+            columns[index] = numbers_texts if as_text else numbers_texts.values()
         for index in texts:
             timestamps = UtcTimestamps(columns[index], parse_text, in_utc)
-            use_text = utc_text and index not in converters
+            use_text = as_text and index not in converters
             columns[index] = timestamps if use_text else timestamps.datetimes()
         for index, (functions, expression) in converters.items():
             values = columns[index]
-            if utc_text and _naive_utc(connection, functions, values):
-                columns[index] = _utc_texts(values)
+            if isinstance(values, NumberTexts):
+                if all(_keeps(convert, expression, values.kind) for convert in functions):
+                    continue  # the converters would give the values the texts load as
+                values = values.values()
+            if as_text and _naive_utc(connection, functions, values):
+                columns[index] = _as_texts(values)
                 continue
             for convert in functions:
                 if not _changes(convert, expression, values):
@@ -194,13 +207,23 @@ CONVERTED_TYPES = {"DecimalField": Decimal, "FloatField": float, "IntegerField":
 
 def _changes(convert: Any, expression: Any, values: list) -> bool:
     """Whether a converter may change the values (not an expression's own on its type)."""
+    kind = _own_kind(convert, expression)
+    return kind is None or not set(map(type, values)) <= {kind, type(None)}
+
+
+def _keeps(convert: Any, expression: Any, kind: type) -> bool:
+    """Whether a converter is an expression's own on its type, and the type is kind."""
+    return _own_kind(convert, expression) is kind
+
+
+def _own_kind(convert: Any, expression: Any) -> type | None:
+    """The type an expression's own converter gives (None: another converter, or type)."""
     if convert != getattr(expression, "convert_value", None):
-        return True
+        return None
     internal_type = expression.output_field.get_internal_type()
     if internal_type.endswith("IntegerField"):
         internal_type = "IntegerField"
-    kind = CONVERTED_TYPES.get(internal_type)
-    return kind is None or not set(map(type, values)) <= {kind, type(None)}
+    return CONVERTED_TYPES.get(internal_type)
 
 
 def _naive_utc(connection: Any, functions: list, values: list) -> bool:
@@ -214,13 +237,13 @@ def _naive_utc(connection: Any, functions: list, values: list) -> bool:
     return types == {dt.datetime} and {value.tzinfo for value in present} == {None}
 
 
-def _utc_texts(values: list) -> UtcTimestamps:
+def _as_texts(values: list) -> UtcTimestamps:
     """Naive UTC datetimes as the text PostgreSQL gives for them (in a UTC session)."""
     texts = [None if value is None else f"{value}+00" for value in values]
-    return UtcTimestamps(texts, _from_utc_texts, True)
+    return UtcTimestamps(texts, _from_as_texts, True)
 
 
-def _from_utc_texts(texts: UtcTimestamps) -> list:
+def _from_as_texts(texts: UtcTimestamps) -> list:
     # What Django's converter gives: the datetime, made aware in UTC.
     return [None if text is None else dt.datetime.fromisoformat(text) for text in texts]
 
@@ -229,14 +252,21 @@ def _timestamptz_columns(cursor: Any, count: int) -> set[int]:
     return {i for i, d in enumerate(cursor.description[:count]) if d[1] == TIMESTAMPTZ_OID}
 
 
+def _number_columns(cursor: Any, count: int) -> dict[int, type]:
+    description = cursor.description[:count]
+    return {i: NUMBER_OIDS[d[1]] for i, d in enumerate(description) if d[1] in NUMBER_OIDS}
+
+
 def _loading(loader: Any) -> Callable[[str], dt.datetime]:
     return lambda text: loader.load(text.encode())
 
 
-def _read_timestamps_as_text(
-    connection: Any, cursor: Any
-) -> Callable[[UtcTimestamps], list] | None:
-    """PostgreSQL: read timestamptz as text on `cursor`; gives the text's parser."""
+def _read_as_text(connection: Any, cursor: Any) -> Callable[[UtcTimestamps], list] | None:
+    """PostgreSQL: read timestamptz and numbers as text on `cursor`; gives the timestamps' parser.
+
+    Building an int or a Decimal, and str() of it for the CSV, cost more than the rest of
+    a cell; a numeric's text is often its cell already (formats.NumberTexts).
+    """
     if connection.vendor != "postgresql" or not hasattr(cursor.cursor, "adapters"):
         return None
     from psycopg.pq import Format
@@ -246,7 +276,8 @@ def _read_timestamps_as_text(
         TIMESTAMPTZ_OID, cursor.cursor
     )
     text_loader = adapters.get_loader(adapters.types["text"].oid, Format.TEXT)
-    adapters.register_loader(TIMESTAMPTZ_OID, text_loader)
+    for oid in (TIMESTAMPTZ_OID, *NUMBER_OIDS):
+        adapters.register_loader(oid, text_loader)
 
     def parse(texts: UtcTimestamps) -> list:
         """The datetimes Django's loader gives for these texts."""

@@ -24,10 +24,10 @@ from admin_reports.compiler import ReportParams, compile_report
 from admin_reports.csv_output import CsvEncoder, PlainRows, body_chunks, encode_batches
 from admin_reports.definitions import load_definition_file, load_definition_text
 from admin_reports.definitions.spec import ColumnFormat
-from admin_reports.formats import UtcTimestamps, formatter_for
+from admin_reports.formats import NumberTexts, UtcTimestamps, formatter_for
 from admin_reports.registry import registry
 from admin_reports.sources import orm_rows, reading
-from project.shop.models import Order, Product
+from project.shop.models import Order, OrderLine, Product
 
 from .factories import (
     CustomerFactory,
@@ -83,6 +83,8 @@ columns:
     value: "sum(quantity, filter=order.status == 'refunded')"
     format: {empty_label: "(none)"}
   - {name: lines, value: count()}
+  - {name: mean_quantity, value: avg(quantity)}
+  - {name: mean_price, value: avg(unit_price), format: {decimals: 4}}
   - {name: last_at, value: max(order.placed_at)}
   - {name: bulk, value: max(quantity) >= 10}
 order_by: [sku, day]
@@ -217,7 +219,7 @@ def test_the_data_is_as_varied_as_promised(shop):
     cells = list(csv.reader(io.StringIO(reference_csv(compiled).decode())))
     assert {row[2] for row in cells} >= {""}, "a NULL sum"
     assert {row[3] for row in cells} >= {"(none)"}, "a NULL with its label"
-    assert {row[6] for row in cells} == {"true", "false"}
+    assert {row[8] for row in cells} == {"true", "false"}
 
 
 def test_without_formula_escaping_text_is_passed_on(shop, settings):
@@ -298,3 +300,43 @@ def test_at_the_edges_of_datetime_a_column_fails_as_its_cells_do(zone, text):
         placed_at(value)
     with pytest.raises(OverflowError):
         placed_at.column(column([text], lambda texts: [value]))
+
+
+number_text = st.one_of(
+    st.decimals(allow_nan=False, allow_infinity=False, places=2).map(str),
+    st.decimals(allow_nan=False, allow_infinity=False).map(lambda d: f"{d:f}"),
+    st.integers(-(10**30), 10**30).map(str),
+    st.sampled_from(["0.0000000", "-0.00", "0.005", "-0.005", "NaN", "Infinity", "-Infinity"]),
+)
+
+
+@given(st.lists(st.one_of(st.none(), number_text), max_size=8), st.sampled_from([0, 2, 7]))
+def test_numeric_texts_become_the_cells_their_decimals_do(texts, places):
+    price = formatter_for(
+        OrderLine._meta.get_field("unit_price"), ColumnFormat(decimals=places), BERLIN
+    )
+    decimals = [None if text is None else Decimal(text) for text in texts]
+    assert price.column(NumberTexts(texts, Decimal)) == [price(value) for value in decimals]
+
+
+@given(
+    st.lists(st.one_of(st.none(), st.integers(-(2**63), 2**63 - 1)), max_size=8),
+    st.sampled_from(["", "n/a"]),
+)
+def test_integer_texts_become_the_cells_their_ints_do(values, empty):
+    quantity = formatter_for(
+        OrderLine._meta.get_field("quantity"), ColumnFormat(empty_label=empty), BERLIN
+    )
+    texts = [None if value is None else str(value) for value in values]
+    cells = quantity.column(NumberTexts(texts, int))
+    assert [("" if cell is None else str(cell)) for cell in cells] == [quantity(v) for v in values]
+
+
+def test_number_texts_reach_other_formatters_as_loaded_values():
+    # A text column's formatter never sees a numeric's text: 0E-7 is str() of its Decimal.
+    name = formatter_for(Product._meta.get_field("name"), ColumnFormat(), BERLIN)
+    assert name.column(NumberTexts(["0.0000000", "-1.50", None], Decimal)) == [
+        "0E-7",
+        "'-1.50",
+        "",
+    ]
