@@ -4,7 +4,8 @@
 #               PostgreSQL, Chromium, nginx and curl from Debian's packages if missing)
 #   make bench  downloads against the database's own CSV and the alternatives
 #               (LINES=500000 by default, a few minutes; LINES=16000000 the full run;
-#               DATABASES=postgresql to leave SQLite out)
+#               DATABASES=postgresql to leave SQLite out; PATHS=orm or copy for one
+#               PostgreSQL row path)
 
 PYTHON ?= python3
 VENV ?= .venv
@@ -15,6 +16,7 @@ DEMO_LINES ?= 200000
 # make bench: order lines of the benchmark's dataset (16000000 for the full run).
 LINES ?= 500000
 DATABASES ?= postgresql,sqlite
+PATHS ?= copy,orm
 
 .PHONY: demo test test-deps lint pytest-sqlite pytest-postgres bench soak clean
 
@@ -60,7 +62,7 @@ clean:
 	rm -rf $(VENV) staticfiles .pytest_cache .ruff_cache .import_linter_cache
 
 bench: $(VENV)/.installed-test test-deps
-	scripts/with-postgres $(BIN)/python bench/run.py --lines $(LINES) --databases $(DATABASES)
+	scripts/with-postgres $(BIN)/python bench/run.py --lines $(LINES) --databases $(DATABASES) --paths $(PATHS)
 
 soak: $(VENV)/.installed-test
 	scripts/with-postgres $(BIN)/python bench/soak.py

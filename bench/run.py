@@ -4,6 +4,7 @@ and with the alternatives, on PostgreSQL and on SQLite.
 
     make bench LINES=500000
     scripts/with-postgres .venv/bin/python bench/run.py --lines 500000 [--seed 1]
+        [--databases postgresql,sqlite] [--paths copy,orm]
 
 The dataset comes from the cache (bench/dataset.py). Each case runs REPEATS times;
 the tables give medians. The results go to bench/results/<lines>.md and stdout;
@@ -191,7 +192,7 @@ def report_queries(alias: str) -> dict[str, tuple[str, str]]:
     }
 
 
-def postgres_cases(bench: Bench) -> None:
+def postgres_cases(bench: Bench, paths: set[str]) -> None:
     reports = report_queries("default")
     subsets = {
         f"order_lines, the first {size:,} lines": ("order_lines", f"start=2000-01-01&end={end}")
@@ -205,7 +206,7 @@ def postgres_cases(bench: Bench) -> None:
         anchors[group] = bench.case(
             f"PostgreSQL: {group}", "psql \\copy, the same SQL", anchor(command)
         )
-        if group in reports:
+        if group in reports and "copy" in paths:
             # The database's share of our COPY path: its statement, cells formatted in SQL.
             statement = copy_statement("default", *report)
             bench.case(
@@ -214,7 +215,8 @@ def postgres_cases(bench: Bench) -> None:
                 anchor(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", url, *statement]),
                 anchors[group],
             )
-    for copy, setting in (("1", "COPY on"), ("0", "COPY off")):
+    settings = {"copy": ("1", "COPY on"), "orm": ("0", "COPY off")}
+    for copy, setting in (settings[path] for path in ("copy", "orm") if path in paths):
         with serving("default", BENCH_COPY=copy) as client:
             for group, (name, query) in reports.items():
                 for gzipped in (False, True):
@@ -232,7 +234,12 @@ def postgres_cases(bench: Bench) -> None:
                 for label, measure in cases.items():
                     bench.case(f"PostgreSQL: {group}", label, measure, anchors[group])
     for size in SUBSETS:
-        if size > bench.lines:
+        if "copy" not in paths:
+            bench.notes.append(
+                f"The original hack and django-import-export at {size:,} lines: not run in a"
+                " run of the ORM path only (--paths orm)."
+            )
+        elif size > bench.lines:
             bench.notes.append(
                 f"The original hack and django-import-export at {size:,} lines: not run, the"
                 f" dataset has {bench.lines:,}."
@@ -317,10 +324,19 @@ def main() -> None:
         default="postgresql,sqlite",
         help="the databases to measure, comma-separated (default: postgresql,sqlite)",
     )
+    parser.add_argument(
+        "--paths",
+        default="copy,orm",
+        help="PostgreSQL: the row paths to measure, comma-separated (default: copy,orm);"
+        " a run of one path writes bench/results/<lines>-<path>.md",
+    )
     options = parser.parse_args()
     databases = set(options.databases.split(","))
     if not databases or databases - {"postgresql", "sqlite"}:
         parser.error("--databases: postgresql, sqlite or both")
+    paths = set(options.paths.split(","))
+    if not paths or paths - {"copy", "orm"}:
+        parser.error("--paths: copy, orm or both")
     if not os.environ.get("DATABASE_URL", "").startswith("postgres"):
         sys.exit("Run under scripts/with-postgres: DATABASE_URL must be a throwaway PostgreSQL.")
     started = time.monotonic()
@@ -342,13 +358,14 @@ def main() -> None:
         lines += machine()
         try:
             if "postgresql" in databases:
-                postgres_cases(bench)
+                postgres_cases(bench, paths)
             if database is not None:
                 sqlite_cases(bench, database)
         finally:
             connections.close_all()
     text = results(bench, time.monotonic() - started, lines)
-    target = ROOT / "bench" / "results" / f"{options.lines}.md"
+    suffix = "" if len(paths) == 2 else f"-{''.join(paths)}"
+    target = ROOT / "bench" / "results" / f"{options.lines}{suffix}.md"
     target.parent.mkdir(exist_ok=True)
     target.write_text(text)
     print(f"\n{text}\nwritten to {target.relative_to(ROOT)}")
