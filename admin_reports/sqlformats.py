@@ -278,8 +278,10 @@ def _datetime(column: str, field: Any, fmt: ColumnFormat, sql_type: SqlType | No
     pattern = fmt.datetime or DEFAULT_DATETIME_FORMAT
     iso = None
     if pattern == DEFAULT_DATETIME_FORMAT and (sql_type is None or sql_type.oid != DATE):
-        # %S: the seconds cut (date_trunc), where ::timestamp(0) would round them.
-        iso = f"date_trunc('second', ({column})::timestamp)::text"
+        # The session's ISO text of the wall time, fraction and offset cut (%S cuts the
+        # seconds, where ::timestamp(0) would round them): YYYY-MM-DD HH:MM:SS is its
+        # first 19 characters from the year 1000 on.
+        iso = f"left(({column})::text, 19)"
     return _dated(column, pattern, iso, sql_type)
 
 
@@ -295,12 +297,16 @@ def _text(column: str, field: Any, fmt: ColumnFormat, sql_type: SqlType | None) 
     if not app_settings.CSV_ESCAPE_FORMULAS:
         return Cell(text, [], True, blank=True)
     # From "A" on (bytewise: COLLATE "C", whatever the column's collation) a cell holds
-    # no formula mark first; ascii() gives the first character's code otherwise.
+    # no formula mark first, and is not empty; ascii() gives the first character's code
+    # otherwise. Without an empty label, '' is made NULL here, on that way only (see
+    # cell_sql); with one, after the label, which an empty string does not get.
+    blank = bool(fmt.empty_label)
+    rest = text if blank else f"NULLIF({text}, '')"
     sql = (
         f"CASE WHEN {text} COLLATE \"C\" >= 'A' THEN {text}"
-        f" WHEN ascii({text}) IN ({FORMULA_CODES}) THEN '''' || {text} ELSE {text} END"
+        f" WHEN ascii({text}) IN ({FORMULA_CODES}) THEN '''' || {text} ELSE {rest} END"
     )
-    return Cell(sql, [], True, blank=True)
+    return Cell(sql, [], True, blank=blank)
 
 
 def to_char_pattern(pattern: str) -> tuple[str, bool]:

@@ -162,6 +162,10 @@ def test_the_data_reaches_every_edge(all_definitions, hostile_shop, vendor):
     assert "25.10.2026 02:30:00.000000" in output
     assert '"nein\nnie"' in output
     assert '"ja, ""sicher"""' in output
+    # An empty string is no NULL: it keeps its empty cell under an empty label.
+    index = {column.name: i for i, column in enumerate(spec.columns)}
+    rows = list(csv.reader(io.StringIO(output, newline="")))
+    assert ["", ""] in [[row[index["name"]], row[index["name_or_label"]]] for row in rows]
 
 
 def test_sqlite_never_takes_the_copy_path(all_definitions, vendor):
