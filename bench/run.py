@@ -197,6 +197,7 @@ def postgres_cases(bench: Bench, paths: set[str]) -> None:
     subsets = {
         f"order_lines, the first {size:,} lines": ("order_lines", f"start=2000-01-01&end={end}")
         for size, end in subset_ends("default", bench.lines).items()
+        if "copy" in paths  # the alternatives run beside the COPY path's cases
     }
     url = os.environ["DATABASE_URL"]
     anchors = {}
