@@ -197,7 +197,7 @@ def postgres_cases(bench: Bench, paths: set[str]) -> None:
     subsets = {
         f"order_lines, the first {size:,} lines": ("order_lines", f"start=2000-01-01&end={end}")
         for size, end in subset_ends("default", bench.lines).items()
-        if "copy" in paths  # the alternatives run beside the COPY path's cases
+        if len(paths) == 2  # the alternatives run in a whole run only, beside COPY's cases
     }
     url = os.environ["DATABASE_URL"]
     anchors = {}
@@ -235,10 +235,10 @@ def postgres_cases(bench: Bench, paths: set[str]) -> None:
                 for label, measure in cases.items():
                     bench.case(f"PostgreSQL: {group}", label, measure, anchors[group])
     for size in SUBSETS:
-        if "copy" not in paths:
+        if len(paths) < 2:
             bench.notes.append(
                 f"The original hack and django-import-export at {size:,} lines: not run in a"
-                " run of the ORM path only (--paths orm)."
+                f" run of one path (--paths {','.join(paths)})."
             )
         elif size > bench.lines:
             bench.notes.append(
