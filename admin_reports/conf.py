@@ -39,6 +39,9 @@ DEFAULTS: dict[str, Any] = {
     # through COPY (docs/definitions.md says which); False: every report reads rows
     # through the ORM.
     "COPY": True,
+    # What reads the COPY path's rows: "psql" (a child process, rows read in C), "psycopg"
+    # (in the serving process), or "auto": psql when it is on the PATH.
+    "COPY_READER": "auto",
     # Rows fetched from the database cursor at a time.
     "FETCH_ROWS": 2000,
     # Rows encoded into one chunk of CSV (a chunk is what the producer queues).

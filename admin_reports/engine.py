@@ -51,6 +51,7 @@ import weakref
 import zlib
 from collections import deque
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
@@ -221,6 +222,20 @@ CANCELLERS: dict[str, Callable[[Any], None]] = {
     "postgresql": lambda raw: raw.cancel_safe(),
     "sqlite": lambda raw: raw.interrupt(),
 }
+# Thread ident -> how to stop what that thread waits on besides its connection's query
+# (a child process reading the rows): called by Producer.cancel() too.
+_CANCEL_HOOKS: dict[int, Callable[[], None]] = {}
+
+
+@contextmanager
+def cancel_with(hook: Callable[[], None]) -> Iterator[None]:
+    """Within the block, a cancel of the calling thread's producer calls hook() as well."""
+    ident = threading.get_ident()
+    _CANCEL_HOOKS[ident] = hook
+    try:
+        yield
+    finally:
+        _CANCEL_HOOKS.pop(ident, None)
 
 
 class Producer(threading.Thread):
@@ -270,6 +285,12 @@ class Producer(threading.Thread):
             self.join(CANCEL_RETRY)
 
     def _cancel_query(self) -> None:
+        hook = _CANCEL_HOOKS.get(self.ident) if self.ident is not None else None
+        if hook is not None:
+            try:
+                hook()
+            except Exception:  # what it stops may have just ended
+                logger.debug("Cancelling the reader of %s failed", self.job.label, exc_info=True)
         with self.lock:
             connection = self.connection
             raw = getattr(connection, "connection", None) if connection else None

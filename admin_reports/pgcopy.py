@@ -20,16 +20,26 @@ otherwise an LF ends a row only outside quotes (a quote count, carried across ch
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import os
+import re
+import select
+import shutil
+import signal
+import subprocess
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
+from django.core.exceptions import ImproperlyConfigured
 from django.db import OperationalError, connections
 from django.utils import timezone
 
 from .conf import app_settings
-from .engine import QueryTimeout
-from .sources import reading
+from .engine import QueryTimeout, cancel_with
+from .sources import CLIENT_CHECK_INTERVAL, reading
 from .sqlformats import (
     CopyQuery,
     NotExpressible,
@@ -46,7 +56,13 @@ COPY = "copy"
 ORM = "orm"
 # Bytes of COPY output joined into one chunk (or CHUNK_ROWS reads, whichever comes first).
 CHUNK_BYTES = 64 * 1024
+# The pipe from psql (Linux: F_SETPIPE_SZ; 1 MiB is the unprivileged maximum).
+PIPE_BYTES = 1024 * 1024
 QUERY_CANCELED = "57014"  # SQLSTATE of a cancel and of statement_timeout alike
+# ADMIN_REPORTS_COPY_READER: what reads COPY's rows ("auto": psql when it is on the PATH).
+PSQL = "psql"
+PSYCOPG = "psycopg"
+READERS = ("auto", PSQL, PSYCOPG)
 
 
 def row_path(compiled: CompiledReport) -> tuple[str, str]:
@@ -72,6 +88,28 @@ def uses_psycopg3() -> bool:
     return is_psycopg3
 
 
+def copy_reader(connection: Any) -> str:
+    """What reads a COPY's rows on `connection`: "psql" (a child process) or "psycopg"."""
+    setting = app_settings.COPY_READER
+    if setting not in READERS:
+        raise ImproperlyConfigured(
+            f"ADMIN_REPORTS_COPY_READER is {setting!r}; choose one of: {', '.join(READERS)}."
+        )
+    if setting == PSYCOPG:
+        return PSYCOPG
+    if connection.in_atomic_block:
+        # The caller's transaction (a test's) may hold rows another session cannot see.
+        return PSYCOPG
+    if shutil.which(PSQL) is None:
+        if setting == PSQL:
+            raise ImproperlyConfigured(
+                "ADMIN_REPORTS_COPY_READER is 'psql', and no psql is on the PATH"
+                " (Debian: apt-get install postgresql-client)."
+            )
+        return PSYCOPG
+    return PSQL
+
+
 def copy_chunks(
     compiled: CompiledReport, on_rows: Callable[[int, int], None] | None = None
 ) -> Iterator[bytes]:
@@ -80,6 +118,11 @@ def copy_chunks(
     using = compiled.queryset.db
     started = time.monotonic()
     try:
+        if copy_reader(connections[using]) == PSQL:
+            connection = connections[using]
+            query = typed_copy_query(connection, compiled)
+            yield from _piped(connection, query, compiled.max_duration, on_rows)
+            return
         with reading(using, compiled.max_duration) as connection:
             yield from _copied(connection, typed_copy_query(connection, compiled), on_rows)
     except OperationalError as exc:
@@ -100,7 +143,110 @@ def typed_copy_query(connection: Any, compiled: CompiledReport) -> CopyQuery:
 
 
 def _sqlstate(error: BaseException) -> str | None:
-    return getattr(error.__cause__, "sqlstate", None)
+    return getattr(error, "sqlstate", None) or getattr(error.__cause__, "sqlstate", None)
+
+
+class PsqlError(OperationalError):
+    """What psql reported when it failed: the server's message and SQLSTATE, or its own."""
+
+    def __init__(self, message: str, sqlstate: str | None = None) -> None:
+        super().__init__(message)
+        self.sqlstate = sqlstate
+
+
+# psql -v VERBOSITY=verbose: "psql:<stdin>:5: ERROR:  57014: canceling statement ..."
+PSQL_ERROR = re.compile(r"^(?:psql:[^\n]*?: )?(?:ERROR|FATAL):  ([0-9A-Z]{5}): (.*)$", re.M)
+
+
+def _piped(
+    connection: Any,
+    query: CopyQuery,
+    max_duration: float | None,
+    on_rows: Callable[[int, int], None] | None,
+) -> Iterator[bytes]:
+    """The COPY run by a psql child process, its output read from a pipe.
+
+    psql reads the rows in C; psycopg hands Python one object per row, which costs the
+    serving process more CPU than the database spends on the query. The child connects
+    with the connection's own settings (as `manage.py dbshell` does: the password in its
+    environment), sets the session as sources.reading() sets a transaction, and is
+    interrupted (SIGINT: psql cancels the query) on a cancel or when reading stops.
+    """
+    settings = ["SET DateStyle TO ISO", ("SET TimeZone TO %s", [query.time_zone])]
+    if max_duration:
+        settings.append(f"SET statement_timeout TO {int(max_duration * 1000)}")
+    if getattr(connection, "pg_version", 0) >= 140000:
+        interval = int(CLIENT_CHECK_INTERVAL * 1000)
+        settings.append(f"SET client_connection_check_interval TO {interval}")
+    statements = [
+        connection.ops.compose_sql(*item) if isinstance(item, tuple) else item
+        for item in [*settings, (query.sql, query.params)]
+    ]
+    script = "".join(f"{statement};\n" for statement in statements).encode()
+    options = ["-X", "-q", "-v", "ON_ERROR_STOP=1", "-v", "VERBOSITY=verbose", "-f", "-"]
+    args, env = connection.client.settings_to_cmd_args_env(connection.settings_dict, options)
+    environment = {**os.environ, "PGAPPNAME": "admin-reports", **(env or {})}
+    lines = LineEnds(query.multiline)
+    with tempfile.TemporaryFile() as errors:
+        process = subprocess.Popen(
+            [shutil.which(PSQL) or PSQL, *args[1:]],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=errors,
+            env=environment,
+        )
+        try:
+            with cancel_with(lambda: _interrupt(process)):
+                try:
+                    assert process.stdin is not None
+                    process.stdin.write(script)
+                    process.stdin.close()
+                except BrokenPipeError:  # psql ended at once: its error tells why
+                    pass
+                assert process.stdout is not None
+                output = process.stdout.fileno()
+                with contextlib.suppress(OSError):  # a bigger pipe: fewer, fuller reads
+                    fcntl.fcntl(output, fcntl.F_SETPIPE_SZ, PIPE_BYTES)
+                while data := os.read(output, CHUNK_BYTES):
+                    pieces, size = [data], len(data)
+                    # What else is there already joins the chunk; nothing waits for more.
+                    while size < CHUNK_BYTES and select.select([output], [], [], 0)[0]:
+                        if not (data := os.read(output, CHUNK_BYTES - size)):
+                            break
+                        pieces.append(data)
+                        size += len(data)
+                    yield lines.chunk(pieces, on_rows)
+                if process.wait() != 0:
+                    errors.seek(0)
+                    raise _psql_error(errors.read().decode("utf-8", "replace"))
+        finally:
+            if process.poll() is None:
+                _stop(process)
+            assert process.stdout is not None
+            process.stdout.close()
+
+
+def _interrupt(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        process.send_signal(signal.SIGINT)
+
+
+def _stop(process: subprocess.Popen) -> None:
+    """SIGINT (psql cancels its query), then SIGKILL if it is not gone within a second."""
+    _interrupt(process)
+    try:
+        process.wait(1)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def _psql_error(text: str) -> PsqlError:
+    match = PSQL_ERROR.search(text)
+    if match:
+        return PsqlError(match[2].strip(), match[1])
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return PsqlError(lines[0] if lines else "psql failed without a message")
 
 
 def _copied(

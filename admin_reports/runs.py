@@ -246,11 +246,11 @@ def error_text(error: BaseException | None, outcome: Outcome | None) -> str:
         return _("The report ran longer than %(seconds)s s and was stopped.") % {
             "seconds": f"{error.seconds:g}"
         }
-    if isinstance(error, ReportError) or type(error).__module__.startswith("admin_reports"):
-        return str(error)
-    if isinstance(error, DatabaseError):
+    if isinstance(error, DatabaseError):  # psycopg's, or psql's (pgcopy.PsqlError)
         detail = str(error).strip().splitlines()[0] if str(error).strip() else ""
         return _("The database stopped the report: %(detail)s") % {"detail": detail}
+    if isinstance(error, ReportError) or type(error).__module__.startswith("admin_reports"):
+        return str(error)
     return _("The report failed with an unexpected error; the server log has the details.")
 
 

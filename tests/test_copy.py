@@ -14,6 +14,7 @@ from types import SimpleNamespace
 
 import pytest
 from django.conf import settings as django_settings
+from django.core.exceptions import ImproperlyConfigured
 from django.db import DatabaseError, connection, models
 from hypothesis import given
 from hypothesis import strategies as st
@@ -22,7 +23,7 @@ from admin_reports.compiler import ReportParams, compile_report
 from admin_reports.csv_output import body_chunks
 from admin_reports.definitions.spec import ColumnFormat
 from admin_reports.formats import formatter_for
-from admin_reports.pgcopy import LineEnds, copy_chunks, row_path
+from admin_reports.pgcopy import LineEnds, copy_chunks, copy_reader, row_path
 from admin_reports.registry import registry
 from admin_reports.sqlformats import DECIMAL_PRECISION, NotExpressible, cell_sql, to_char_pattern
 from project.shop.models import Order, OrderLine
@@ -140,6 +141,42 @@ def test_copy_gives_the_orm_paths_bytes_for_every_definition(
             compared.add(name)
     assert compared >= {"order_lines", "daily_product_sales", "region_monthly", "formats_mix"}
     assert len(compared) == len(all_definitions) - len(ORM_ONLY)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_psql_reads_the_bytes_psycopg_reads(all_definitions, hostile_shop, vendor, settings):
+    """Outside a transaction of the caller's, a psql child reads COPY's rows."""
+    if vendor != "postgresql":
+        pytest.skip("COPY is PostgreSQL's")
+    assert copy_reader(connection) == "psql", "make test installs PostgreSQL's client"
+    compared = 0
+    for name, spec in all_definitions.items():
+        if name in ORM_ONLY:
+            continue
+        for params in runs_of(spec):
+            compiled = compile_report(spec, params)
+            settings.ADMIN_REPORTS_COPY_READER = "psql"
+            piped = copied(compiled)
+            settings.ADMIN_REPORTS_COPY_READER = "psycopg"
+            assert piped == copied(compiled), name
+            compared += bool(piped[1])
+    assert compared >= len(all_definitions) - len(ORM_ONLY)
+
+
+def test_the_reader_setting_is_checked(settings, monkeypatch):
+    settings.ADMIN_REPORTS_COPY_READER = "libpq"
+    with pytest.raises(ImproperlyConfigured, match="choose one of: auto, psql, psycopg"):
+        copy_reader(connection)
+    settings.ADMIN_REPORTS_COPY_READER = "psql"
+    monkeypatch.setenv("PATH", "/nonexistent")
+    connection.in_atomic_block, atomic = False, connection.in_atomic_block
+    try:
+        with pytest.raises(ImproperlyConfigured, match="no psql is on the PATH"):
+            copy_reader(connection)
+        settings.ADMIN_REPORTS_COPY_READER = "auto"
+        assert copy_reader(connection) == "psycopg"
+    finally:
+        connection.in_atomic_block = atomic
 
 
 def test_the_data_reaches_every_edge(all_definitions, hostile_shop, vendor):
