@@ -317,7 +317,12 @@ def explain_path(compiled: CompiledReport) -> tuple[str, str, str]:
     if path == COPY:
         query = typed_copy_query(connection, compiled)
         sql, params = query.sql, query.params
-        sql = f"-- in a transaction whose TimeZone is {query.time_zone} (DateStyle ISO)\n{sql}"
+        reader = copy_reader(connection)
+        where = "a psql child process's session" if reader == PSQL else "a transaction"
+        sql = (
+            f"-- rows read by {reader}, in {where} whose TimeZone is {query.time_zone}"
+            f" (DateStyle ISO)\n{sql}"
+        )
     else:
         with timezone.override(compiled.tz):
             sql, params = compiled.queryset.query.get_compiler(using=connection.alias).as_sql()

@@ -218,7 +218,10 @@ def test_explain_prints_the_path_why_and_the_sql(vendor, settings):
     first, *sql = output.splitlines()
     if vendor == "postgresql":
         assert first == "order_lines: copy path (every column has an identical SQL format)"
-        assert sql[0] == "-- in a transaction whose TimeZone is Europe/Berlin (DateStyle ISO)"
+        assert sql[0] == (
+            "-- rows read by psql, in a psql child process's session whose TimeZone is"
+            " Europe/Berlin (DateStyle ISO)"
+        )
         # The cells fitted to the columns' SQL types: the order's id (an integer) as it is.
         assert sql[1].startswith('COPY (SELECT "report"."c0", CASE WHEN "report"."c1" < ')
         assert sql[-1].endswith(") TO STDOUT (FORMAT csv)")
@@ -226,6 +229,13 @@ def test_explain_prints_the_path_why_and_the_sql(vendor, settings):
     else:
         assert first == "order_lines: orm path (COPY is PostgreSQL's; this database is sqlite)"
         assert sql[0].startswith("SELECT ")
+    settings.ADMIN_REPORTS_COPY_READER = "psycopg"
+    output = run("order_lines", "--start", "2026-03-01", "--end", "2026-03-31", "--explain")
+    if vendor == "postgresql":
+        assert output.splitlines()[1] == (
+            "-- rows read by psycopg, in a transaction whose TimeZone is Europe/Berlin"
+            " (DateStyle ISO)"
+        )
     settings.ADMIN_REPORTS_COPY = False
     output = run("order_lines", "--start", "2026-03-01", "--end", "2026-03-31", "--explain")
     assert output.splitlines()[0] == "order_lines: orm path (ADMIN_REPORTS_COPY is off)"
