@@ -21,7 +21,7 @@ otherwise an LF ends a row only outside quotes (a quote count, carried across ch
 from __future__ import annotations
 
 import contextlib
-import fcntl
+import logging
 import os
 import re
 import select
@@ -30,7 +30,7 @@ import signal
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from typing import TYPE_CHECKING, Any
 
 from django.core.exceptions import ImproperlyConfigured
@@ -51,6 +51,8 @@ from .sqlformats import (
 
 if TYPE_CHECKING:
     from .compiler import CompiledReport
+
+logger = logging.getLogger("admin_reports")
 
 COPY = "copy"
 ORM = "orm"
@@ -100,7 +102,7 @@ def copy_reader(connection: Any) -> str:
     if connection.in_atomic_block:
         # The caller's transaction (a test's) may hold rows another session cannot see.
         return PSYCOPG
-    if shutil.which(PSQL) is None:
+    if os.name != "posix" or shutil.which(PSQL) is None:
         if setting == PSQL:
             raise ImproperlyConfigured(
                 "ADMIN_REPORTS_COPY_READER is 'psql', and no psql is on the PATH"
@@ -121,8 +123,14 @@ def copy_chunks(
         if copy_reader(connections[using]) == PSQL:
             connection = connections[using]
             query = typed_copy_query(connection, compiled)
-            yield from _piped(connection, query, compiled.max_duration, on_rows)
-            return
+            try:
+                yield from _piped(connection, query, compiled.max_duration, on_rows)
+                return
+            except PsqlError as error:
+                if not error.unconnected or app_settings.COPY_READER == PSQL:
+                    raise
+                # "auto": the connection works for psycopg, not for psql; psycopg reads.
+                logger.warning("psql could not connect (%s); psycopg reads the rows", error)
         with reading(using, compiled.max_duration) as connection:
             yield from _copied(connection, typed_copy_query(connection, compiled), on_rows)
     except OperationalError as exc:
@@ -147,11 +155,18 @@ def _sqlstate(error: BaseException) -> str | None:
 
 
 class PsqlError(OperationalError):
-    """What psql reported when it failed: the server's message and SQLSTATE, or its own."""
+    """What psql reported when it failed: the server's message and SQLSTATE, or its own.
+
+    unconnected: psql could not connect, and nothing was read.
+    """
 
     def __init__(self, message: str, sqlstate: str | None = None) -> None:
         super().__init__(message)
         self.sqlstate = sqlstate
+        self.unconnected = False
+
+
+PSQL_CONNECTION_FAILED = 2  # psql's exit status when its connection fails
 
 
 # psql -v VERBOSITY=verbose: "psql:<stdin>:5: ERROR:  57014: canceling statement ..."
@@ -168,11 +183,93 @@ def _piped(
 
     psql reads the rows in C; psycopg hands Python one object per row, which costs the
     serving process more CPU than the database spends on the query. The child connects
-    with the connection's own settings (as `manage.py dbshell` does: the password in its
-    environment), sets the session as sources.reading() sets a transaction, and is
-    interrupted (SIGINT: psql cancels the query) on a cancel or when reading stops.
+    as the connection did (its parameters; the password in the child's environment),
+    sets the session as sources.reading() sets a transaction, and is interrupted
+    (SIGINT: psql cancels the query) on a cancel or when reading stops.
     """
-    settings = ["SET DateStyle TO ISO", ("SET TimeZone TO %s", [query.time_zone])]
+    command, environment = _psql_command(connection)
+    with tempfile.TemporaryFile() as errors:
+        process = subprocess.Popen(
+            command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=errors, env=environment
+        )
+        try:
+            with cancel_with(lambda: _interrupt(process)):
+                with contextlib.suppress(BrokenPipeError):  # psql ended at once: see below
+                    assert process.stdin is not None
+                    process.stdin.write(_psql_script(connection, query, max_duration))
+                    process.stdin.close()
+                read = yield from _pipe_chunks(process, LineEnds(query.multiline), on_rows)
+                if (code := process.wait()) != 0:
+                    errors.seek(0)
+                    error = _psql_error(errors.read().decode("utf-8", "replace"))
+                    error.unconnected = code == PSQL_CONNECTION_FAILED and not read
+                    raise error
+        finally:
+            if process.poll() is None:
+                _stop(process)
+            assert process.stdout is not None
+            process.stdout.close()
+
+
+def _psql_command(connection: Any) -> tuple[list[str], dict[str, str]]:
+    """psql's command line and environment: the connection's own parameters (those not
+    at libpq's defaults: host, port, database, user, sslmode, options...) and password,
+    as libpq's environment variables, which a psql of an older libpq ignores when it does
+    not know them (a parameter on its command line would fail it)."""
+    info = connection.connection.info
+    environment = {**os.environ, "PGAPPNAME": "admin-reports"}
+    for name, value in info.get_parameters().items():
+        if name in CONNINFO_ENVIRONMENT:
+            environment[CONNINFO_ENVIRONMENT[name]] = value
+    if info.password:
+        environment["PGPASSWORD"] = info.password
+    options = ["-X", "-q", "-v", "ON_ERROR_STOP=1", "-v", "VERBOSITY=verbose", "-f", "-"]
+    return [shutil.which(PSQL) or PSQL, *options], environment
+
+
+# libpq's connection parameters and the environment variables that set them (those
+# without one only tune the connection: keepalives, tcp_user_timeout...).
+CONNINFO_ENVIRONMENT = {
+    name: "PG" + variable
+    for name, variable in {
+        "host": "HOST",
+        "hostaddr": "HOSTADDR",
+        "port": "PORT",
+        "dbname": "DATABASE",
+        "user": "USER",
+        "passfile": "PASSFILE",
+        "require_auth": "REQUIREAUTH",
+        "channel_binding": "CHANNELBINDING",
+        "service": "SERVICE",
+        "options": "OPTIONS",
+        "sslmode": "SSLMODE",
+        "sslnegotiation": "SSLNEGOTIATION",
+        "requiressl": "REQUIRESSL",
+        "sslcompression": "SSLCOMPRESSION",
+        "sslcert": "SSLCERT",
+        "sslkey": "SSLKEY",
+        "sslcertmode": "SSLCERTMODE",
+        "sslrootcert": "SSLROOTCERT",
+        "sslcrl": "SSLCRL",
+        "sslcrldir": "SSLCRLDIR",
+        "sslsni": "SSLSNI",
+        "requirepeer": "REQUIREPEER",
+        "ssl_min_protocol_version": "SSLMINPROTOCOLVERSION",
+        "ssl_max_protocol_version": "SSLMAXPROTOCOLVERSION",
+        "gssencmode": "GSSENCMODE",
+        "krbsrvname": "KRBSRVNAME",
+        "gsslib": "GSSLIB",
+        "gssdelegation": "GSSDELEGATION",
+        "connect_timeout": "CONNECT_TIMEOUT",
+        "client_encoding": "CLIENTENCODING",
+        "target_session_attrs": "TARGETSESSIONATTRS",
+        "load_balance_hosts": "LOADBALANCEHOSTS",
+    }.items()
+}
+
+
+def _psql_script(connection: Any, query: CopyQuery, max_duration: float | None) -> bytes:
+    settings: list[Any] = ["SET DateStyle TO ISO", ("SET TimeZone TO %s", [query.time_zone])]
     if max_duration:
         settings.append(f"SET statement_timeout TO {int(max_duration * 1000)}")
     if getattr(connection, "pg_version", 0) >= 140000:
@@ -182,48 +279,31 @@ def _piped(
         connection.ops.compose_sql(*item) if isinstance(item, tuple) else item
         for item in [*settings, (query.sql, query.params)]
     ]
-    script = "".join(f"{statement};\n" for statement in statements).encode()
-    options = ["-X", "-q", "-v", "ON_ERROR_STOP=1", "-v", "VERBOSITY=verbose", "-f", "-"]
-    args, env = connection.client.settings_to_cmd_args_env(connection.settings_dict, options)
-    environment = {**os.environ, "PGAPPNAME": "admin-reports", **(env or {})}
-    lines = LineEnds(query.multiline)
-    with tempfile.TemporaryFile() as errors:
-        process = subprocess.Popen(
-            [shutil.which(PSQL) or PSQL, *args[1:]],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=errors,
-            env=environment,
-        )
-        try:
-            with cancel_with(lambda: _interrupt(process)):
-                try:
-                    assert process.stdin is not None
-                    process.stdin.write(script)
-                    process.stdin.close()
-                except BrokenPipeError:  # psql ended at once: its error tells why
-                    pass
-                assert process.stdout is not None
-                output = process.stdout.fileno()
-                with contextlib.suppress(OSError):  # a bigger pipe: fewer, fuller reads
-                    fcntl.fcntl(output, fcntl.F_SETPIPE_SZ, PIPE_BYTES)
-                while data := os.read(output, CHUNK_BYTES):
-                    pieces, size = [data], len(data)
-                    # What else is there already joins the chunk; nothing waits for more.
-                    while size < CHUNK_BYTES and select.select([output], [], [], 0)[0]:
-                        if not (data := os.read(output, CHUNK_BYTES - size)):
-                            break
-                        pieces.append(data)
-                        size += len(data)
-                    yield lines.chunk(pieces, on_rows)
-                if process.wait() != 0:
-                    errors.seek(0)
-                    raise _psql_error(errors.read().decode("utf-8", "replace"))
-        finally:
-            if process.poll() is None:
-                _stop(process)
-            assert process.stdout is not None
-            process.stdout.close()
+    return "".join(f"{statement};\n" for statement in statements).encode()
+
+
+def _pipe_chunks(
+    process: subprocess.Popen, lines: LineEnds, on_rows: Callable[[int, int], None] | None
+) -> Generator[bytes, None, bool]:
+    """The process's output as chunks of up to CHUNK_BYTES; returns whether any came."""
+    assert process.stdout is not None
+    output = process.stdout.fileno()
+    with contextlib.suppress(ImportError, OSError):  # a bigger pipe: fewer, fuller reads
+        import fcntl
+
+        fcntl.fcntl(output, fcntl.F_SETPIPE_SZ, PIPE_BYTES)
+    read = False
+    while data := os.read(output, CHUNK_BYTES):
+        pieces, size = [data], len(data)
+        # What else is there already joins the chunk; nothing waits for more.
+        while size < CHUNK_BYTES and select.select([output], [], [], 0)[0]:
+            if not (data := os.read(output, CHUNK_BYTES - size)):
+                break
+            pieces.append(data)
+            size += len(data)
+        read = True
+        yield lines.chunk(pieces, on_rows)
+    return read
 
 
 def _interrupt(process: subprocess.Popen) -> None:

@@ -19,6 +19,7 @@ from django.db import DatabaseError, connection, models
 from hypothesis import given
 from hypothesis import strategies as st
 
+from admin_reports import pgcopy
 from admin_reports.compiler import ReportParams, compile_report
 from admin_reports.csv_output import body_chunks
 from admin_reports.definitions.spec import ColumnFormat
@@ -161,6 +162,34 @@ def test_psql_reads_the_bytes_psycopg_reads(all_definitions, hostile_shop, vendo
             assert piped == copied(compiled), name
             compared += bool(piped[1])
     assert compared >= len(all_definitions) - len(ORM_ONLY)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_psql_that_cannot_connect_leaves_the_rows_to_psycopg_unless_asked_for(
+    all_definitions, hostile_shop, vendor, settings, monkeypatch, caplog
+):
+    if vendor != "postgresql":
+        pytest.skip("COPY is PostgreSQL's")
+    compiled = compile_report(
+        all_definitions["formats_mix"], next(runs_of(all_definitions["formats_mix"]))
+    )
+    settings.ADMIN_REPORTS_COPY_READER = "psycopg"
+    expected = copied(compiled)
+    command = pgcopy._psql_command
+
+    def unreachable(connection):
+        args, environment = command(connection)
+        assert environment["PGHOST"] == connection.connection.info.host
+        assert environment["PGDATABASE"] == connection.settings_dict["NAME"]
+        return args, {**environment, "PGHOST": "/nonexistent"}
+
+    monkeypatch.setattr(pgcopy, "_psql_command", unreachable)
+    settings.ADMIN_REPORTS_COPY_READER = "auto"
+    assert copied(compiled) == expected
+    assert "psql could not connect" in caplog.text
+    settings.ADMIN_REPORTS_COPY_READER = "psql"
+    with pytest.raises(DatabaseError, match="/nonexistent"):
+        copied(compiled)
 
 
 def test_the_reader_setting_is_checked(settings, monkeypatch):
