@@ -12,7 +12,7 @@ from pathlib import Path
 
 from django.core import checks
 
-from .conf import app_settings
+from .conf import app_settings, reader_problem
 from .dates import project_quick_ranges
 from .definitions.functions import project_functions
 from .registry import registry
@@ -38,6 +38,9 @@ def check_settings(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
     messages += [checks.Error(str(e), hint=e.hint, id="admin_reports.E027") for e in errors]
     _, errors = project_quick_ranges()
     messages += [checks.Error(str(e), hint=e.hint, id="admin_reports.E028") for e in errors]
+    if problem := reader_problem():
+        hint = "See ADMIN_REPORTS_COPY_READER in docs/settings.md."
+        messages.append(checks.Error(problem, hint=hint, id="admin_reports.E036"))
     return messages
 
 

@@ -12,6 +12,8 @@ from ``django.conf.settings``. docs/settings.md describes each.
 
 from __future__ import annotations
 
+import os
+import shutil
 from typing import Any
 
 from django.conf import settings
@@ -98,3 +100,22 @@ def _reload(*, setting: str, **kwargs: Any) -> None:
 
 
 setting_changed.connect(_reload)
+
+
+# ADMIN_REPORTS_COPY_READER's values (pgcopy: "auto" takes psql when it is on the PATH).
+COPY_READERS = ("auto", "psql", "psycopg")
+
+
+def reader_problem() -> str | None:
+    """What is wrong with ADMIN_REPORTS_COPY_READER, if anything (check E036)."""
+    setting = app_settings.COPY_READER
+    if setting not in COPY_READERS:
+        return (
+            f"ADMIN_REPORTS_COPY_READER is {setting!r}; choose one of: {', '.join(COPY_READERS)}."
+        )
+    if setting == "psql" and (os.name != "posix" or shutil.which("psql") is None):
+        return (
+            "ADMIN_REPORTS_COPY_READER is 'psql', and no psql is on the PATH"
+            " (Debian: apt-get install postgresql-client)."
+        )
+    return None

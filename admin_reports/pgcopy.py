@@ -21,6 +21,7 @@ otherwise an LF ends a row only outside quotes (a quote count, carried across ch
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
 import re
@@ -37,7 +38,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db import OperationalError, connections
 from django.utils import timezone
 
-from .conf import app_settings
+from .conf import app_settings, reader_problem
 from .engine import QueryTimeout, cancel_with
 from .sources import CLIENT_CHECK_INTERVAL, reading
 from .sqlformats import (
@@ -64,7 +65,6 @@ QUERY_CANCELED = "57014"  # SQLSTATE of a cancel and of statement_timeout alike
 # ADMIN_REPORTS_COPY_READER: what reads COPY's rows ("auto": psql when it is on the PATH).
 PSQL = "psql"
 PSYCOPG = "psycopg"
-READERS = ("auto", PSQL, PSYCOPG)
 
 
 def row_path(compiled: CompiledReport) -> tuple[str, str]:
@@ -93,23 +93,62 @@ def uses_psycopg3() -> bool:
 def copy_reader(connection: Any) -> str:
     """What reads a COPY's rows on `connection`: "psql" (a child process) or "psycopg"."""
     setting = app_settings.COPY_READER
-    if setting not in READERS:
-        raise ImproperlyConfigured(
-            f"ADMIN_REPORTS_COPY_READER is {setting!r}; choose one of: {', '.join(READERS)}."
-        )
-    if setting == PSYCOPG:
-        return PSYCOPG
-    if connection.in_atomic_block:
+    problem = reader_problem()
+    if problem:
+        raise ImproperlyConfigured(problem)
+    if setting == PSYCOPG or connection.in_atomic_block:
         # The caller's transaction (a test's) may hold rows another session cannot see.
         return PSYCOPG
     if os.name != "posix" or shutil.which(PSQL) is None:
+        return PSYCOPG
+    unknown = _unknown_to_psql(connection)
+    if unknown:
         if setting == PSQL:
             raise ImproperlyConfigured(
-                "ADMIN_REPORTS_COPY_READER is 'psql', and no psql is on the PATH"
-                " (Debian: apt-get install postgresql-client)."
+                f"The connection sets {', '.join(unknown)}, which this psql's libpq does"
+                " not know: it would connect without. Use a newer psql, or"
+                " ADMIN_REPORTS_COPY_READER = 'psycopg'."
             )
+        logger.warning("psql's libpq does not know %s: psycopg reads the rows", unknown)
         return PSYCOPG
     return PSQL
+
+
+# Connection parameters newer than some libpq (the major version that brought them) and
+# their defaults: at another value, an older psql would connect without them.
+NEWER_PARAMETERS = {
+    "sslcrldir": (14, ""),
+    "sslsni": (14, "1"),
+    "require_auth": (16, ""),
+    "sslcertmode": (16, "allow"),
+    "load_balance_hosts": (16, "disable"),
+    "gssdelegation": (16, "0"),
+    "sslnegotiation": (17, "postgres"),
+}
+
+
+def _unknown_to_psql(connection: Any) -> list[str]:
+    """The connection's parameters that psql's libpq would ignore."""
+    connection.ensure_connection()
+    major = _psql_major(shutil.which(PSQL) or PSQL)
+    return [
+        name
+        for name, value in connection.connection.info.get_parameters().items()
+        if name in NEWER_PARAMETERS
+        and major < NEWER_PARAMETERS[name][0]
+        and value != NEWER_PARAMETERS[name][1]
+    ]
+
+
+@functools.cache
+def _psql_major(path: str) -> int:
+    """psql's major version ("psql (PostgreSQL) 15.18 (Debian ...)": 15); 0 if unknown."""
+    try:
+        output = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return 0
+    match = re.search(r"\b(\d+)(?:\.\d+)?", output.stdout)
+    return int(match[1]) if match else 0
 
 
 def copy_chunks(
@@ -269,6 +308,17 @@ CONNINFO_ENVIRONMENT = {
 
 
 def _psql_script(connection: Any, query: CopyQuery, max_duration: float | None) -> bytes:
+    # The role and search_path the connection has now (OPTIONS assume_role, a SET at
+    # connect): the child's session reads as the report's connection would.
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT current_user, session_user, current_setting('search_path')")
+        role, login, search_path = cursor.fetchone()
+    mirrored = "SELECT set_config('search_path', %s, false)"
+    params = [search_path]
+    if role != login:
+        mirrored += ", set_config('role', %s, false)"
+        params.append(role)
+    session = connection.ops.compose_sql(mirrored, params) + " \\g /dev/null\n"
     settings: list[Any] = ["SET DateStyle TO ISO", ("SET TimeZone TO %s", [query.time_zone])]
     if max_duration:
         settings.append(f"SET statement_timeout TO {int(max_duration * 1000)}")
@@ -279,7 +329,7 @@ def _psql_script(connection: Any, query: CopyQuery, max_duration: float | None) 
         connection.ops.compose_sql(*item) if isinstance(item, tuple) else item
         for item in [*settings, (query.sql, query.params)]
     ]
-    return "".join(f"{statement};\n" for statement in statements).encode()
+    return (session + "".join(f"{statement};\n" for statement in statements)).encode()
 
 
 def _pipe_chunks(

@@ -29,6 +29,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from django.core.exceptions import ImproperlyConfigured
 from django.db import DatabaseError, IntegrityError, connections
 from django.db.models import Q, QuerySet
 from django.utils import timezone
@@ -246,6 +247,8 @@ def error_text(error: BaseException | None, outcome: Outcome | None) -> str:
         return _("The report ran longer than %(seconds)s s and was stopped.") % {
             "seconds": f"{error.seconds:g}"
         }
+    if isinstance(error, ImproperlyConfigured):  # a setting (check E036 says so too)
+        return str(error)
     if isinstance(error, DatabaseError):  # psycopg's, or psql's (pgcopy.PsqlError)
         detail = str(error).strip().splitlines()[0] if str(error).strip() else ""
         return _("The database stopped the report: %(detail)s") % {"detail": detail}

@@ -22,12 +22,13 @@ from hypothesis import strategies as st
 from admin_reports import pgcopy
 from admin_reports.compiler import ReportParams, compile_report
 from admin_reports.csv_output import body_chunks
+from admin_reports.definitions import load_definition_text
 from admin_reports.definitions.spec import ColumnFormat
 from admin_reports.formats import formatter_for
 from admin_reports.pgcopy import LineEnds, copy_chunks, copy_reader, row_path
 from admin_reports.registry import registry
 from admin_reports.sqlformats import DECIMAL_PRECISION, NotExpressible, cell_sql, to_char_pattern
-from project.shop.models import Order, OrderLine
+from project.shop.models import Customer, Order, OrderLine
 
 from .factories import CustomerFactory, ProductFactory, RegionFactory
 
@@ -206,6 +207,73 @@ def test_the_reader_setting_is_checked(settings, monkeypatch):
         assert copy_reader(connection) == "psycopg"
     finally:
         connection.in_atomic_block = atomic
+
+
+@pytest.mark.parametrize(
+    ("reader", "path", "message"),
+    [
+        ("libpq", None, "ADMIN_REPORTS_COPY_READER is 'libpq'; choose one of: auto, psql,"),
+        ("psql", "/nonexistent", "ADMIN_REPORTS_COPY_READER is 'psql', and no psql is on"),
+    ],
+)
+def test_a_wrong_reader_setting_is_check_e036_and_the_runs_error(
+    reader, path, message, settings, monkeypatch
+):
+    from django.core import checks
+
+    from admin_reports.runs import error_text
+
+    settings.ADMIN_REPORTS_COPY_READER = reader
+    if path:
+        monkeypatch.setenv("PATH", path)
+    found = [m for m in checks.run_checks() if m.id == "admin_reports.E036"]
+    assert len(found) == 1
+    assert found[0].msg.startswith(message)
+    with pytest.raises(ImproperlyConfigured) as caught:
+        copy_reader(connection)
+    assert error_text(caught.value, None).startswith(message)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_psql_reads_as_the_role_the_connection_took(hostile_shop, vendor, settings):
+    """OPTIONS assume_role (SET ROLE at connect): the child reads as that role, row-level
+    security included, and with the connection's search_path."""
+    if vendor != "postgresql":
+        pytest.skip("COPY is PostgreSQL's")
+    with connection.cursor() as cursor:
+        cursor.execute("CREATE ROLE admin_reports_limited NOLOGIN")
+        cursor.execute("GRANT SELECT ON ALL TABLES IN SCHEMA public TO admin_reports_limited")
+        cursor.execute("ALTER TABLE shop_customer ENABLE ROW LEVEL SECURITY")
+        cursor.execute(
+            "CREATE POLICY even ON shop_customer TO admin_reports_limited USING (id % 2 = 0)"
+        )
+    try:
+        spec = load_definition_text(
+            "model: shop.Customer\naction_on: shop.Customer\ncolumns: [{name: id, value: id}, {name: region, value: region.id}]\n"
+            "order_by: [id]\n",
+            name="customers",
+        )[0]
+        compiled = compile_report(spec, ReportParams())
+        with connection.cursor() as cursor:
+            cursor.execute("SET ROLE admin_reports_limited")
+        try:
+            settings.ADMIN_REPORTS_COPY_READER = "psql"
+            piped = copied(compiled)
+            settings.ADMIN_REPORTS_COPY_READER = "psycopg"
+            assert piped == copied(compiled)
+        finally:
+            with connection.cursor() as cursor:
+                cursor.execute("RESET ROLE")
+        ids = [int(line.split(b",")[0]) for line in piped[0].splitlines()]
+        assert ids
+        assert all(id % 2 == 0 for id in ids)
+        assert len(ids) < Customer.objects.count()
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("DROP POLICY even ON shop_customer")
+            cursor.execute("ALTER TABLE shop_customer DISABLE ROW LEVEL SECURITY")
+            cursor.execute("REVOKE ALL ON ALL TABLES IN SCHEMA public FROM admin_reports_limited")
+            cursor.execute("DROP ROLE admin_reports_limited")
 
 
 def test_the_data_reaches_every_edge(all_definitions, hostile_shop, vendor):

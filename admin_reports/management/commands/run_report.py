@@ -18,6 +18,7 @@ import sys
 import time
 from typing import Any
 
+from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import BaseCommand, CommandError
 
 from ...exceptions import InvalidParameters, ReportNotFound, RunFailed
@@ -69,7 +70,10 @@ class Command(BaseCommand):
         except InvalidParameters as exc:
             raise CommandError(_option_text(exc)) from None
         if options["explain"]:
-            path, why, sql = explain(run_request)
+            try:
+                path, why, sql = explain(run_request)
+            except ImproperlyConfigured as exc:
+                raise CommandError(str(exc)) from None
             self.stdout.write(f"{spec.name}: {path} path ({why})\n{sql}")
             return
         progress = Progress(sys.stderr) if sys.stderr.isatty() else None
