@@ -191,7 +191,7 @@ def _columns(
                     continue  # the converters would give the values the texts load as
                 values = values.values()
             if as_text and _naive_utc(connection, functions, values):
-                columns[index] = _as_texts(values)
+                columns[index] = _utc_texts(values)
                 continue
             for convert in functions:
                 if not _changes(convert, expression, values):
@@ -237,13 +237,13 @@ def _naive_utc(connection: Any, functions: list, values: list) -> bool:
     return types == {dt.datetime} and {value.tzinfo for value in present} == {None}
 
 
-def _as_texts(values: list) -> UtcTimestamps:
+def _utc_texts(values: list) -> UtcTimestamps:
     """Naive UTC datetimes as the text PostgreSQL gives for them (in a UTC session)."""
     texts = [None if value is None else f"{value}+00" for value in values]
-    return UtcTimestamps(texts, _from_as_texts, True)
+    return UtcTimestamps(texts, _from_utc_texts, True)
 
 
-def _from_as_texts(texts: UtcTimestamps) -> list:
+def _from_utc_texts(texts: UtcTimestamps) -> list:
     # What Django's converter gives: the datetime, made aware in UTC.
     return [None if text is None else dt.datetime.fromisoformat(text) for text in texts]
 
