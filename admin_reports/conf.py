@@ -113,9 +113,15 @@ def reader_problem() -> str | None:
         return (
             f"ADMIN_REPORTS_COPY_READER is {setting!r}; choose one of: {', '.join(COPY_READERS)}."
         )
-    if setting == "psql" and (os.name != "posix" or shutil.which("psql") is None):
+    if setting == "psql" and psql_path() is None:
         return (
             "ADMIN_REPORTS_COPY_READER is 'psql', and no psql is on the PATH"
             " (Debian: apt-get install postgresql-client)."
         )
     return None
+
+
+def psql_path() -> str | None:
+    """Where psql is, for the COPY path's child process (None: not on the PATH, or not on
+    a POSIX system, whose pipes the reader needs)."""
+    return shutil.which("psql") if os.name == "posix" else None

@@ -148,12 +148,12 @@ def _decimal(field, fmt: ColumnFormat, tz) -> Formatter:
             # format_decimal writes for it; an integer's text never matches places > 0.
             if None in values:
                 return None
-            texts: list = values
+            texts = list(values)
         elif set(map(type, values)) != {Decimal}:
             return None
         else:
             texts = list(map(str, values))
-        return list(texts) if quantized.fullmatch("\x00".join(texts)) else None
+        return texts if quantized.fullmatch("\x00".join(texts)) else None
 
     format_values.number_texts = True  # type: ignore[attr-defined]
     format_decimal.format_values = format_values  # type: ignore[attr-defined]

@@ -26,7 +26,6 @@ import logging
 import os
 import re
 import select
-import shutil
 import signal
 import subprocess
 import tempfile
@@ -38,9 +37,9 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db import OperationalError, connections
 from django.utils import timezone
 
-from .conf import app_settings, reader_problem
+from .conf import app_settings, psql_path, reader_problem
 from .engine import QueryTimeout, cancel_with
-from .sources import CLIENT_CHECK_INTERVAL, reading
+from .sources import read_settings, reading
 from .sqlformats import (
     CopyQuery,
     NotExpressible,
@@ -96,10 +95,8 @@ def copy_reader(connection: Any) -> str:
     problem = reader_problem()
     if problem:
         raise ImproperlyConfigured(problem)
-    if setting == PSYCOPG or connection.in_atomic_block:
+    if setting == PSYCOPG or connection.in_atomic_block or psql_path() is None:
         # The caller's transaction (a test's) may hold rows another session cannot see.
-        return PSYCOPG
-    if os.name != "posix" or shutil.which(PSQL) is None:
         return PSYCOPG
     unknown = _unknown_to_psql(connection)
     if unknown:
@@ -130,7 +127,7 @@ NEWER_PARAMETERS = {
 def _unknown_to_psql(connection: Any) -> list[str]:
     """The connection's parameters that psql's libpq would ignore."""
     connection.ensure_connection()
-    major = _psql_major(shutil.which(PSQL) or PSQL)
+    major = _psql_major(psql_path() or PSQL)
     return [
         name
         for name, value in connection.connection.info.get_parameters().items()
@@ -159,8 +156,8 @@ def copy_chunks(
     using = compiled.queryset.db
     started = time.monotonic()
     try:
-        if copy_reader(connections[using]) == PSQL:
-            connection = connections[using]
+        connection = connections[using]
+        if copy_reader(connection) == PSQL:
             query = typed_copy_query(connection, compiled)
             try:
                 yield from _piped(connection, query, compiled.max_duration, on_rows)
@@ -263,7 +260,7 @@ def _psql_command(connection: Any) -> tuple[list[str], dict[str, str]]:
     if info.password:
         environment["PGPASSWORD"] = info.password
     options = ["-X", "-q", "-v", "ON_ERROR_STOP=1", "-v", "VERBOSITY=verbose", "-f", "-"]
-    return [shutil.which(PSQL) or PSQL, *options], environment
+    return [psql_path() or PSQL, *options], environment
 
 
 # libpq's connection parameters and the environment variables that set them (those
@@ -308,28 +305,24 @@ CONNINFO_ENVIRONMENT = {
 
 
 def _psql_script(connection: Any, query: CopyQuery, max_duration: float | None) -> bytes:
+    """The session's settings, as reading() sets a transaction's, then the COPY."""
     # The role and search_path the connection has now (OPTIONS assume_role, a SET at
     # connect): the child's session reads as the report's connection would.
     with connection.cursor() as cursor:
         cursor.execute("SELECT current_user, session_user, current_setting('search_path')")
         role, login, search_path = cursor.fetchone()
-    mirrored = "SELECT set_config('search_path', %s, false)"
-    params = [search_path]
+    settings = {
+        **read_settings(connection, max_duration),
+        "DateStyle": "ISO",
+        "TimeZone": query.time_zone,
+        "search_path": search_path,
+    }
     if role != login:
-        mirrored += ", set_config('role', %s, false)"
-        params.append(role)
-    session = connection.ops.compose_sql(mirrored, params) + " \\g /dev/null\n"
-    settings: list[Any] = ["SET DateStyle TO ISO", ("SET TimeZone TO %s", [query.time_zone])]
-    if max_duration:
-        settings.append(f"SET statement_timeout TO {int(max_duration * 1000)}")
-    if getattr(connection, "pg_version", 0) >= 140000:
-        interval = int(CLIENT_CHECK_INTERVAL * 1000)
-        settings.append(f"SET client_connection_check_interval TO {interval}")
-    statements = [
-        connection.ops.compose_sql(*item) if isinstance(item, tuple) else item
-        for item in [*settings, (query.sql, query.params)]
-    ]
-    return (session + "".join(f"{statement};\n" for statement in statements)).encode()
+        settings["role"] = role
+    calls = ", ".join("set_config(%s, %s, false)" for _ in settings)
+    values = [part for setting in settings.items() for part in setting]
+    session = connection.ops.compose_sql(f"SELECT {calls}", values) + " \\g /dev/null\n"
+    return (session + connection.ops.compose_sql(query.sql, query.params) + ";\n").encode()
 
 
 def _pipe_chunks(

@@ -77,15 +77,21 @@ def reading(using: str, max_duration: float | None = None) -> Iterator[Any]:
 
 
 def _configure(connection: Any, cursor: Any, max_duration: float | None) -> None:
-    cursor.execute("SET LOCAL cursor_tuple_fraction = 1")
-    settings = {"idle_in_transaction_session_timeout": app_settings.IDLE_TRANSACTION_TIMEOUT}
+    for name, value in read_settings(connection, max_duration).items():
+        cursor.execute("SELECT set_config(%s, %s, true)", [name, value])
+
+
+def read_settings(connection: Any, max_duration: float | None) -> dict[str, str]:
+    """PostgreSQL: the settings (set_config() names and values) of one long read."""
+    timeouts = {"idle_in_transaction_session_timeout": app_settings.IDLE_TRANSACTION_TIMEOUT}
     if max_duration:
-        settings["statement_timeout"] = max_duration
+        timeouts["statement_timeout"] = max_duration
     if getattr(connection, "pg_version", 0) >= 140000:
-        settings["client_connection_check_interval"] = CLIENT_CHECK_INTERVAL
-    for name, seconds in settings.items():
-        if seconds:
-            cursor.execute("SELECT set_config(%s, %s, true)", [name, f"{int(seconds * 1000)}ms"])
+        timeouts["client_connection_check_interval"] = CLIENT_CHECK_INTERVAL
+    return {
+        "cursor_tuple_fraction": "1",
+        **{name: f"{int(seconds * 1000)}ms" for name, seconds in timeouts.items() if seconds},
+    }
 
 
 TIMESTAMPTZ_OID = 1184
