@@ -36,8 +36,7 @@ demo: $(VENV)/.installed-demo
 	env -u DATABASE_URL $(BIN)/python manage.py setup_demo --lines $(DEMO_LINES) \
 		--url http://$(HOST):$(PORT)/admin/
 	$(BIN)/python manage.py collectstatic --noinput --verbosity 0
-	env -u DATABASE_URL $(BIN)/gunicorn project.wsgi --worker-class gthread --workers 2 \
-		--threads 8 --bind $(HOST):$(PORT) --access-logfile -
+	env -u DATABASE_URL scripts/serve-demo $(BIN) $(HOST) $(PORT)
 
 test: lint test-deps pytest-sqlite pytest-postgres
 

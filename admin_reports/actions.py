@@ -23,10 +23,12 @@ from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.http import HttpRequest, JsonResponse
 from django.http.response import HttpResponseBase
+from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.translation import gettext as _
 
+from .background import QueueUnavailable, enqueue_run, queued_message
 from .definitions.spec import ReportSpec
 from .exceptions import InvalidParameters, ReportNotFound, ReportPermissionDenied, TooManyStreams
 from .forms import ReportForm
@@ -45,6 +47,7 @@ REFUSALS: dict[type[Exception], int] = {
     ReportPermissionDenied: 403,
     TooManyStreams: 429,
     InvalidParameters: 400,
+    QueueUnavailable: 503,
 }
 
 
@@ -143,9 +146,32 @@ class ReportActionMixin(_ModelAdmin):
                 return stream_csv(request, handle.job, handle.filename, release=handle.release)
         elif step == "download":
             status = 400
+        if step == "background":
+            enqueued = self._enqueue(request, form)
+            if isinstance(enqueued, HttpResponseBase):
+                return enqueued
+            status = enqueued
         if step == "save_preset" and form.is_valid():
             form = self._save_preset(request, spec, selection, form)
         return self._render_form(request, spec, selection, form, status)
+
+    def _enqueue(self, request: HttpRequest, form: ReportForm) -> HttpResponseBase | int:
+        """Queue a background run and go to it in the run log; else the page's status."""
+        if not form.is_valid() or form.run_request is None:
+            return 400
+        try:
+            run = enqueue_run(
+                form.run_request,
+                user=request.user,
+                notify=bool(form.cleaned_data.get("notify")),
+                site_url=request.build_absolute_uri("/"),
+                admin_site=self.admin_site.name,
+            )
+        except tuple(REFUSALS) as exc:
+            self.message_user(request, _refusal_text(exc), messages.ERROR)
+            return REFUSALS[type(exc)]
+        self.message_user(request, queued_message(run), messages.SUCCESS)
+        return redirect(f"{self.admin_site.name}:admin_reports_reportrun_change", run.pk)
 
     def _validate(self, request: HttpRequest, form: ReportForm) -> JsonResponse:
         """The form page's check before it starts a download: errors, or a refusal."""

@@ -18,6 +18,7 @@ from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect
 from django.template.defaultfilters import filesizeformat
 from django.urls import path, reverse
+from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -26,6 +27,7 @@ from import_export import fields, resources, widgets
 from import_export.admin import ImportExportModelAdmin
 
 from .actions import ReportActionMixin, ReportActionModelAdmin
+from .background import QueueUnavailable, enqueue_run, queued_message
 from .definitions.problems import shown
 from .exceptions import (
     InvalidParameters,
@@ -33,8 +35,8 @@ from .exceptions import (
     ReportPermissionDenied,
     TooManyStreams,
 )
-from .models import ReportPreset, ReportRun
-from .permissions import may_run_reports
+from .models import ReportPreset, ReportRun, RunStatus
+from .permissions import may_run_reports, refusal
 from .presets import (
     describe_selection,
     filter_errors,
@@ -43,9 +45,10 @@ from .presets import (
     visible_presets,
 )
 from .registry import registry
-from .responses import stream_csv
-from .runs import mark_lost, open_stream
+from .responses import stored_file_response, stream_csv
+from .runs import mark_lost, open_stream, request_cancel
 from .selection import filter_resolver
+from .views import refusal_response
 
 __all__ = ["ReportActionMixin", "ReportActionModelAdmin", "ReportPresetAdmin", "ReportRunAdmin"]
 
@@ -76,12 +79,12 @@ class StaffWhoRunReports:
 @admin.register(ReportRun)
 class ReportRunAdmin(StaffWhoRunReports, admin.ModelAdmin):
     # The title and number say the report: narrow enough for 1280 px beside the filters.
-    list_display = ["__str__", "user", "status", "rows", "size", "created_at", "took"]
+    list_display = ["__str__", "user", "status", "rows", "size", "created_at", "took", "download"]
     list_filter = ["status", "report", "path", ("user", RunUserFilter), "created_at"]
     list_select_related = ["user"]
     search_fields = ["report", "title", "user__username"]
     date_hierarchy = "created_at"
-    readonly_fields = [field.name for field in ReportRun._meta.fields] + ["took"]
+    readonly_fields = [field.name for field in ReportRun._meta.fields] + ["took", "download"]
 
     def get_queryset(self, request: HttpRequest) -> Any:
         runs = super().get_queryset(request)
@@ -110,6 +113,7 @@ class ReportRunAdmin(StaffWhoRunReports, admin.ModelAdmin):
             path("status/<uuid:token>/", view(self.status_view), name=f"{name}_status"),
             path("cancel/", view(self.cancel_view), name=f"{name}_cancel_base"),
             path("cancel/<uuid:token>/", view(self.cancel_view), name=f"{name}_cancel"),
+            path("file/<uuid:token>/", view(self.file_view), name=f"{name}_file"),
             *super().get_urls(),
         ]
 
@@ -145,6 +149,14 @@ class ReportRunAdmin(StaffWhoRunReports, admin.ModelAdmin):
                 "bytes": run.bytes,
                 "error": run.error,
                 "cancel_requested": run.cancel_requested,
+                "background": run.background,
+                "file_url": (
+                    reverse(
+                        f"{self.admin_site.name}:admin_reports_reportrun_file", args=[run.token]
+                    )
+                    if run.has_file
+                    else ""
+                ),
             }
         )
 
@@ -152,9 +164,29 @@ class ReportRunAdmin(StaffWhoRunReports, admin.ModelAdmin):
         if request.method != "POST":
             return JsonResponse({"error": "POST only"}, status=405)
         run = self._own_run(request, token)
-        if not run.finished:
-            ReportRun.objects.filter(pk=run.pk).update(cancel_requested=True)
+        request_cancel(run)
         return self.status_view(request, token)
+
+    def file_view(self, request: HttpRequest, token: Any = None) -> HttpResponseBase:
+        """A stored run's file, for whoever may see the run and still may run its report."""
+        run = self._own_run(request, token)
+        if not run.has_file:
+            raise Http404(_("This run has no file to download (any more)."))
+        try:
+            refused = refusal(request.user, registry.get(run.report))
+        except ReportNotFound as exc:
+            return refusal_response(request, str(exc), 404)
+        if refused is not None:
+            return refusal_response(request, str(refused), 403)
+        return stored_file_response(request, run)
+
+    @admin.display(description=gettext_lazy("file"))
+    def download(self, run: ReportRun) -> str:
+        if not run.has_file:
+            expired = run.expires_at is not None and run.expires_at <= timezone.now()
+            return _("expired") if expired and run.status == RunStatus.SUCCEEDED else ""
+        url = reverse(f"{self.admin_site.name}:admin_reports_reportrun_file", args=[run.token])
+        return format_html('<a href="{}" class="run-download">{}</a>', url, _("Download"))
 
 
 class UserByUsername(widgets.ForeignKeyWidget):
@@ -348,6 +380,11 @@ class ReportPresetAdmin(StaffWhoRunReports, ImportExportModelAdmin):
                 self.admin_site.admin_view(require_POST(self.run_view)),
                 name="admin_reports_reportpreset_run",
             ),
+            path(
+                "<int:pk>/run-in-background/",
+                self.admin_site.admin_view(require_POST(self.background_view)),
+                name="admin_reports_reportpreset_background",
+            ),
             *super().get_urls(),
         ]
 
@@ -365,6 +402,33 @@ class ReportPresetAdmin(StaffWhoRunReports, ImportExportModelAdmin):
             self.message_user(request, text, messages.ERROR)
             return redirect(changelist)
         return stream_csv(request, handle.job, handle.filename, release=handle.release)
+
+    def background_view(self, request: HttpRequest, pk: int) -> HttpResponseBase:
+        """Queue a preset's run; the run log shows it (a refusal: a message on the list)."""
+        preset = get_object_or_404(visible_presets(request.user), pk=pk)
+        site = self.admin_site
+        try:
+            run_request = preset_request(
+                preset, resolve_filter=filter_resolver(site, request), via="preset"
+            )
+            run = enqueue_run(
+                run_request,
+                user=request.user,
+                notify=True,  # sent when the user has an e-mail address
+                site_url=request.build_absolute_uri("/"),
+                admin_site=site.name,
+            )
+        except (
+            InvalidParameters,
+            ReportPermissionDenied,
+            TooManyStreams,
+            QueueUnavailable,
+        ) as exc:
+            text = " ".join(exc.messages) if isinstance(exc, InvalidParameters) else str(exc)
+            self.message_user(request, text, messages.ERROR)
+            return redirect(f"{site.name}:admin_reports_reportpreset_changelist")
+        self.message_user(request, queued_message(run), messages.SUCCESS)
+        return redirect(f"{site.name}:admin_reports_reportrun_change", run.pk)
 
 
 class PresetProblems:
@@ -389,11 +453,17 @@ class PresetProblems:
             if preset.selection_kind == ReportPreset.SelectionKind.ASK:
                 return _("asks for a selection")
             url = reverse(f"{site_name}:admin_reports_reportpreset_run", args=[preset.pk])
+            later = reverse(f"{site_name}:admin_reports_reportpreset_background", args=[preset.pk])
             # The rows sit inside the changelist's POST form, CSRF token included.
             return format_html(
-                '<button type="submit" class="button preset-run" formaction="{}">{}</button>',
+                '<button type="submit" class="button preset-run" formaction="{}">{}</button>'
+                ' <button type="submit" class="button preset-background" formaction="{}"'
+                ' title="{}">{}</button>',
                 url,
                 _("Run"),
+                later,
+                _("Run in the background; the file will be in the run log."),
+                _("In background"),
             )
 
         self.state = state

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from django.conf import settings
 from django.core import checks
 
 from .conf import app_settings, reader_problem
@@ -22,6 +23,10 @@ SETTINGS_CHECK_IDS: dict[str, str] = {
     "W001": "An ADMIN_REPORTS_DIRS entry is not a directory.",
     "E027": "An ADMIN_REPORTS_FUNCTIONS entry cannot be used.",
     "E028": "An ADMIN_REPORTS_QUICK_RANGES entry cannot be used.",
+    "E036": "ADMIN_REPORTS_COPY_READER cannot be used.",
+    "E038": "ADMIN_REPORTS_STORAGE is not a key of STORAGES.",
+    "E039": "ADMIN_REPORTS_TASK_BACKEND or ADMIN_REPORTS_TASK_QUEUE cannot take background runs.",
+    "W002": "Report files would be stored under the current directory (MEDIA_ROOT is not set).",
 }
 
 
@@ -41,7 +46,53 @@ def check_settings(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
     if problem := reader_problem():
         hint = "See ADMIN_REPORTS_COPY_READER in docs/settings.md."
         messages.append(checks.Error(problem, hint=hint, id="admin_reports.E036"))
+    return messages + _check_background()
+
+
+def _check_background() -> list[checks.CheckMessage]:
+    """The storage of report files and the tasks backend of background runs."""
+    messages: list[checks.CheckMessage] = []
+    key = app_settings.STORAGE
+    if key is not None and key not in settings.STORAGES:
+        messages.append(
+            checks.Error(
+                f"ADMIN_REPORTS_STORAGE is {key!r}, which is not a key of STORAGES"
+                f" ({', '.join(sorted(settings.STORAGES))}).",
+                hint="Add the storage to STORAGES, or leave the setting out (MEDIA_ROOT).",
+                id="admin_reports.E038",
+            )
+        )
+    if key is None and not settings.MEDIA_ROOT:
+        messages.append(
+            checks.Warning(
+                "MEDIA_ROOT is not set: report files would be stored in ./admin_reports of"
+                " the directory the server runs in.",
+                hint="Set MEDIA_ROOT, or ADMIN_REPORTS_STORAGE to a key of STORAGES.",
+                id="admin_reports.W002",
+            )
+        )
+    if problem := _backend_problem():
+        hint = "See docs/background.md, Workers."
+        messages.append(checks.Error(problem, hint=hint, id="admin_reports.E039"))
     return messages
+
+
+def _backend_problem() -> str | None:
+    from django_tasks import task_backends
+    from django_tasks.exceptions import InvalidTaskBackendError
+
+    alias, queue = app_settings.TASK_BACKEND, app_settings.TASK_QUEUE
+    try:
+        backend = task_backends[alias]
+    except InvalidTaskBackendError as exc:
+        return f"ADMIN_REPORTS_TASK_BACKEND is {alias!r}, which TASKS cannot give: {exc}"
+    queues = getattr(backend, "queues", None)
+    if queues and queue not in queues:
+        return (
+            f"ADMIN_REPORTS_TASK_QUEUE is {queue!r}, which the {alias!r} backend of TASKS"
+            f" does not take (its QUEUES: {', '.join(sorted(queues))})."
+        )
+    return None
 
 
 def _check_dirs() -> list[checks.CheckMessage]:

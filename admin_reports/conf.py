@@ -72,6 +72,27 @@ DEFAULTS: dict[str, Any] = {
     # Objects a download may name by key (select=3,7,...); a changelist's "select all"
     # runs on its filter instead and has no such limit (None: no limit).
     "MAX_SELECTED": 10_000,
+    # Background runs and stored files (docs/background.md).
+    # The key of settings.STORAGES that keeps report files; None: a FileSystemStorage in
+    # MEDIA_ROOT/admin_reports.
+    "STORAGE": None,
+    # Days a stored file is kept (None: forever); cleanup_report_files deletes the rest.
+    "RETENTION_DAYS": 7,
+    # Send downloads of stored files to the storage's own (signed, short-lived) URL,
+    # instead of streaming them through the app (S3 through django-storages).
+    "STORAGE_REDIRECT": False,
+    # Seconds a signed URL of STORAGE_REDIRECT stays valid.
+    "STORAGE_REDIRECT_EXPIRES": 300,
+    # Keep a copy of every streamed download in the storage as well.
+    "KEEP_STREAMED": False,
+    # The tasks framework's backend (a key of settings.TASKS) and queue of background runs.
+    "TASK_BACKEND": "default",
+    "TASK_QUEUE": "default",
+    # Background runs one user may have queued or running at once (None: no limit).
+    "MAX_BACKGROUND_PER_USER": 10,
+    # The site's address for links in e-mails, e.g. "https://shop.example.com"; default:
+    # the address the run was asked for at (a run from the command line needs it).
+    "SITE_URL": "",
 }
 
 

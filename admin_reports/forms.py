@@ -55,6 +55,11 @@ class ReportForm(forms.Form):
     bom = forms.BooleanField(
         label=_("For Excel"), required=False, help_text=_("Start the file with a UTF-8 BOM.")
     )
+    notify = forms.BooleanField(
+        label=_("E-mail me"),
+        required=False,
+        help_text=_("For “Run in background”: an e-mail with the link when the file is ready."),
+    )
     run_token = forms.UUIDField(required=False, widget=forms.HiddenInput)
     preset_name = forms.CharField(label=_("Preset name"), max_length=100, required=False)
     preset_shared = forms.BooleanField(label=_("Share with other staff"), required=False)

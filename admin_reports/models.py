@@ -17,6 +17,7 @@ class RunStatus(models.TextChoices):
     QUEUED = "queued", _("Queued")
     RUNNING = "running", _("Running the query")
     STREAMING = "streaming", _("Sending rows")
+    STORING = "storing", _("Storing the file")
     SUCCEEDED = "succeeded", _("Succeeded")
     FAILED = "failed", _("Failed")
     CANCELLED = "cancelled", _("Cancelled")
@@ -65,6 +66,17 @@ class ReportRun(models.Model):
     cancel_requested = models.BooleanField(_("cancel requested"), default=False)
     # Where the rows came from: PostgreSQL's COPY or the ORM (blank for older runs).
     path = models.CharField(_("path"), max_length=8, choices=RunPath, blank=True)
+    # Run by a background worker (tasks framework) into a stored file, not streamed.
+    background = models.BooleanField(_("in the background"), default=False)
+    # The stored file (gzip-compressed CSV) in ADMIN_REPORTS_STORAGE; blank: none kept.
+    file = models.CharField(_("stored file"), max_length=300, blank=True)
+    file_size = models.BigIntegerField(_("stored size"), null=True, blank=True)
+    expires_at = models.DateTimeField(_("file expires"), null=True, blank=True)
+    # E-mail the user when the run ends (background runs).
+    notify = models.BooleanField(_("e-mail when done"), default=False)
+    # The site's address, for links in e-mails (from the request that asked for the run).
+    site_url = models.CharField(_("site address"), max_length=200, blank=True)
+    task_id = models.CharField(_("task id"), max_length=64, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -78,6 +90,13 @@ class ReportRun(models.Model):
     @property
     def finished(self) -> bool:
         return self.status in FINISHED
+
+    @property
+    def has_file(self) -> bool:
+        """A finished run whose stored file can still be downloaded."""
+        if self.status != RunStatus.SUCCEEDED or not self.file:
+            return False
+        return self.expires_at is None or self.expires_at > timezone.now()
 
     @property
     def duration(self):

@@ -15,15 +15,25 @@ import logging
 import re
 import socket
 import threading
+import zlib
 from collections.abc import Callable
 
 from django.core.handlers.asgi import ASGIRequest
-from django.http import HttpRequest, StreamingHttpResponse
-from django.utils.http import content_disposition_header
+from django.http import (
+    HttpRequest,
+    HttpResponse,
+    HttpResponseBase,
+    HttpResponseRedirect,
+    StreamingHttpResponse,
+)
+from django.utils.http import content_disposition_header, http_date
 
 from .clients import ClientWatch
+from .conf import app_settings
 from .engine import AsyncStream, GzipWire, IdentityWire, StreamJob, SyncStream
+from .models import ReportRun
 from .runs import slots
+from .stored import READ_SIZE, report_storage, signed_url
 
 ACCEPTS_GZIP = re.compile(r"\bgzip\b")
 
@@ -109,3 +119,108 @@ def stream_csv(
         # Set by us, so GZipMiddleware leaves the response alone.
         response["Content-Encoding"] = wire.content_encoding
     return response
+
+
+# Stored files ------------------------------------------------------------
+
+RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+
+
+def stored_file_response(request: HttpRequest, run: ReportRun) -> HttpResponseBase:
+    """A stored run's CSV, with Range support (a dropped download resumes).
+
+    The file is kept gzip-compressed: a client that accepts gzip gets those bytes as
+    they are (Content-Encoding: gzip; a range is of them), any other client the CSV
+    decompressed as it goes (a range is of the CSV). ADMIN_REPORTS_STORAGE_REDIRECT
+    sends the client to the storage's own URL instead.
+    """
+    filename = run.file.rsplit("/", 1)[-1].removesuffix(".gz")
+    if app_settings.STORAGE_REDIRECT:
+        return HttpResponseRedirect(signed_url(run.file, filename))
+    gzipped = bool(ACCEPTS_GZIP.search(request.headers.get("Accept-Encoding", "")))
+    total = int(run.file_size or 0) if gzipped else run.bytes
+    etag = f'"{run.token.hex}-{"gzip" if gzipped else "csv"}"'
+    last_modified = http_date((run.finished_at or run.created_at).timestamp())
+    span = _requested_span(request, total, etag, last_modified)
+    if span is None:
+        refused = HttpResponse(status=416)
+        refused["Content-Range"] = f"bytes */{total}"
+        return refused
+    first, last = span
+    opened = report_storage().open(run.file, "rb")
+    body = _raw(opened, first, last) if gzipped else _decompressed(opened, first, last)
+    status = 206 if (first, last) != (0, total - 1) else 200
+    response = StreamingHttpResponse(body, status=status, content_type="text/csv; charset=utf-8")
+    response._resource_closers.append(opened.close)  # type: ignore[attr-defined]  # unread too
+    response["Content-Length"] = str(max(last - first + 1, 0))
+    if status == 206:
+        response["Content-Range"] = f"bytes {first}-{last}/{total}"
+    if gzipped:
+        response["Content-Encoding"] = "gzip"  # set by us: GZipMiddleware leaves it alone
+    response["Content-Disposition"] = content_disposition_header(True, filename) or ""
+    response["Accept-Ranges"] = "bytes"
+    response["ETag"] = etag
+    response["Last-Modified"] = last_modified
+    response["Vary"] = "Accept-Encoding"
+    response["Cache-Control"] = "private, no-cache"
+    response["X-Report-Run"] = str(run.pk)
+    return response
+
+
+def _requested_span(
+    request: HttpRequest, total: int, etag: str, last_modified: str
+) -> tuple[int, int] | None:
+    """(first, last) byte to send; the whole file unless a valid single Range asks for
+    less; None when the range lies outside the file (416)."""
+    whole = (0, total - 1)
+    header = request.headers.get("Range", "").strip()
+    if_range = request.headers.get("If-Range", "").strip()
+    if not header or (if_range and if_range not in (etag, last_modified)):
+        return whole  # no range, or the file changed since: the whole file again
+    match = RANGE.match(header.replace(" ", ""))
+    if match is None or match.group(1) == match.group(2) == "":
+        return whole  # several ranges or another unit: allowed to ignore, and we do
+    first_text, last_text = match.groups()
+    if first_text == "":  # the last N bytes
+        length = int(last_text)
+        return (max(total - length, 0), total - 1) if length and total else None
+    first = int(first_text)
+    last = min(int(last_text), total - 1) if last_text else total - 1
+    if first >= total or last < first:
+        return None
+    return first, last
+
+
+def _raw(opened, first: int, last: int):
+    """Bytes first..last of a stored file, as they are."""
+    try:
+        opened.seek(first)
+        left = last - first + 1
+        while left > 0:
+            data = opened.read(min(READ_SIZE, left))
+            if not data:
+                raise OSError("The stored file is shorter than recorded.")
+            left -= len(data)
+            yield data
+    finally:
+        opened.close()
+
+
+def _decompressed(opened, first: int, last: int):
+    """Bytes first..last of the CSV in a stored gzip file (skipping up to `first`)."""
+    inflate = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    position, left = 0, last - first + 1
+    try:
+        while left > 0:
+            data = opened.read(READ_SIZE)
+            if not data:
+                raise OSError("The stored file is shorter than recorded.")
+            data = inflate.decompress(data)
+            start = max(first - position, 0)
+            position += len(data)
+            if start < len(data):
+                piece = data[start : start + left]
+                left -= len(piece)
+                yield piece
+    finally:
+        opened.close()

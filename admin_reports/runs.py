@@ -25,7 +25,7 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -35,7 +35,7 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from .compiler import compile_report
+from .compiler import CompiledReport, compile_report
 from .conf import app_settings
 from .csv_output import report_job
 from .engine import IdentityWire, Outcome, QueryTimeout, StreamAborted, StreamJob, SyncStream
@@ -44,6 +44,7 @@ from .models import ReportRun, RunStatus
 from .permissions import refusal
 from .pgcopy import explain_path, row_path
 from .run_request import RunRequest
+from .stored import FileKeeper, stored_name
 
 logger = logging.getLogger("admin_reports.runs")
 
@@ -55,7 +56,7 @@ FINAL_WRITE_RETRY = 1.0
 FINAL_WRITE_PERSISTENCE = 120.0
 # A run whose tracker gave no sign of life for this long is lost: its process died.
 LOST_AFTER = 30.0
-UNFINISHED = (RunStatus.QUEUED, RunStatus.RUNNING, RunStatus.STREAMING)
+UNFINISHED = (RunStatus.QUEUED, RunStatus.RUNNING, RunStatus.STREAMING, RunStatus.STORING)
 
 OUTCOMES = {
     Outcome.SUCCEEDED: RunStatus.SUCCEEDED,
@@ -66,6 +67,13 @@ OUTCOMES = {
 
 class RunCancelled(ReportError):
     """A run stopped on request (not by the client leaving)."""
+
+
+class FileNotStored(ReportError):
+    """The run's rows were all read, and its file could not be stored."""
+
+    def __init__(self, cause: BaseException) -> None:
+        super().__init__(_("The file could not be stored: %(reason)s") % {"reason": cause})
 
 
 class StreamSlots:
@@ -153,27 +161,42 @@ def start_run(request: RunRequest, *, user: Any = None) -> RunHandle:
 def _record(request: RunRequest, user: Any) -> RunHandle:
     """Compile, store the run row and build its job (the checks are the caller's)."""
     compiled = compile_report(request.spec, request.params())
-    path, _why = row_path(compiled)
+    run = create_run(request, user, path=row_path(compiled)[0])
+    keep = app_settings.KEEP_STREAMED
+    return run_handle(run, request, compiled, keep=keep)
+
+
+def create_run(request: RunRequest, user: Any, **fields: Any) -> ReportRun:
+    """Store the run's row; InvalidParameters when its token was used already."""
     token = request.token or uuid.uuid4()
     if ReportRun.objects.filter(token=token).exists():
         raise InvalidParameters(_("This run was started already."), code="token")
     try:
-        run = ReportRun.objects.create(
+        return ReportRun.objects.create(
             token=token,
             report=request.spec.name,
             title=request.spec.title,
             user=user if getattr(user, "pk", None) else None,
             preset=request.preset,
             parameters=request.describe(),
-            path=path,
+            **fields,
         )
     except IntegrityError:  # the same token, twice at once
         raise InvalidParameters(_("This run was started already."), code="token") from None
+
+
+def run_handle(
+    run: ReportRun, request: RunRequest, compiled: CompiledReport | None = None, keep: bool = False
+) -> RunHandle:
+    """The job of a stored run, tracked on its row; `keep`: store the file too."""
+    compiled = compiled or compile_report(request.spec, request.params())
     tracker = RunTracker(run.pk)
+    if keep:
+        tracker.keeper = FileKeeper(stored_name(run.token, request.filename, run.created_at))
     job = report_job(
         compiled,
         bom=request.bom,
-        path=path,
+        path=run.path or None,
         on_rows=tracker.on_rows,
         stream_id=str(run.pk),
         name=f"Report run {run.pk}",
@@ -183,9 +206,25 @@ def _record(request: RunRequest, user: Any) -> RunHandle:
         on_start=tracker.start,
         on_finish=tracker.finish,
     )
+    if tracker.keeper is not None:
+        job.chunks = _kept(job.chunks, job.header, tracker.keeper)
     tracker.control = job.control
     tracker.bytes = len(job.header)  # the size of the file, BOM and header row included
     return RunHandle(run, job, tracker, request.filename)
+
+
+def _kept(
+    chunks: Callable[[], Iterator[bytes]], header: bytes, keeper: FileKeeper
+) -> Callable[[], Iterator[bytes]]:
+    """The job's chunks, written to `keeper` too as the producer makes them."""
+
+    def kept() -> Iterator[bytes]:
+        keeper.write(header)
+        for chunk in chunks():
+            keeper.write(chunk)
+            yield chunk
+
+    return kept
 
 
 def explain(request: RunRequest) -> tuple[str, str, str]:
@@ -257,19 +296,38 @@ def error_text(error: BaseException | None, outcome: Outcome | None) -> str:
     return _("The report failed with an unexpected error; the server log has the details.")
 
 
+def request_cancel(run: ReportRun) -> None:
+    """Ask a run to stop, from any process: a running one stops within PROGRESS_INTERVAL
+    (its tracker reads the flag); a queued background run is cancelled here and now."""
+    if run.finished:
+        return
+    ReportRun.objects.filter(pk=run.pk).update(cancel_requested=True)
+    now = timezone.now()
+    ReportRun.objects.filter(pk=run.pk, background=True, status=RunStatus.QUEUED).update(
+        status=RunStatus.CANCELLED,
+        finished_at=now,
+        error=_("Cancelled on request before it started."),
+    )
+
+
 def mark_lost(runs: QuerySet[ReportRun] | None = None) -> int:
     """Fail the unfinished runs (of `runs`) silent for LOST_AFTER seconds; how many."""
     runs = ReportRun.objects.all() if runs is None else runs
     since = timezone.now() - dt.timedelta(seconds=LOST_AFTER)
     silent = Q(heartbeat_at__lt=since) | Q(heartbeat_at__isnull=True, created_at__lt=since)
-    return runs.filter(silent, status__in=UNFINISHED).update(
-        status=RunStatus.FAILED,
-        finished_at=timezone.now(),
-        error=_(
-            "Lost: the server process running the report stopped without recording its end"
-            " (no sign of life for %(seconds)d s)."
+    waiting = Q(background=True, status=RunStatus.QUEUED)  # a worker has not taken it yet
+    return (
+        runs.filter(silent, status__in=UNFINISHED)
+        .exclude(waiting)
+        .update(
+            status=RunStatus.FAILED,
+            finished_at=timezone.now(),
+            error=_(
+                "Lost: the server process running the report stopped without recording its end"
+                " (no sign of life for %(seconds)d s)."
+            )
+            % {"seconds": LOST_AFTER},
         )
-        % {"seconds": LOST_AFTER},
     )
 
 
@@ -294,6 +352,8 @@ class RunTracker:
         self.error: BaseException | None = None
         self.thread: threading.Thread | None = None
         self._failed_writes = 0
+        # Keeps the file in the storage (background runs, ADMIN_REPORTS_KEEP_STREAMED).
+        self.keeper: FileKeeper | None = None
 
     def on_rows(self, rows: int, size: int) -> None:
         """From the producer thread, after each chunk."""
@@ -356,22 +416,53 @@ class RunTracker:
             return False
 
     def _store_final(self) -> None:
+        kept = self._keep() if self.keeper is not None else {}
         deadline = time.monotonic() + FINAL_WRITE_PERSISTENCE
         while True:
             now = timezone.now()
-            if self._store(
-                status=OUTCOMES[self.outcome] if self.outcome else RunStatus.FAILED,
-                rows=self.rows,
-                bytes=self.bytes,
-                finished_at=now,
-                heartbeat_at=now,
-                error=error_text(self.error, self.outcome),
-            ):
+            final = {
+                "status": OUTCOMES[self.outcome] if self.outcome else RunStatus.FAILED,
+                "rows": self.rows,
+                "bytes": self.bytes,
+                "finished_at": now,
+                "heartbeat_at": now,
+                "error": error_text(self.error, self.outcome),
+            }
+            if self._store(**final, **kept):
                 return
             if time.monotonic() >= deadline:
                 logger.error("Could not record the end of report run %s.", self.run_pk)
                 return
             time.sleep(FINAL_WRITE_RETRY)
+
+    def _keep(self) -> dict[str, Any]:
+        """Store the kept file of a run that succeeded (the run's fields that say where),
+        with signs of life while the storage takes it; a failure fails the run."""
+        keeper = self.keeper
+        assert keeper is not None
+        if self.outcome is not Outcome.SUCCEEDED:
+            keeper.discard()
+            return {}
+        self._store(status=RunStatus.STORING, rows=self.rows, bytes=self.bytes)
+        result: dict[str, Any] = {}
+
+        def save() -> None:
+            try:
+                result.update(keeper.save())
+            except Exception as exc:  # a full disk, a storage that refused it
+                logger.exception("Could not store the file of report run %s.", self.run_pk)
+                result["error"] = exc
+            finally:
+                connections.close_all()
+
+        saving = threading.Thread(target=save, name=f"admin-reports-store-{self.run_pk}")
+        saving.start()
+        while saving.is_alive():
+            saving.join(PROGRESS_INTERVAL)
+            self._store(heartbeat_at=timezone.now())
+        if "error" in result:
+            self.outcome, self.error = Outcome.FAILED, FileNotStored(result.pop("error"))
+        return result
 
     @staticmethod
     def _reconnect() -> None:
@@ -381,7 +472,7 @@ class RunTracker:
         except DatabaseError:  # a broken connection may fail to close; it is dropped anyway
             connection.connection = None
 
-    def wait(self, timeout: float = 10) -> None:
+    def wait(self, timeout: float | None = 10) -> None:
         """Until the final status is written (for the CLI and tests)."""
         if self.thread is not None:
             self.thread.join(timeout)

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
+from urllib.parse import urlsplit
 
 from django.contrib.admin import helpers
 from django.contrib.admin.exceptions import NotRegistered
@@ -23,7 +24,7 @@ from django.contrib.admin.options import IncorrectLookupParameters
 from django.core.exceptions import FieldError, SuspiciousOperation, ValidationError
 from django.db import models
 from django.db.models import QuerySet
-from django.http import QueryDict
+from django.http import HttpRequest, QueryDict
 from django.utils.text import capfirst
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
@@ -149,3 +150,26 @@ def filter_resolver(
         return changelist_queryset(modeladmin, request, query_string)
 
     return resolve
+
+
+def user_request(user: Any, site_url: str = "") -> HttpRequest:
+    """A request of `user` with no HTTP behind it: what a changelist needs to filter the
+    way it does for them (a background run's changelist filter)."""
+    request = HttpRequest()
+    request.user = user
+    request.method = "GET"
+    host = urlsplit(site_url).netloc if site_url else ""
+    request.META = {"SERVER_NAME": host or "localhost", "SERVER_PORT": "443" if host else "80"}
+    if host:
+        request.META["HTTP_HOST"] = host
+    return request
+
+
+def site_named(name: str) -> Any:
+    """The admin site called `name` (a background run's changelist lives there)."""
+    from django.contrib.admin.sites import all_sites
+
+    for site in all_sites:
+        if site.name == name:
+            return site
+    raise ValidationError(_("No admin site is named %(name)s.") % {"name": shown(name)})

@@ -41,6 +41,8 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "import_export",
+    "django_tasks",
+    "django_tasks_db",
     "admin_reports",
     "project.shop",
 ]
@@ -108,6 +110,9 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
+# Uploaded and generated files; report files go to MEDIA_ROOT/admin_reports (never served
+# as static media: they are downloaded through the admin, permission-checked).
+MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", BASE_DIR / "media"))
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
@@ -128,6 +133,14 @@ LOGGING = {
 # default lets anyone who sees a changelist import); exporting needs the view one.
 IMPORT_EXPORT_IMPORT_PERMISSION_CODE = "change"
 IMPORT_EXPORT_EXPORT_PERMISSION_CODE = "view"
+
+# Background runs: Django's tasks framework (the django-tasks backport), on the database
+# (`manage.py db_worker` runs them; `make demo` starts one).
+TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
+
+# E-mail: the demo prints e-mails (a background run's "ready") on the console.
+EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "reports@localhost")
 
 # admin-reports: where the demo's YAML report definitions live.
 ADMIN_REPORTS_DIRS = [BASE_DIR / "report_defs"]

@@ -1,5 +1,8 @@
 """The demo site's settings, with what a test run needs changed."""
 
+import os
+import tempfile
+
 from project.settings import *  # noqa: F403
 from project.settings import STORAGES
 
@@ -11,13 +14,15 @@ STORAGES = {
 WHITENOISE_AUTOREFRESH = True
 WHITENOISE_USE_FINDERS = True
 
+# Report files: a directory of this run, shared with the servers and workers it starts.
+MEDIA_ROOT = os.environ.setdefault(
+    "ADMIN_REPORTS_TEST_MEDIA", tempfile.mkdtemp(prefix="admin-reports-test-media-")
+)
+
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
     # A file, not memory: the servers that streaming tests start must see the test database.
-    import os
-    import tempfile
-
     DATABASES["default"]["TEST"] = {  # noqa: F405
         "NAME": os.path.join(tempfile.gettempdir(), f"admin-reports-test-{os.getpid()}.sqlite3")
     }

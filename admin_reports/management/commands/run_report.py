@@ -18,10 +18,18 @@ import sys
 import time
 from typing import Any
 
+from django.contrib.auth import get_user_model
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import BaseCommand, CommandError
 
-from ...exceptions import InvalidParameters, ReportNotFound, RunFailed
+from ...background import QueueUnavailable, enqueue_run
+from ...exceptions import (
+    InvalidParameters,
+    ReportNotFound,
+    ReportPermissionDenied,
+    RunFailed,
+    TooManyStreams,
+)
 from ...registry import registry
 from ...run_request import parse_run_request
 from ...runs import explain, write_run
@@ -50,6 +58,22 @@ class Command(BaseCommand):
             help="Start with a UTF-8 BOM (Excel); default: ADMIN_REPORTS_BOM.",
         )
         parser.add_argument(
+            "--background",
+            action="store_true",
+            help="Queue the run for a background worker (the tasks framework) and print its"
+            " number; the file goes to the report storage.",
+        )
+        parser.add_argument(
+            "--user",
+            help="Username to run --background as (its permissions are checked, it gets the"
+            " e-mail and the run); default: none, as the command line.",
+        )
+        parser.add_argument(
+            "--notify",
+            action="store_true",
+            help="With --background and --user: e-mail the user when the run ends.",
+        )
+        parser.add_argument(
             "--explain",
             action="store_true",
             help="Run nothing: print the path the rows take (copy or orm), why, and the SQL.",
@@ -76,6 +100,11 @@ class Command(BaseCommand):
                 raise CommandError(str(exc)) from None
             self.stdout.write(f"{spec.name}: {path} path ({why})\n{sql}")
             return
+        if options["background"]:
+            self._enqueue(run_request, options["user"], options["notify"])
+            return
+        if options["user"] or options["notify"]:
+            raise CommandError("--user and --notify go with --background.")
         progress = Progress(sys.stderr) if sys.stderr.isatty() else None
         try:
             self._write(run_request, output, progress)
@@ -83,6 +112,21 @@ class Command(BaseCommand):
             raise CommandError(f"The report failed: {exc}") from None
         if progress:
             progress.done()
+
+    def _enqueue(self, run_request: Any, username: str | None, notify: bool) -> None:
+        user = None
+        if username:
+            model = get_user_model()
+            user = model._default_manager.filter(**{model.USERNAME_FIELD: username}).first()
+            if user is None:
+                raise CommandError(f"--user: no user is named {username!r}.")
+        elif notify:
+            raise CommandError("--notify needs --user: the e-mail goes to that user.")
+        try:
+            run = enqueue_run(run_request, user=user, notify=notify)
+        except (ReportPermissionDenied, TooManyStreams, QueueUnavailable) as exc:
+            raise CommandError(str(exc)) from None
+        self.stdout.write(f"Queued run {run.pk} ({run.token}).")
 
     def _spec(self, name: str) -> Any:
         try:

@@ -1,0 +1,121 @@
+"""
+Report files kept in a storage: every background run writes one, and a streamed run
+keeps a copy when ADMIN_REPORTS_KEEP_STREAMED is on.
+
+    keeper = FileKeeper(stored_name(run.token, "march.csv"))
+    keeper.write(header); keeper.write(chunk) ...       # from the producer thread
+    fields = keeper.save()    # {"file": name, "file_size": ..., "expires_at": ...}
+
+A file is the CSV compressed with gzip (the deflate of gzip downloads), written to a
+temporary file first and handed to the storage once complete, so a failed run leaves
+nothing behind and any storage (local, S3) takes it. The storage is
+settings.STORAGES[ADMIN_REPORTS_STORAGE], or a FileSystemStorage in
+MEDIA_ROOT/admin_reports.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import logging
+import os
+import tempfile
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+from django.conf import settings
+from django.core.files import File
+from django.core.files.storage import FileSystemStorage, Storage, storages
+from django.utils import timezone
+from django.utils.text import get_valid_filename
+
+from .conf import app_settings
+from .engine import GzipWire
+from .models import ReportRun
+
+logger = logging.getLogger("admin_reports.stored")
+
+# Bytes read from a storage at a time when a download streams a file.
+READ_SIZE = 256 * 1024
+
+
+def report_storage() -> Storage:
+    """The storage of report files."""
+    key = app_settings.STORAGE
+    if key is not None:
+        return storages[key]
+    location = os.path.join(settings.MEDIA_ROOT or "", "admin_reports")
+    return FileSystemStorage(location=location)
+
+
+def stored_name(token: uuid.UUID, filename: str, when: dt.datetime | None = None) -> str:
+    """Where a run's file goes: by day, under the run's token (not guessable)."""
+    when = when or timezone.now()
+    base = get_valid_filename(filename) or "report.csv"
+    return f"{when:%Y/%m/%d}/{token.hex}/{base}.gz"
+
+
+def expiry(now: dt.datetime | None = None) -> dt.datetime | None:
+    days = app_settings.RETENTION_DAYS
+    if days is None:
+        return None
+    return (now or timezone.now()) + dt.timedelta(days=float(days))
+
+
+class FileKeeper:
+    """Compresses a run's CSV into a temporary file, and stores it once complete."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.temp = tempfile.TemporaryFile(prefix="admin-reports-")  # noqa: SIM115  closed in save/discard
+        self.wire = GzipWire()
+
+    def write(self, data: bytes) -> None:
+        """From the producer thread; the bytes of the CSV, in order."""
+        self.temp.write(self.wire.data(data))
+
+    def save(self) -> dict[str, Any]:
+        """Store the file; the run's fields that describe it."""
+        try:
+            self.temp.write(self.wire.end())
+            compressed = self.temp.tell()
+            self.temp.seek(0)
+            name = report_storage().save(self.name, File(self.temp, name=self.name))
+        finally:
+            self.temp.close()
+        return {
+            "file": name,
+            "file_size": compressed,
+            "expires_at": expiry(),
+        }
+
+    def discard(self) -> None:
+        self.temp.close()
+
+
+def expired_runs() -> Iterator[ReportRun]:
+    """Runs whose stored file is past its expiry, oldest first."""
+    runs = ReportRun.objects.exclude(file="").filter(expires_at__lte=timezone.now())
+    return runs.order_by("expires_at").only("pk", "file", "expires_at").iterator()
+
+
+def forget_file(run: ReportRun) -> None:
+    """Delete a run's stored file (one already gone is no error); the run stays."""
+    with contextlib.suppress(FileNotFoundError):
+        report_storage().delete(run.file)
+    ReportRun.objects.filter(pk=run.pk, file=run.file).update(file="")
+
+
+def signed_url(name: str, filename: str) -> str:
+    """The storage's own URL of a file (S3: signed, short-lived, named `filename`)."""
+    storage = report_storage()
+    expires = app_settings.STORAGE_REDIRECT_EXPIRES
+    parameters = {
+        "ResponseContentDisposition": f'attachment; filename="{filename}.gz"',
+        "ResponseContentType": "application/gzip",
+    }
+    try:  # django-storages' S3Storage.url(name, parameters, expire)
+        return storage.url(name, parameters=parameters, expire=expires)  # type: ignore[call-arg]
+    except TypeError:
+        return storage.url(name)
