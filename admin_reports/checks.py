@@ -12,6 +12,7 @@ from pathlib import Path
 
 from django.core import checks
 
+from .compiler import database_problem
 from .conf import app_settings, reader_problem
 from .dates import project_quick_ranges
 from .definitions.functions import project_functions
@@ -22,6 +23,8 @@ SETTINGS_CHECK_IDS: dict[str, str] = {
     "W001": "An ADMIN_REPORTS_DIRS entry is not a directory.",
     "E027": "An ADMIN_REPORTS_FUNCTIONS entry cannot be used.",
     "E028": "An ADMIN_REPORTS_QUICK_RANGES entry cannot be used.",
+    "E036": "ADMIN_REPORTS_COPY_READER cannot be used.",
+    "E037": "ADMIN_REPORTS_DATABASE is not a key of DATABASES.",
 }
 
 
@@ -41,6 +44,9 @@ def check_settings(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
     if problem := reader_problem():
         hint = "See ADMIN_REPORTS_COPY_READER in docs/settings.md."
         messages.append(checks.Error(problem, hint=hint, id="admin_reports.E036"))
+    if problem := database_problem():
+        hint = "Name a key of DATABASES, or None: reports read where the router sends reads."
+        messages.append(checks.Error(problem, hint=hint, id="admin_reports.E037"))
     return messages
 
 
