@@ -13,6 +13,7 @@ from pathlib import Path
 from django.conf import settings
 from django.core import checks
 
+from .compiler import database_problem
 from .conf import app_settings, reader_problem
 from .dates import project_quick_ranges
 from .definitions.functions import project_functions
@@ -24,6 +25,7 @@ SETTINGS_CHECK_IDS: dict[str, str] = {
     "E027": "An ADMIN_REPORTS_FUNCTIONS entry cannot be used.",
     "E028": "An ADMIN_REPORTS_QUICK_RANGES entry cannot be used.",
     "E036": "ADMIN_REPORTS_COPY_READER cannot be used.",
+    "E037": "ADMIN_REPORTS_DATABASE is not a key of DATABASES.",
     "E038": "ADMIN_REPORTS_STORAGE is not a key of STORAGES.",
     "E039": "ADMIN_REPORTS_TASK_BACKEND or ADMIN_REPORTS_TASK_QUEUE cannot take background runs.",
     "W002": "Report files would be stored under the current directory (MEDIA_ROOT is not set).",
@@ -46,6 +48,9 @@ def check_settings(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
     if problem := reader_problem():
         hint = "See ADMIN_REPORTS_COPY_READER in docs/settings.md."
         messages.append(checks.Error(problem, hint=hint, id="admin_reports.E036"))
+    if problem := database_problem():
+        hint = "Name a key of DATABASES, or None: reports read where the router sends reads."
+        messages.append(checks.Error(problem, hint=hint, id="admin_reports.E037"))
     return messages + _check_background()
 
 

@@ -6,6 +6,9 @@ From a validated spec and run parameters to one queryset: pure, no request.
     compiled.headers                    # ["SKU", "Product", "Day", ...]
     for row in compiled.queryset:       # tuples, in column order
         compiled.format_row(row)        # ["TOY-101", "Kite", "2026-03-01", ...]
+
+The queryset reads from ADMIN_REPORTS_DATABASE when it is set (a replica), else from
+where the project's routers send reads of the report's model: report_database().
 """
 
 from __future__ import annotations
@@ -16,13 +19,15 @@ from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from django.db import connections, models
+from django.core.exceptions import ImproperlyConfigured
+from django.db import connections, models, router
 from django.db.models import FilteredRelation, Q, QuerySet, Value
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from .conf import app_settings
 from .dates import datetime_bounds
+from .definitions.problems import shown
 from .definitions.spec import ReportSpec
 from .exceptions import InvalidParameters
 from .formats import Formatter, formatter_for
@@ -60,13 +65,17 @@ class CompiledReport:
 def compile_report(
     spec: ReportSpec, params: ReportParams | None = None, *, using: str | None = None
 ) -> CompiledReport:
-    """Build the report's queryset; InvalidParameters when `params` do not fit the spec."""
+    """Build the report's queryset; InvalidParameters when `params` do not fit the spec.
+
+    `using`: the database to read (default: report_database()).
+    """
     params = params or ReportParams()
     tz = params.tz or timezone.get_current_timezone()
+    using = using or report_database(spec.model)
     queryset = spec.model._default_manager.db_manager(using).all()
     queryset = _joined(queryset, spec).filter(spec.filters)
-    queryset = queryset.filter(_date_condition(spec, params, tz, queryset.db))
-    queryset = queryset.filter(_selection_condition(spec, params)).filter(params.filters)
+    queryset = queryset.filter(_date_condition(spec, params, tz, using))
+    queryset = queryset.filter(_selection_condition(spec, params, using)).filter(params.filters)
     aliases = {column.name: f"c{index}" for index, column in enumerate(spec.columns)}
     queryset = _select(queryset, spec, aliases)
     queryset = queryset.order_by(*_ordering(spec, aliases, queryset))
@@ -77,6 +86,28 @@ def compile_report(
     ]
     max_duration = spec.max_duration or app_settings.MAX_DURATION
     return CompiledReport(spec, params, queryset, spec.headers, formatters, tz, max_duration)
+
+
+def report_database(model: type[models.Model]) -> str:
+    """The alias reports on `model` read from: ADMIN_REPORTS_DATABASE, else the router's.
+
+    ImproperlyConfigured when the setting names no database (check E037 says so too).
+    """
+    problem = database_problem()
+    if problem:
+        raise ImproperlyConfigured(problem)
+    return app_settings.DATABASE or router.db_for_read(model)
+
+
+def database_problem() -> str | None:
+    """What is wrong with ADMIN_REPORTS_DATABASE, if anything (check E037)."""
+    alias = app_settings.DATABASE
+    if alias is None or (isinstance(alias, str) and alias in connections):
+        return None
+    return (
+        f"ADMIN_REPORTS_DATABASE is {shown(alias)}, which is not a key of DATABASES;"
+        f" choose one of: {', '.join(connections)}."
+    )
 
 
 def _joined(queryset: QuerySet, spec: ReportSpec) -> QuerySet:
@@ -176,7 +207,7 @@ def _date_condition(spec: ReportSpec, params: ReportParams, tz: ZoneInfo, using:
     )
 
 
-def _selection_condition(spec: ReportSpec, params: ReportParams) -> Q:
+def _selection_condition(spec: ReportSpec, params: ReportParams, using: str) -> Q:
     if params.selection_model is None:
         if params.selection is not None:
             raise InvalidParameters(_("A selection needs its model."), code="selection")
@@ -190,5 +221,7 @@ def _selection_condition(spec: ReportSpec, params: ReportParams) -> Q:
         )
     selection = params.selection
     if isinstance(selection, QuerySet):
-        selection = selection.values("pk")
+        # A subquery of the report's query, read where the report reads: a changelist's
+        # queryset is on its own database (Django refuses subqueries across databases).
+        selection = selection.using(using).values("pk")
     return Q(**{f"{action.selection}__in": selection if selection is not None else []})

@@ -44,6 +44,8 @@ DEFAULTS: dict[str, Any] = {
     # What reads the COPY path's rows: "psql" (a child process, rows read in C), "psycopg"
     # (in the serving process), or "auto": psql when it is on the PATH.
     "COPY_READER": "auto",
+    # The database alias report queries read from (None: the report model's router).
+    "DATABASE": None,
     # Rows fetched from the database cursor at a time.
     "FETCH_ROWS": 2000,
     # Rows encoded into one chunk of CSV (a chunk is what the producer queues).

@@ -177,7 +177,9 @@ def _compile_error(spec: ReportSpec) -> str | None:
     today = dt.date.today()
     params = ReportParams(start=today, end=today) if spec.date_range else ReportParams()
     try:
-        compiled = compile_report(spec, params)
+        # For its SQL only, on the default database's backend: the database reports read
+        # from (ADMIN_REPORTS_DATABASE) has a check of its own (E037).
+        compiled = compile_report(spec, params, using=DEFAULT_DB_ALIAS)
         compiled.queryset.query.get_compiler(using=DEFAULT_DB_ALIAS).as_sql()
     except (FieldError, TypeError, ValueError, AttributeError) as exc:
         return cut(str(exc), ERROR_CHARS)  # Django's errors may quote a filter's value whole

@@ -23,13 +23,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db import connections, models, router
+from django.db import connections, models
 from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.text import get_valid_filename
 from django.utils.translation import gettext as _
 
-from .compiler import ReportParams, check_date_range
+from .compiler import ReportParams, check_date_range, report_database
 from .conf import app_settings
 from .dates import quick_ranges
 from .definitions.problems import shown
@@ -295,7 +295,8 @@ def primary_key(model: type[models.Model], value: str) -> Any:
     except ValidationError:
         raise refusal from None
     if isinstance(pk, models.IntegerField):  # AutoField and BigAutoField included
-        connection = connections[router.db_for_read(model)]
+        # The range of the database the report reads, where the key goes into the query.
+        connection = connections[report_database(model)]
         low, high = connection.ops.integer_field_range(pk.get_internal_type())
         if (low is not None and key < low) or (high is not None and key > high):
             raise refusal

@@ -27,5 +27,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
         "NAME": os.path.join(tempfile.gettempdir(), f"admin-reports-test-{os.getpid()}.sqlite3")
     }
 
+# A second alias for the same database, as a read replica is (tests/test_replica.py): in
+# tests it connects to the test database, and tests that use it list it in `databases`.
+DATABASES["replica"] = {**DATABASES["default"], "TEST": {"MIRROR": "default"}}  # noqa: F405
+
 INSTALLED_APPS = [*INSTALLED_APPS, "tests.apps.TestsConfig"]  # noqa: F405
 ADMIN_REPORTS_FUNCTIONS = {"slow_down": "tests.slow.SlowDown"}
