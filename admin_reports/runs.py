@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from django.core.exceptions import ImproperlyConfigured
-from django.db import DatabaseError, IntegrityError, connections
+from django.db import DatabaseError, IntegrityError, connections, transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -76,8 +76,21 @@ class FileNotStored(ReportError):
         super().__init__(_("The file could not be stored: %(reason)s") % {"reason": cause})
 
 
+def too_many(user_count: int | None = None) -> TooManyStreams:
+    """The refusal of a cap: the site's (no count) or the user's (their running reports)."""
+    if user_count is None:
+        return TooManyStreams(_("Too many reports are running right now. Try again in a minute."))
+    return TooManyStreams(
+        _("You already have %(count)d reports running. Wait for one to finish.")
+        % {"count": user_count}
+    )
+
+
 class StreamSlots:
-    """Counts running streams in this process, in all and per user."""
+    """Counts streams without a run (stream_csv of a job of your own) in this process.
+
+    Runs are counted in the database instead, across processes: running_runs().
+    """
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
@@ -87,14 +100,9 @@ class StreamSlots:
     def refusal(self, user_key: Any) -> TooManyStreams | None:
         """Why a stream cannot start now, or None (nothing is taken)."""
         if self.total >= app_settings.MAX_STREAMS:
-            return TooManyStreams(
-                _("Too many reports are running right now. Try again in a minute.")
-            )
+            return too_many()
         if self.per_user[user_key] >= app_settings.MAX_STREAMS_PER_USER:
-            return TooManyStreams(
-                _("You already have %(count)d reports running. Wait for one to finish.")
-                % {"count": self.per_user[user_key]}
-            )
+            return too_many(self.per_user[user_key])
         return None
 
     def acquire(self, user_key: Any) -> Callable[[], None]:
@@ -143,9 +151,31 @@ def check_may_start(request: RunRequest, user: Any = None) -> None:
     """Raise what would refuse this run (permission, a stream cap), storing nothing."""
     _check_permission(request, user)
     if user is not None:
-        too_many = slots.refusal(_user_key(user))
-        if too_many is not None:
-            raise too_many
+        refused = cap_refusal(_user_key(user))
+        if refused is not None:
+            raise refused
+
+
+def running_runs() -> QuerySet[ReportRun]:
+    """The runs at work now, in every process and on every machine: streams not ended,
+    background runs a worker has taken; not queued background runs, not lost runs."""
+    since = timezone.now() - dt.timedelta(seconds=LOST_AFTER)
+    alive = Q(heartbeat_at__gte=since) | Q(heartbeat_at__isnull=True, created_at__gte=since)
+    waiting = Q(background=True, status=RunStatus.QUEUED)
+    return ReportRun.objects.filter(alive, status__in=UNFINISHED).exclude(waiting)
+
+
+def cap_refusal(user_key: Any) -> TooManyStreams | None:
+    """Why one more stream may not start: ADMIN_REPORTS_MAX_STREAMS (the site's) or
+    MAX_STREAMS_PER_USER, counted in the database."""
+    runs = running_runs()
+    if runs.count() >= app_settings.MAX_STREAMS:
+        return too_many()
+    if user_key is not None:
+        theirs = runs.filter(user=user_key).count()
+        if theirs >= app_settings.MAX_STREAMS_PER_USER:
+            return too_many(theirs)
+    return None
 
 
 def start_run(request: RunRequest, *, user: Any = None) -> RunHandle:
@@ -233,15 +263,32 @@ def explain(request: RunRequest) -> tuple[str, str, str]:
 
 
 def open_stream(request: RunRequest, *, user: Any) -> RunHandle:
-    """start_run() holding a stream slot; the stream releases it when it ends."""
+    """start_run() within the stream caps, counted in the database (TooManyStreams)."""
     _check_permission(request, user)  # a missing permission says so before any cap
-    release = slots.acquire(_user_key(user))
-    try:
+    using = ReportRun.objects.db
+    with transaction.atomic(using=using):
+        _lock_caps(using)
+        refused = cap_refusal(_user_key(user))
+        if refused is not None:
+            raise refused
         handle = _record(request, user)
-    except BaseException:
-        release()
-        raise
-    return RunHandle(handle.run, handle.job, handle.tracker, handle.filename, release)
+    return RunHandle(handle.run, handle.job, handle.tracker, handle.filename, _no_slot)
+
+
+def _no_slot() -> None:
+    """A run's stream holds no slot of this process: it counts while its row says so."""
+
+
+# Serializes "count the running runs, then add one" across processes (PostgreSQL); on
+# SQLite a write transaction does, where it begins IMMEDIATE (the demo's settings).
+CAPS_LOCK = 0x61646D72  # "admr"
+
+
+def _lock_caps(using: str) -> None:
+    connection = connections[using]
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [CAPS_LOCK])
 
 
 class Writable(Protocol):

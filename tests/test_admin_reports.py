@@ -9,7 +9,7 @@ from django.test import override_settings
 from django.urls import reverse
 
 from admin_reports.models import ReportPreset, ReportRun, RunStatus
-from admin_reports.responses import slots
+from admin_reports.runs import running_runs
 from project.shop.models import Product
 
 from .factories import (
@@ -402,7 +402,7 @@ def test_over_the_cap_the_admin_shows_a_message(client, staff, shop, request):
     assert "You already have 1 reports running" in refused.content.decode()
     assert ReportRun.objects.count() == 1
     held.close()
-    assert slots.total == 0
+    assert not running_runs().exists(), "every run has ended"
 
 
 def test_the_form_page_template_follows_the_admin_override_chain(client, staff, shop):
