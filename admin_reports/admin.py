@@ -79,7 +79,7 @@ class StaffWhoRunReports:
 @admin.register(ReportRun)
 class ReportRunAdmin(StaffWhoRunReports, admin.ModelAdmin):
     # The title and number say the report: narrow enough for 1280 px beside the filters.
-    list_display = ["__str__", "user", "status", "rows", "size", "created_at", "took", "download"]
+    list_display = ["__str__", "user", "status_and_file", "rows", "size", "created_at", "took"]
     list_filter = ["status", "report", "path", ("user", RunUserFilter), "created_at"]
     list_select_related = ["user"]
     search_fields = ["report", "title", "user__username"]
@@ -179,6 +179,14 @@ class ReportRunAdmin(StaffWhoRunReports, admin.ModelAdmin):
         if refused is not None:
             return refusal_response(request, str(refused), 403)
         return stored_file_response(request, run)
+
+    @admin.display(description=gettext_lazy("status"), ordering="status")
+    def status_and_file(self, run: ReportRun) -> str:
+        """The status, and under it the stored file's link (narrow: no column of its own)."""
+        link = self.download(run)
+        if not link:
+            return run.get_status_display()
+        return format_html("{}<br>{}", run.get_status_display(), link)
 
     @admin.display(description=gettext_lazy("file"))
     def download(self, run: ReportRun) -> str:

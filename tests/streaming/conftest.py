@@ -121,13 +121,7 @@ COMMANDS = {
 def running(kind: str, log: Path, gzip_middleware: bool = False, **settings_env: str):
     """A server of `kind`; `settings_env` are environment variables tests.server_settings reads."""
     port = free_port()
-    env = {
-        **os.environ,
-        **settings_env,
-        "DJANGO_SETTINGS_MODULE": "tests.server_settings",
-        "DATABASE_URL": database_url(),
-        "PYTHONUNBUFFERED": "1",
-    }
+    env = server_env(**settings_env)
     if gzip_middleware:
         env["GZIP_MIDDLEWARE"] = "1"
     with open(log, "wb") as out:
@@ -142,6 +136,36 @@ def running(kind: str, log: Path, gzip_middleware: bool = False, **settings_env:
     try:
         wait_for_port(port, process, log)
         yield Server(kind, f"http://127.0.0.1:{port}", process.pid, log)
+    finally:
+        stop(process)
+
+
+def server_env(**settings_env: str) -> dict[str, str]:
+    """The environment of a process of the site: the test database, tests.server_settings."""
+    return {
+        **os.environ,
+        **settings_env,
+        "DJANGO_SETTINGS_MODULE": "tests.server_settings",
+        "DATABASE_URL": database_url(),
+        "PYTHONUNBUFFERED": "1",
+    }
+
+
+@contextmanager
+def db_worker(log: Path, **settings_env: str):
+    """A `manage.py db_worker` process (background runs), stopped by its pid."""
+    command = [sys.executable, "manage.py", "db_worker", "--interval", "0.2"]
+    with open(log, "wb") as out:
+        process = subprocess.Popen(
+            [*command, "--no-startup-delay", "--worker-id", f"test-{log.stem}"],
+            cwd=settings.BASE_DIR,
+            env=server_env(**settings_env),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        yield process
     finally:
         stop(process)
 
