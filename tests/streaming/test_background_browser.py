@@ -35,7 +35,7 @@ from .browser import (
     screenshot,
     staff_user,
 )
-from .conftest import db_worker, running
+from .conftest import db_worker
 from .test_proxies import browser  # noqa: F401  the module's browser fixture
 
 pytestmark = [pytest.mark.server, pytest.mark.django_db(transaction=True)]
@@ -43,11 +43,9 @@ pytestmark = [pytest.mark.server, pytest.mark.django_db(transaction=True)]
 JANUARY = (dt.date(2026, 1, 1), dt.date(2026, 1, 31))
 
 
-@pytest.fixture(scope="module")
-def server(django_db_setup, tmp_path_factory):
-    log = tmp_path_factory.mktemp("server") / "gunicorn.log"
-    with running("gunicorn", log) as server:
-        yield server
+@pytest.fixture
+def server(gunicorn):
+    return gunicorn
 
 
 @pytest.fixture
