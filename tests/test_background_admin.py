@@ -3,8 +3,10 @@ the download of stored files: permission-checked, gzip or not, Range requests.""
 
 import gzip
 import io
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
+from django.core.files.storage import FileSystemStorage
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.test import override_settings
@@ -241,3 +243,41 @@ def test_the_command_line_refuses_background_options_in_words(shop):
     with pytest.raises(CommandError, match="You may not run the report"):
         call_command("run_report", *march, "--background", "--user=bob")
     assert not ReportRun.objects.exists()
+
+
+class SigningStorage(FileSystemStorage):
+    """A local storage that signs its URLs the way django-storages' S3Storage does."""
+
+    def url(self, name, parameters=None, expire=None):
+        query = urlencode({"expires": expire, **(parameters or {})})
+        return f"https://bucket.example/{name}?{query}"
+
+
+def test_a_storage_with_signed_urls_can_take_the_downloads(client, staff, shop, settings):
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "reports": {
+            "BACKEND": "tests.test_background_admin.SigningStorage",
+            "OPTIONS": {"location": settings.MEDIA_ROOT + "/signed"},
+        },
+    }
+    settings.ADMIN_REPORTS_STORAGE = "reports"
+    settings.ADMIN_REPORTS_STORAGE_REDIRECT = True
+    queued_from_the_form(client, shop)
+    work()
+    run = ReportRun.objects.get()
+    assert report_storage().exists(run.file)
+    response = client.get(file_url(run))
+    assert response.status_code == 302
+    location = urlsplit(response["Location"])
+    assert location.path == f"/{run.file}"
+    assert parse_qs(location.query) == {
+        "expires": ["300"],
+        "ResponseContentDisposition": [
+            'attachment; filename="daily_product_sales_2026-03-01_2026-03-31.csv.gz"'
+        ],
+        "ResponseContentType": ["application/gzip"],
+    }
+    other = UserFactory()
+    client.force_login(other)
+    assert client.get(file_url(run)).status_code == 404, "the redirect is permission-checked"
