@@ -121,9 +121,31 @@ class ReportRunAdmin(StaffWhoRunReports, admin.ModelAdmin):
         mark_lost()  # a run whose process died reads as lost, not as running forever
         return super().changelist_view(request, extra_context)
 
-    def change_view(self, request: HttpRequest, object_id: str, *args: Any, **kwargs: Any) -> Any:
+    def change_view(
+        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: Any = None
+    ) -> Any:
         mark_lost(ReportRun.objects.filter(pk=object_id) if object_id.isdigit() else None)
-        return super().change_view(request, object_id, *args, **kwargs)
+        run = self.get_object(request, object_id) if object_id.isdigit() else None
+        if run is not None and may_run_reports(request.user):
+            site = self.admin_site.name
+            extra_context = {
+                **(extra_context or {}),
+                "run_panel": {
+                    "elapsed": self.took(run),
+                    "status_url": reverse(
+                        f"{site}:admin_reports_reportrun_status", args=[run.token]
+                    ),
+                    "cancel_url": reverse(
+                        f"{site}:admin_reports_reportrun_cancel", args=[run.token]
+                    ),
+                    "file_url": (
+                        reverse(f"{site}:admin_reports_reportrun_file", args=[run.token])
+                        if run.has_file
+                        else ""
+                    ),
+                },
+            }
+        return super().change_view(request, object_id, form_url, extra_context)
 
     def _own_run(self, request: HttpRequest, token: Any) -> ReportRun:
         if token is None or not may_run_reports(request.user):

@@ -220,6 +220,9 @@ def run_handle(
 ) -> RunHandle:
     """The job of a stored run, tracked on its row; `keep`: store the file too."""
     compiled = compiled or compile_report(request.spec, request.params())
+    if not run.path:  # a background run's path is known once its worker compiled it
+        run.path = row_path(compiled)[0]
+        ReportRun.objects.filter(pk=run.pk).update(path=run.path)
     tracker = RunTracker(run.pk)
     if keep:
         tracker.keeper = FileKeeper(stored_name(run.token, request.filename, run.created_at))

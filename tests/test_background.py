@@ -9,7 +9,7 @@ import threading
 import pytest
 from django.core import mail
 from django.core.management import call_command
-from django.db import connections
+from django.db import connection, connections
 from django.test import override_settings
 from django.utils import timezone
 from django_tasks_db.management.commands.db_worker import Worker
@@ -86,6 +86,7 @@ def test_a_queued_run_is_stored_exactly_as_the_streamed_file():
     assert run.file_size == report_storage().size(run.file)
     assert run.file.endswith("order_lines_2000-01-01_2100-01-01.csv.gz")
     assert run.token.hex in run.file, "file names are not guessable"
+    assert run.path == ("copy" if connection.vendor == "postgresql" else "orm")
     assert run.expires_at - run.finished_at == pytest.approx(
         dt.timedelta(days=7), abs=dt.timedelta(seconds=60)
     )

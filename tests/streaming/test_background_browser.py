@@ -87,8 +87,12 @@ def test_staff_queue_a_run_and_download_its_file_from_the_run_log(
         assert page.url.endswith(f"/admin/admin_reports/reportrun/{run.pk}/change/")
         assert (run.user, run.background, run.notify) == (staff, True, True)
 
-        done = ReportRun.objects.filter(pk=run.pk, status=RunStatus.SUCCEEDED)
-        assert wait_until(done.exists, 60) is not None, ReportRun.objects.get().error
+        # The run's page follows it live and offers the file once stored.
+        page.wait_for_selector("#report-progress[data-status=succeeded]", timeout=60_000)
+        page.wait_for_selector("#report-file-link", state="visible")
+        assert page.locator("#report-cancel").is_hidden()
+        assert page.inner_text("#report-rows") == str(ReportRun.objects.get().rows)
+        screenshot(page, "run-page-succeeded", full_page=True)
         page.goto(f"{server.url}/admin/admin_reports/reportrun/")
         link = page.locator("a.run-download")
         assert link.count() == 1
@@ -108,6 +112,20 @@ def test_staff_queue_a_run_and_download_its_file_from_the_run_log(
     assert "To: browser@example.com" in text, "the e-mail, on the console backend"
     assert f"It is ready: {len(got.data.splitlines()) - 1} rows." in text
     assert f"{server.url}/admin/admin_reports/reportrun/file/{run.token}/" in text
+
+
+def test_a_queued_run_is_cancelled_from_its_page(browser, server, kites):  # noqa: F811
+    staff = staff_user()
+    with logged_in(browser, server, staff) as page:
+        choose_report(page, server.url)
+        page.click("#report-background")  # no worker runs: the run stays queued
+        page.wait_for_selector("#report-progress[data-status=queued]")
+        page.click("#report-cancel")
+        page.wait_for_selector("#report-progress[data-status=cancelled]")
+        assert page.inner_text("#report-error") == "Cancelled on request before it started."
+        assert page.locator("#report-cancel").is_hidden()
+    run = ReportRun.objects.get()
+    assert (run.status, run.started_at) == (RunStatus.CANCELLED, None)
 
 
 @override_settings(ADMIN_REPORTS_DIRS=SLOW_DIRS)
