@@ -102,7 +102,8 @@ class ClientStalled(Exception):
 
 
 class ServerStopped(Exception):
-    """The server process stopped mid-stream (SystemExit, KeyboardInterrupt)."""
+    """The process stopped the stream from under it: SystemExit, KeyboardInterrupt, or any
+    other exception raised into the consumer (a task queue's time limit)."""
 
 
 # What a server raises in the thread of a request when its process must stop: gunicorn's
@@ -514,7 +515,10 @@ class _Session:
             self.job.label,
             type(stop).__name__,
         )
-        error = ServerStopped("The server process stopped.")
+        if isinstance(stop, SERVER_STOPS):
+            error = ServerStopped("The server process stopped.")
+        else:  # a task queue's time limit (RQ's job timeout), a signal handler's exception
+            error = ServerStopped(f"The run was stopped by {type(stop).__name__}: {stop}")
         error.__cause__ = stop
         self.error = error
         self.finish(Outcome.FAILED, error)
@@ -584,8 +588,10 @@ class SyncStream:
                     session.written()
             if session.error is not None:
                 raise session.aborted()
-        except SERVER_STOPS as stop:  # raised here while we wait for the queue
-            session.server_stopped(stop)
+        except GeneratorExit:  # closed early: the client went away (the finally)
+            raise
+        except BaseException as stop:  # raised here while we wait for the queue
+            session.server_stopped(stop)  # nothing if the session ended (StreamAborted)
             raise
         finally:
             session.cancel(wait=JOIN_TIMEOUT)

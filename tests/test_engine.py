@@ -223,6 +223,34 @@ def test_a_server_stop_while_waiting_for_rows_fails_the_stream_and_goes_on(caplo
     assert "failed: the server process stopped (SystemExit)" in caplog.text
 
 
+class TimeLimit(Exception):
+    """What a task queue raises into its job at its time limit (RQ's JobTimeoutException)."""
+
+
+def test_another_exception_while_waiting_for_rows_fails_the_stream_with_its_name():
+    seen, on_finish = finished_with()
+    job = StreamJob(b"a\r\n", slow_chunks(0.5, [b"1\r\n"]), on_finish=on_finish)
+
+    def time_limit(signum, frame):
+        raise TimeLimit("Task exceeded maximum timeout value (180 seconds)")
+
+    previous = signal.signal(signal.SIGALRM, time_limit)
+    try:
+        iterator = iter(SyncStream(job, IdentityWire()))
+        assert next(iterator) == b"a\r\n"
+        signal.setitimer(signal.ITIMER_REAL, 0.1)
+        with pytest.raises(TimeLimit):
+            next(iterator)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+    outcome, error, _sent = seen[0]
+    assert outcome is Outcome.FAILED, "not a client that went away"
+    assert str(error) == (
+        "The run was stopped by TimeLimit: Task exceeded maximum timeout value (180 seconds)"
+    )
+
+
 def serve(stream, stop: type[BaseException]) -> None:
     """What a WSGI server does when its process stops as it writes the first piece."""
     body = iter(stream)  # held, as Django's response holds it, until close()

@@ -90,6 +90,7 @@ def test_staff_queue_a_run_and_download_its_file_from_the_run_log(
         # The run's page follows it live and offers the file once stored.
         page.wait_for_selector("#report-progress[data-status=succeeded]", timeout=60_000)
         page.wait_for_selector("#report-file-link", state="visible")
+        assert "runs in the background" in page.inner_text("ul.messagelist"), "kept on reload"
         assert page.locator("#report-cancel").is_hidden()
         assert page.inner_text("#report-rows") == str(ReportRun.objects.get().rows)
         screenshot(page, "run-page-succeeded", full_page=True)

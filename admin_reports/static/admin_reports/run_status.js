@@ -7,6 +7,14 @@
   if (!panel) return;
   const show = (id, text) => { document.getElementById(id).textContent = text; };
   const cancel = document.getElementById("report-cancel");
+  const KEPT_MESSAGES = "admin-reports-run-messages";
+  const kept = sessionStorage.getItem(KEPT_MESSAGES);
+  if (kept !== null) {
+    sessionStorage.removeItem(KEPT_MESSAGES);
+    if (!document.querySelector("ul.messagelist")) {
+      document.getElementById("content").insertAdjacentHTML("beforebegin", kept);
+    }
+  }
   let timer = null;
 
   function size(bytes) {
@@ -32,7 +40,10 @@
     if (run.finished) {
       clearInterval(timer);
       if (cancel) cancel.hidden = true;
-      // The run's fields below were read when it was unfinished: show them as they are now.
+      // The run's fields below were read when it was unfinished: show them as they are
+      // now, keeping the page's messages ("… runs in the background") across the reload.
+      const messages = document.querySelector("ul.messagelist");
+      if (messages) sessionStorage.setItem(KEPT_MESSAGES, messages.outerHTML);
       window.location.reload();
     }
   }
