@@ -1,7 +1,8 @@
 # The two commands of the README, and a few helpers.
 #   make demo   the demo site on http://127.0.0.1:8000/admin/
 #   make test   linters, then the whole suite on SQLite and on PostgreSQL (installing
-#               PostgreSQL, Chromium, nginx and curl from Debian's packages if missing)
+#               PostgreSQL, Chromium, nginx, curl and Redis from Debian's packages if
+#               missing)
 #   make bench  downloads against the database's own CSV and the alternatives
 #               (LINES=500000 by default, a few minutes; LINES=16000000 the full run;
 #               DATABASES=postgresql to leave SQLite out; PATHS=orm or copy for one

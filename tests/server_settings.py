@@ -2,8 +2,9 @@
 
 import os
 
+from tests.rq_settings import RQ_APPS, rq_settings
 from tests.settings import *  # noqa: F403
-from tests.settings import MIDDLEWARE
+from tests.settings import INSTALLED_APPS, MIDDLEWARE
 
 ROOT_URLCONF = "tests.server_urls"
 
@@ -21,6 +22,15 @@ ADMIN_REPORTS_MAX_STREAMS = 20
 ADMIN_REPORTS_COPY = os.environ.get("COPY", "1") == "1"
 # A test of stalled clients starts a server with a short send timeout.
 ADMIN_REPORTS_SEND_TIMEOUT = float(os.environ.get("SEND_TIMEOUT", "60"))
+
+# Background runs on RQ (tests/streaming/test_rq.py starts Redis and rqworkers with
+# TASKS_BACKEND=rq and REDIS_URL); otherwise on the database, as in tests.settings.
+if os.environ.get("TASKS_BACKEND") == "rq":
+    INSTALLED_APPS = [*INSTALLED_APPS, *RQ_APPS]
+    _rq = rq_settings(os.environ["REDIS_URL"])
+    TASKS = _rq["TASKS"]
+    RQ_QUEUES = _rq["RQ_QUEUES"]
+    ADMIN_REPORTS_TASK_QUEUE = _rq["ADMIN_REPORTS_TASK_QUEUE"]
 
 # With the level and logger name: the tests read the servers' logs.
 LOGGING = {
