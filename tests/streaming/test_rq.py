@@ -175,10 +175,6 @@ def test_a_worker_stopped_with_sigterm_finishes_its_run_first(workers):
     assert run.rows == 4 * SHORT
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="background.execute_run records RQ's job timeout as 'Cancelled: the client went away.'",
-)
 def test_a_run_stopped_by_rqs_job_timeout_fails_with_the_reason(workers, redis_url):
     (product,) = lines_of(LONG)
     short_timeout = rq_settings(redis_url)["RQ_QUEUES"]
@@ -188,4 +184,5 @@ def test_a_run_stopped_by_rqs_job_timeout_fails_with_the_reason(workers, redis_u
     assert wait_until(lambda: not unfinished(run).exists(), 60) is not None
     run.refresh_from_db()
     assert run.status == RunStatus.FAILED
+    assert run.error.startswith("The run was stopped by JobTimeoutException:"), run.error
     assert "timeout" in run.error.lower()
