@@ -295,6 +295,16 @@ class ReportPresetForm(forms.ModelForm):
 
     resolve_filter: Any = None
 
+    class Meta:
+        error_messages = {
+            "recipients": {
+                "invalid_choice": gettext_lazy(
+                    "Only active staff members can receive scheduled reports; the user with"
+                    " the id %(value)s is not one."
+                )
+            }
+        }
+
     def _post_clean(self) -> None:
         super()._post_clean()  # type: ignore[misc]  # the instance is built here
         if self.errors or self.resolve_filter is None:
