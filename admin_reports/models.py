@@ -179,7 +179,7 @@ class ReportPreset(models.Model):
     )
     options = models.JSONField(_("options"), default=dict, blank=True)
     schedule = models.CharField(
-        _("runs"),
+        _("schedule"),
         max_length=8,
         choices=ScheduleKind,
         default=ScheduleKind.NONE,

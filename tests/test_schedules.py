@@ -540,4 +540,4 @@ def test_the_form_has_a_schedule_fieldset_and_the_list_the_next_run(client, staf
     assert "Times are in the site's time zone, Europe/Berlin." in page.content.decode()
     scheduled(staff, [shop["kite"]], schedule="weekly", schedule_weekday=0)
     listing = client.get(reverse("admin:admin_reports_reportpreset_changelist")).content.decode()
-    assert "Weekly on Monday at 08:00<br>next: " in listing
+    assert '<br><span class="quiet preset-schedule">Weekly on Monday at 08:00, next ' in listing

@@ -20,7 +20,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='reportpreset',
             name='schedule',
-            field=models.CharField(blank=True, choices=[('', 'Not scheduled'), ('daily', 'Daily'), ('weekly', 'Weekly'), ('monthly', 'Monthly')], default='', help_text='Run it in the background on its own and e-mail the file to its owner and the recipients. Its quick range is resolved on the day of each run.', max_length=8, verbose_name='runs'),
+            field=models.CharField(blank=True, choices=[('', 'Not scheduled'), ('daily', 'Daily'), ('weekly', 'Weekly'), ('monthly', 'Monthly')], default='', help_text='Run it in the background on its own and e-mail the file to its owner and the recipients. Its quick range is resolved on the day of each run.', max_length=8, verbose_name='schedule'),
         ),
         migrations.AddField(
             model_name='reportpreset',
