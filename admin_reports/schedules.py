@@ -29,11 +29,12 @@ from __future__ import annotations
 import calendar
 import datetime as dt
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -102,7 +103,7 @@ def local_moment(day: dt.date, time: dt.time, zone: dt.tzinfo) -> dt.datetime:
     return high.replace(microsecond=0)
 
 
-def _slots(preset: ReportPreset, now: dt.datetime, step: int) -> Any:
+def _slots(preset: ReportPreset, now: dt.datetime, step: int) -> Iterator[dt.datetime]:
     """The preset's slots from the local day of `now`, going back (-1) or on (1)."""
     if not preset.scheduled or preset.schedule_time is None:
         return
@@ -141,7 +142,7 @@ def due_slot(preset: ReportPreset, now: dt.datetime) -> dt.datetime | None:
     return slot
 
 
-def scheduled_presets() -> Any:
+def scheduled_presets() -> QuerySet[ReportPreset]:
     """Presets with a schedule whose owner is active (a departed owner's do not run)."""
     return (
         ReportPreset.objects.exclude(schedule=ScheduleKind.NONE)

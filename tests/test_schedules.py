@@ -425,6 +425,9 @@ def test_recipients_get_the_file_and_may_download_it(client, shop):
     assert f"https://shop.example{file_url}" in to_bob.body
     assert f"You get it as a recipient of this preset of {owner}." in to_bob.body
     assert "run log" not in to_bob.body, "a recipient does not see the owner's run log"
+    due_line = f"Scheduled run of the preset “{preset}”, due April 15, 2026, 8 a.m."
+    assert due_line in to_owner.body
+    assert due_line in to_bob.body
 
     client.force_login(bob)
     download = client.get(file_url)
