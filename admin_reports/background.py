@@ -117,9 +117,11 @@ def queued_message(run: ReportRun) -> str:
 
 
 def _enqueue(run: ReportRun) -> None:
-    from .tasks import run_report  # the tasks framework validates it against the backend
-
     try:
+        # Imported here: the tasks framework validates the task against the default
+        # backend when the module is first imported, which fails like enqueue() would.
+        from .tasks import run_report
+
         task = run_report.using(
             backend=app_settings.TASK_BACKEND, queue_name=app_settings.TASK_QUEUE
         )

@@ -398,6 +398,19 @@ def test_a_broken_preset_gets_a_failed_run(shop):
     )
 
 
+@transactional
+@override_settings(
+    TASKS={"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["other"]}}
+)
+def test_a_backend_that_refuses_the_task_fails_the_scheduled_run_in_words(shop):
+    scheduled(runner(), [shop["kite"]])
+    (result,) = run_due(berlin(2026, 4, 15, 8, 5))
+    assert result.action == SlotAction.FAILED
+    assert result.reason.startswith("The run could not be queued: Queue 'default' is not valid")
+    assert ReportRun.objects.get().status == RunStatus.FAILED
+    assert run_due(berlin(2026, 4, 15, 8, 10)) == [], "its slot is taken all the same"
+
+
 # Recipients: the e-mail, and the download through the admin.
 
 
