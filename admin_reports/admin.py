@@ -13,12 +13,14 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
+from django.db.models import Q
 from django.http import Http404, HttpRequest, JsonResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect
 from django.template.defaultfilters import filesizeformat
 from django.urls import path, reverse
 from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.html import format_html
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -35,7 +37,7 @@ from .exceptions import (
     ReportPermissionDenied,
     TooManyStreams,
 )
-from .models import ReportPreset, ReportRun, RunStatus
+from .models import SCHEDULE_FIELDS, ReportPreset, ReportRun, RunStatus
 from .permissions import may_run_reports, refusal
 from .presets import (
     describe_selection,
@@ -47,6 +49,7 @@ from .presets import (
 from .registry import registry
 from .responses import stored_file_response, stream_csv
 from .runs import mark_lost, open_stream, request_cancel
+from .schedules import describe_schedule, next_slot, received_runs
 from .selection import filter_resolver
 from .views import refusal_response
 
@@ -147,12 +150,17 @@ class ReportRunAdmin(StaffWhoRunReports, admin.ModelAdmin):
             }
         return super().change_view(request, object_id, form_url, extra_context)
 
-    def _own_run(self, request: HttpRequest, token: Any) -> ReportRun:
+    def _own_run(self, request: HttpRequest, token: Any, received: bool = False) -> ReportRun:
+        """The user's run of `token` (any run, for superusers); `received`: or a scheduled
+        run whose preset lists them as a recipient."""
         if token is None or not may_run_reports(request.user):
             raise Http404
         runs = ReportRun.objects.all()
         if not request.user.is_superuser:
-            runs = runs.filter(user=cast(Any, request.user))  # others' runs do not exist for you
+            theirs = Q(user=request.user.pk)
+            if received:
+                theirs |= received_runs(request.user)
+            runs = runs.filter(theirs)  # others' runs do not exist for you
         mark_lost(runs.filter(token=token))
         return get_object_or_404(runs, token=token)
 
@@ -190,8 +198,9 @@ class ReportRunAdmin(StaffWhoRunReports, admin.ModelAdmin):
         return self.status_view(request, token)
 
     def file_view(self, request: HttpRequest, token: Any = None) -> HttpResponseBase:
-        """A stored run's file, for whoever may see the run and still may run its report."""
-        run = self._own_run(request, token)
+        """A stored run's file, for whoever may see the run (or received it from a schedule)
+        and still may run its report."""
+        run = self._own_run(request, token, received=True)
         if not run.has_file:
             raise Http404(_("This run has no file to download (any more)."))
         try:
@@ -294,6 +303,10 @@ class ReportPresetResource(resources.ModelResource):
             "selection_pks",
             "selection_filter",
             "options",
+            "schedule",
+            "schedule_time",
+            "schedule_weekday",
+            "schedule_day",
         ]
         skip_unchanged = True
         clean_model_instances = True  # a preset is validated wherever it is written
@@ -303,6 +316,16 @@ class ReportPresetForm(forms.ModelForm):
     """The admin's preset form: the preset's rules, the changelist filter included."""
 
     resolve_filter: Any = None
+
+    class Meta:
+        error_messages = {
+            "recipients": {
+                "invalid_choice": gettext_lazy(
+                    "Only active staff members can receive scheduled reports; the user with"
+                    " the id %(value)s is not one."
+                )
+            }
+        }
 
     def _post_clean(self) -> None:
         super()._post_clean()  # type: ignore[misc]  # the instance is built here
@@ -318,9 +341,10 @@ class ReportPresetAdmin(StaffWhoRunReports, ImportExportModelAdmin):
     form = ReportPresetForm
     # Narrow columns, Run next to the name: the list fits 1280 px beside the filters.
     list_display = ["name", "report_title", "date_range", "selection", "owner_and_sharing"]
-    list_filter = ["report", "shared", "range_kind", "selection_kind"]
+    list_filter = ["report", "shared", "range_kind", "selection_kind", "schedule"]
     search_fields = ["name", "report"]
     list_select_related = ["owner"]
+    filter_horizontal = ["recipients"]
 
     class Media:
         css = {"all": ["admin_reports/report_form.css"]}
@@ -356,6 +380,25 @@ class ReportPresetAdmin(StaffWhoRunReports, ImportExportModelAdmin):
 
     def get_exclude(self, request: HttpRequest, obj: Any = None) -> Any:
         return [] if request.user.is_superuser else ["owner"]
+
+    def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> Any:
+        fields = self.get_fields(request, obj)
+        schedule = [*SCHEDULE_FIELDS, "recipients"]
+        zone = timezone.get_default_timezone_name()
+        return [
+            (None, {"fields": [name for name in fields if name not in schedule]}),
+            (
+                _("Schedule"),
+                {
+                    "fields": [name for name in schedule if name in fields],
+                    "description": _(
+                        "Times are in the site's time zone, %(zone)s. The site runs due"
+                        " schedules with manage.py run_scheduled_reports, every few minutes."
+                    )
+                    % {"zone": zone},
+                },
+            ),
+        ]
 
     def _own(self, request: HttpRequest, obj: Any) -> bool:
         user = request.user
@@ -395,13 +438,26 @@ class ReportPresetAdmin(StaffWhoRunReports, ImportExportModelAdmin):
         owner = str(preset.owner)
         return _("%(owner)s, shared") % {"owner": owner} if preset.shared else owner
 
-    @admin.display(description=gettext_lazy("date range"))
+    @admin.display(description=gettext_lazy("dates"))
     def date_range(self, preset: ReportPreset) -> str:
+        """The date range, and under it the schedule and its next run (site time): one
+        column, for the list to fit 1280 px."""
         if preset.range_kind == ReportPreset.RangeKind.QUICK:
-            return preset.quick_range.replace("_", " ")
-        if preset.range_kind == ReportPreset.RangeKind.FIXED:
-            return f"{preset.start} to {preset.end}"
-        return "—"
+            dates = preset.quick_range.replace("_", " ")
+        elif preset.range_kind == ReportPreset.RangeKind.FIXED:
+            dates = f"{preset.start} to {preset.end}"
+        else:
+            dates = "—"
+        upcoming = next_slot(preset, timezone.now())
+        if upcoming is None:
+            return dates
+        local = timezone.localtime(upcoming, timezone.get_default_timezone())
+        when = f"{date_format(local, 'SHORT_DATETIME_FORMAT')} {local.tzname()}"
+        schedule = _("%(schedule)s, next %(when)s") % {
+            "schedule": describe_schedule(preset),
+            "when": when,
+        }
+        return format_html('{}<br><span class="quiet preset-schedule">{}</span>', dates, schedule)
 
     def get_urls(self) -> list:
         return [

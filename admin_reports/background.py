@@ -21,7 +21,7 @@ from typing import Any
 
 from django.apps import apps
 from django.core.exceptions import ValidationError
-from django.core.mail import send_mail
+from django.core.mail import EmailMessage, get_connection
 from django.db import transaction
 from django.template.loader import render_to_string
 from django.urls import NoReverseMatch, reverse
@@ -32,7 +32,7 @@ from .conf import app_settings
 from .engine import IdentityWire, StreamAborted, SyncStream
 from .exceptions import InvalidParameters, ReportError, ReportNotFound, TooManyStreams
 from .models import ReportRun, RunStatus
-from .permissions import refusal
+from .permissions import may_run, refusal
 from .registry import registry
 from .run_request import RunRequest, RunSelection, parse_run_request, primary_key
 from .runs import create_run, mark_lost, run_handle
@@ -47,7 +47,7 @@ class QueueUnavailable(ReportError):
     """The run could not be handed to the tasks framework (its backend refused it)."""
 
 
-def check_may_enqueue(request: RunRequest, user: Any) -> None:
+def check_may_enqueue(request: RunRequest, user: Any, capped: bool = True) -> None:
     """Raise what would refuse a background run (permission, the per-user cap)."""
     if user is None:  # the command line
         return
@@ -55,7 +55,7 @@ def check_may_enqueue(request: RunRequest, user: Any) -> None:
     if refused is not None:
         raise refused
     most = app_settings.MAX_BACKGROUND_PER_USER
-    if most is None:
+    if most is None or not capped:
         return
     waiting = ReportRun.objects.filter(user=user.pk, background=True, status__in=WAITING)
     if waiting.count() >= most:
@@ -75,19 +75,24 @@ def enqueue_run(
     notify: bool = False,
     site_url: str = "",
     admin_site: str = "admin",
+    capped: bool = True,
+    **fields: Any,
 ) -> ReportRun:
     """Check, record the run as queued and hand it to the tasks framework.
 
     `user` None is the command line. Refusals are raised before anything is stored;
     QueueUnavailable when the backend refused the task (the run is recorded as failed).
+    `capped` False: not refused for MAX_BACKGROUND_PER_USER (a schedule's run); `fields`
+    go to the run's row (schedule_slot).
     """
-    check_may_enqueue(request, user)
+    check_may_enqueue(request, user, capped)
     run = create_run(
         request,
         user,
         background=True,
         notify=notify,
         site_url=app_settings.SITE_URL or site_url,
+        **fields,
     )
     if isinstance(run.parameters.get("selection"), dict):  # a changelist filter: which admin
         run.parameters["admin_site"] = admin_site
@@ -112,9 +117,11 @@ def queued_message(run: ReportRun) -> str:
 
 
 def _enqueue(run: ReportRun) -> None:
-    from .tasks import run_report  # the tasks framework validates it against the backend
-
     try:
+        # Imported here: the tasks framework validates the task against the default
+        # backend when the module is first imported, which fails like enqueue() would.
+        from .tasks import run_report
+
         task = run_report.using(
             backend=app_settings.TASK_BACKEND, queue_name=app_settings.TASK_QUEUE
         )
@@ -160,7 +167,7 @@ def execute_run(run_pk: int) -> str:
         stream.close()  # type: ignore[attr-defined]
         handle.tracker.wait(timeout=None)
     run.refresh_from_db()
-    _notify(run)
+    notify_end(run)
     return run.status
 
 
@@ -170,7 +177,7 @@ def _end(run: ReportRun, status: str, error: str) -> str:
         status=status, error=error, finished_at=now, heartbeat_at=now
     )
     run.refresh_from_db()
-    _notify(run)
+    notify_end(run)
     return run.status
 
 
@@ -228,21 +235,45 @@ def run_url(run: ReportRun, view: str = "change") -> str:
     return (run.site_url or app_settings.SITE_URL).rstrip("/") + path
 
 
-def _notify(run: ReportRun) -> None:
-    """E-mail the run's user how it ended, when they asked for it."""
-    user = run.user
-    address = getattr(user, "email", "") if user is not None else ""
-    if not run.notify or not address:
+def notify_end(run: ReportRun) -> None:
+    """E-mail how a run ended to its user, when they asked for it, and the file of a
+    scheduled run that succeeded to its preset's recipients (one message each)."""
+    user: Any = run.user
+    messages = []
+    if run.notify and user is not None and getattr(user, "email", None):
+        messages.append(_message(run, user, owner=True))
+    messages += [_message(run, recipient, owner=False) for recipient in recipients_of(run)]
+    if not messages:
         return
+    try:
+        with get_connection() as connection:
+            connection.send_messages(messages)
+    except Exception:  # an e-mail that fails must not fail the run
+        logger.exception("Could not e-mail the end of report run %s.", run.pk)
+
+
+def _message(run: ReportRun, user: Any, owner: bool) -> EmailMessage:
     context = {
         "run": run,
         "user": user,
-        "run_url": run_url(run),
+        "owner": owner,  # False: a recipient of the schedule, who cannot see the run log
+        "run_url": run_url(run) if owner else "",
         "file_url": run_url(run, "file") if run.has_file else "",
     }
     subject = render_to_string("admin_reports/email/run_finished_subject.txt", context)
     body = render_to_string("admin_reports/email/run_finished.txt", context)
+    return EmailMessage(" ".join(subject.split()), body, None, [user.email])
+
+
+def recipients_of(run: ReportRun) -> list[Any]:
+    """Who gets a scheduled run's file besides its user: the preset's recipients who are
+    active staff with an address and may run the report (else they could not download)."""
+    preset = run.preset
+    if run.schedule_slot is None or preset is None or not run.has_file:
+        return []
     try:
-        send_mail(" ".join(subject.split()), body, None, [address])
-    except Exception:  # an e-mail that fails must not fail the run
-        logger.exception("Could not e-mail the end of report run %s.", run.pk)
+        spec = registry.get(run.report)
+    except ReportNotFound:
+        return []
+    users = preset.recipients.filter(is_active=True, is_staff=True).exclude(email="")
+    return [user for user in users if user.pk != run.user_id and may_run(user, spec)]

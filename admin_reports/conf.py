@@ -92,6 +92,9 @@ DEFAULTS: dict[str, Any] = {
     "TASK_QUEUE": "default",
     # Background runs one user may have queued or running at once (None: no limit).
     "MAX_BACKGROUND_PER_USER": 10,
+    # Hours after its time a scheduled preset's missed run still runs (a scheduler that
+    # was down); older slots are skipped (None: the latest missed one runs, however old).
+    "SCHEDULE_CATCH_UP": 24,
     # The site's address for links in e-mails, e.g. "https://shop.example.com"; default:
     # the address the run was asked for at (a run from the command line needs it).
     "SITE_URL": "",

@@ -6,10 +6,11 @@ process through the database) and saved presets.
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from django.conf import settings
 from django.db import models
-from django.utils import timezone
+from django.utils import dates, timezone
 from django.utils.translation import gettext_lazy as _
 
 
@@ -77,12 +78,22 @@ class ReportRun(models.Model):
     # The site's address, for links in e-mails (from the request that asked for the run).
     site_url = models.CharField(_("site address"), max_length=200, blank=True)
     task_id = models.CharField(_("task id"), max_length=64, blank=True)
+    # A scheduled run: the due moment it was queued for. Inserting the row claims the
+    # slot: the constraint makes a second scheduler's insert fail (schedules.py).
+    schedule_slot = models.DateTimeField(_("scheduled for"), null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
         verbose_name = _("report run")
         verbose_name_plural = _("report runs")
         permissions = [("run_report", _("Can run reports"))]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["preset", "schedule_slot"],
+                condition=models.Q(schedule_slot__isnull=False),
+                name="one_run_per_schedule_slot",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.title or self.report} #{self.pk}"
@@ -103,6 +114,24 @@ class ReportRun(models.Model):
         if self.started_at is None:
             return None
         return (self.finished_at or timezone.now()) - self.started_at
+
+
+class ScheduleKind(models.TextChoices):
+    NONE = "", _("Not scheduled")
+    DAILY = "daily", _("Daily")
+    WEEKLY = "weekly", _("Weekly")
+    MONTHLY = "monthly", _("Monthly")
+
+
+WEEKDAYS = [(number, name) for number, name in dates.WEEKDAYS.items()]  # Monday is 0
+# Days 29 to 31 run on the last day of shorter months: "31" is every month's last day.
+MONTH_DAYS = [
+    *((day, str(day)) for day in range(1, 29)),
+    (29, _("29 (or the last day of a shorter month)")),
+    (30, _("30 (or the last day of a shorter month)")),
+    (31, _("31 (the last day of every month)")),
+]
+SCHEDULE_FIELDS = ["schedule", "schedule_time", "schedule_weekday", "schedule_day"]
 
 
 class ReportPreset(models.Model):
@@ -149,6 +178,56 @@ class ReportPreset(models.Model):
         help_text=_("The changelist's query string, e.g. category__id__exact=3&q=kite."),
     )
     options = models.JSONField(_("options"), default=dict, blank=True)
+    schedule = models.CharField(
+        _("schedule"),
+        max_length=8,
+        choices=ScheduleKind,
+        default=ScheduleKind.NONE,
+        blank=True,
+        help_text=_(
+            "Run it in the background on its own and e-mail the file to its owner and the"
+            " recipients. Its quick range is resolved on the day of each run."
+        ),
+    )
+    schedule_time = models.TimeField(
+        _("at"),
+        null=True,
+        blank=True,
+        help_text=_(
+            "In the site's time zone. A time the clock skips (the night summer time starts)"
+            " runs when the clock goes on; a time it repeats, once, the first time."
+        ),
+    )
+    schedule_weekday = models.PositiveSmallIntegerField(
+        _("on the day of the week"),
+        choices=WEEKDAYS,
+        null=True,
+        blank=True,
+        help_text=_("Weekly schedules."),
+    )
+    schedule_day = models.PositiveSmallIntegerField(
+        _("on the day of the month"),
+        choices=MONTH_DAYS,
+        null=True,
+        blank=True,
+        help_text=_("Monthly schedules; 29 to 31 run on the last day of shorter months."),
+    )
+    recipients = models.ManyToManyField(
+        settings.AUTH_USER_MODEL,
+        blank=True,
+        related_name="received_report_presets",
+        limit_choices_to={"is_active": True, "is_staff": True},
+        verbose_name=_("recipients"),
+        help_text=_(
+            "Active staff who get the file of each scheduled run by e-mail, besides the"
+            " owner, and may download it while they may run the report themselves."
+        ),
+    )
+    # When the schedule was last set: a slot before it is never run (a schedule set at
+    # 10:00 for 08:00 runs tomorrow, not now).
+    schedule_changed_at = models.DateTimeField(
+        _("schedule set"), null=True, blank=True, editable=False
+    )
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
 
@@ -163,9 +242,30 @@ class ReportPreset(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        update_fields = kwargs.get("update_fields")
+        if update_fields is None or set(update_fields) & set(SCHEDULE_FIELDS):
+            self._note_schedule_change()
+            if update_fields is not None:
+                kwargs["update_fields"] = {*update_fields, "schedule_changed_at"}
+        super().save(*args, **kwargs)
+
     def clean(self) -> None:
         # Here for ModelForms and imports alike; presets.py holds the rules.
         from .presets import normalize_preset, validate_preset
 
         normalize_preset(self)
         validate_preset(self)
+
+    @property
+    def scheduled(self) -> bool:
+        return self.schedule != ScheduleKind.NONE
+
+    def _note_schedule_change(self) -> None:
+        """Set schedule_changed_at when the schedule is new or differs from the stored one."""
+        schedule = [getattr(self, name) for name in SCHEDULE_FIELDS]
+        stored = None
+        if self.pk is not None:
+            stored = ReportPreset.objects.filter(pk=self.pk).values_list(*SCHEDULE_FIELDS).first()
+        if stored is None or list(stored) != schedule:
+            self.schedule_changed_at = timezone.now()

@@ -32,7 +32,7 @@ from .definitions.paths import did_you_mean
 from .definitions.problems import shown
 from .definitions.spec import ReportSpec
 from .exceptions import InvalidParameters, ReportNotFound
-from .models import ReportPreset
+from .models import ReportPreset, ScheduleKind
 from .permissions import refusal
 from .registry import registry
 from .run_request import (
@@ -77,6 +77,7 @@ def preset_errors(
         return dict(errors)
     _range_errors(preset, spec, errors)
     _selection_errors(preset, spec, errors, resolve_filter)
+    _schedule_errors(preset, spec, errors)
     options = preset.options if isinstance(preset.options, dict) else None
     if options is None or any(
         key not in OPTIONS or not isinstance(value, OPTIONS[key]) for key, value in options.items()
@@ -95,6 +96,12 @@ def normalize_preset(preset: ReportPreset) -> None:
         preset.selection_pks = []
     if preset.selection_kind != Kind.FILTER:
         preset.selection_filter = ""
+    if preset.schedule == ScheduleKind.NONE:
+        preset.schedule_time = None
+    if preset.schedule != ScheduleKind.WEEKLY:
+        preset.schedule_weekday = None
+    if preset.schedule != ScheduleKind.MONTHLY:
+        preset.schedule_day = None
 
 
 def filter_errors(preset: ReportPreset, resolve_filter: ResolveFilter) -> list[str]:
@@ -214,6 +221,30 @@ def _selection_errors(
             resolve(model, preset.selection_filter)
         except ValidationError as exc:
             add("selection_filter", " ".join(exc.messages))
+
+
+def _schedule_errors(preset: ReportPreset, spec: ReportSpec, errors: Errors) -> None:
+    add = errors.add
+    kind = preset.schedule
+    if kind not in ScheduleKind.values:
+        add("schedule", _("Choose how often the preset runs, or “Not scheduled”."))
+        return
+    if kind == ScheduleKind.NONE:
+        return
+    if preset.selection_kind == Kind.ASK and spec.action_on:
+        add(
+            "schedule",
+            _(
+                "A preset that asks for its selection each time cannot run on a schedule:"
+                " save it with its objects or with a changelist filter."
+            ),
+        )
+    if preset.schedule_time is None:
+        add("schedule_time", _("A schedule needs a time of day."))
+    if kind == ScheduleKind.WEEKLY and preset.schedule_weekday is None:
+        add("schedule_weekday", _("A weekly schedule needs a day of the week."))
+    if kind == ScheduleKind.MONTHLY and preset.schedule_day is None:
+        add("schedule_day", _("A monthly schedule needs a day of the month."))
 
 
 def preset_selection(

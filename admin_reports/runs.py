@@ -212,6 +212,8 @@ def create_run(request: RunRequest, user: Any, **fields: Any) -> ReportRun:
             **fields,
         )
     except IntegrityError:  # the same token, twice at once
+        if request.token is None:  # a fresh token: another constraint (a schedule's slot)
+            raise
         raise InvalidParameters(_("This run was started already."), code="token") from None
 
 

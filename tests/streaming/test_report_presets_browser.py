@@ -117,12 +117,19 @@ def test_the_documented_permissions_are_enough(browser, server):  # noqa: F811
 
 def test_the_preset_list_shows_run_whole_at_1280_px(browser, server):  # noqa: F811
     staff = staff_user()
-    saved_preset(staff, "Kite last month", [ProductFactory(sku="TOY-1", name="Kite")])
+    kite = ProductFactory(sku="TOY-1", name="Kite")
+    saved_preset(staff, "Kite last month", [kite])
+    weekly = saved_preset(staff, "Kite weekly", [kite])  # a schedule and its next run
+    ReportPreset.objects.filter(pk=weekly.pk).update(
+        schedule="weekly", schedule_weekday=2, schedule_time=dt.time(8)
+    )
     with logged_in(browser, server, staff) as page:
         page.goto(server.url + PRESETS)
-        run = page.locator("#result_list button.preset-run")
+        run = page.locator("#result_list button.preset-run").first
         run.wait_for()
+        screenshot(page, "preset-list-scheduled", full_page=True)
         assert within_viewport(run)
+        assert "Weekly on Wednesday at 08:00, next" in page.locator("#result_list").inner_text()
         assert not scrolls_sideways(page)
         assert not scrolls_sideways(page, "#changelist .results")
 
