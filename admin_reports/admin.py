@@ -7,6 +7,7 @@ live status and cancel, and saved presets (with import and export).
 
 from __future__ import annotations
 
+import logging
 from typing import Any, cast
 
 from django import forms
@@ -14,7 +15,7 @@ from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db.models import Q
-from django.http import Http404, HttpRequest, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponseNotAllowed, JsonResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect
 from django.template.defaultfilters import filesizeformat
@@ -51,7 +52,10 @@ from .responses import stored_file_response, stream_csv
 from .runs import mark_lost, open_stream, request_cancel
 from .schedules import describe_schedule, next_slot, received_runs
 from .selection import filter_resolver
+from .stored import file_gone, forget_file, missing_file_text
 from .views import refusal_response
+
+logger = logging.getLogger("admin_reports.admin")
 
 __all__ = ["ReportActionMixin", "ReportActionModelAdmin", "ReportPresetAdmin", "ReportRunAdmin"]
 
@@ -200,16 +204,24 @@ class ReportRunAdmin(StaffWhoRunReports, admin.ModelAdmin):
     def file_view(self, request: HttpRequest, token: Any = None) -> HttpResponseBase:
         """A stored run's file, for whoever may see the run (or received it from a schedule)
         and still may run its report."""
+        if request.method not in ("GET", "HEAD"):
+            return HttpResponseNotAllowed(["GET", "HEAD"])
         run = self._own_run(request, token, received=True)
-        if not run.has_file:
-            raise Http404(_("This run has no file to download (any more)."))
+        gone = file_gone(run)
+        if gone is not None:
+            return refusal_response(request, *gone)
         try:
             refused = refusal(request.user, registry.get(run.report))
         except ReportNotFound as exc:
             return refusal_response(request, str(exc), 404)
         if refused is not None:
             return refusal_response(request, str(refused), 403)
-        return stored_file_response(request, run)
+        try:
+            return stored_file_response(request, run)
+        except FileNotFoundError:  # deleted by hand, or a storage the web process cannot see
+            logger.error("The stored file %s of report run %s is missing.", run.file, run.pk)
+            forget_file(run)
+            return refusal_response(request, missing_file_text(), 410)
 
     @admin.display(description=gettext_lazy("status"), ordering="status")
     def status_and_file(self, run: ReportRun) -> str:

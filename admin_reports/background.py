@@ -21,18 +21,17 @@ from typing import Any
 
 from django.apps import apps
 from django.core.exceptions import ValidationError
-from django.core.mail import EmailMessage, get_connection
 from django.db import transaction
-from django.template.loader import render_to_string
-from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from .conf import app_settings
 from .engine import IdentityWire, StreamAborted, SyncStream
 from .exceptions import InvalidParameters, ReportError, ReportNotFound, TooManyStreams
 from .models import ReportRun, RunStatus
-from .permissions import may_run, refusal
+from .notify import notify_end
+from .permissions import refusal
 from .registry import registry
 from .run_request import RunRequest, RunSelection, parse_run_request, primary_key
 from .runs import create_run, mark_lost, run_handle
@@ -60,9 +59,12 @@ def check_may_enqueue(request: RunRequest, user: Any, capped: bool = True) -> No
     waiting = ReportRun.objects.filter(user=user.pk, background=True, status__in=WAITING)
     if waiting.count() >= most:
         raise TooManyStreams(
-            _(
+            ngettext(
+                "You already have %(count)d report waiting or running in the background."
+                " Wait for it to finish.",
                 "You already have %(count)d reports waiting or running in the background."
-                " Wait for one to finish."
+                " Wait for one to finish.",
+                most,
             )
             % {"count": most}
         )
@@ -221,59 +223,3 @@ def _selection(run: ReportRun, user: Any) -> RunSelection | None:
     modeladmin = site.get_model_admin(model)
     objects = changelist_queryset(modeladmin, user_request(user, run.site_url), saved["filter"])
     return RunSelection(model, objects, saved, description)
-
-
-def run_url(run: ReportRun, view: str = "change") -> str:
-    """The absolute address of a run's page (`view` "change") or file ("file")."""
-    try:
-        if view == "file":
-            path = reverse("admin:admin_reports_reportrun_file", args=[run.token])
-        else:
-            path = reverse("admin:admin_reports_reportrun_change", args=[run.pk])
-    except NoReverseMatch:
-        return ""
-    return (run.site_url or app_settings.SITE_URL).rstrip("/") + path
-
-
-def notify_end(run: ReportRun) -> None:
-    """E-mail how a run ended to its user, when they asked for it, and the file of a
-    scheduled run that succeeded to its preset's recipients (one message each)."""
-    user: Any = run.user
-    messages = []
-    if run.notify and user is not None and getattr(user, "email", None):
-        messages.append(_message(run, user, owner=True))
-    messages += [_message(run, recipient, owner=False) for recipient in recipients_of(run)]
-    if not messages:
-        return
-    try:
-        with get_connection() as connection:
-            connection.send_messages(messages)
-    except Exception:  # an e-mail that fails must not fail the run
-        logger.exception("Could not e-mail the end of report run %s.", run.pk)
-
-
-def _message(run: ReportRun, user: Any, owner: bool) -> EmailMessage:
-    context = {
-        "run": run,
-        "user": user,
-        "owner": owner,  # False: a recipient of the schedule, who cannot see the run log
-        "run_url": run_url(run) if owner else "",
-        "file_url": run_url(run, "file") if run.has_file else "",
-    }
-    subject = render_to_string("admin_reports/email/run_finished_subject.txt", context)
-    body = render_to_string("admin_reports/email/run_finished.txt", context)
-    return EmailMessage(" ".join(subject.split()), body, None, [user.email])
-
-
-def recipients_of(run: ReportRun) -> list[Any]:
-    """Who gets a scheduled run's file besides its user: the preset's recipients who are
-    active staff with an address and may run the report (else they could not download)."""
-    preset = run.preset
-    if run.schedule_slot is None or preset is None or not run.has_file:
-        return []
-    try:
-        spec = registry.get(run.report)
-    except ReportNotFound:
-        return []
-    users = preset.recipients.filter(is_active=True, is_staff=True).exclude(email="")
-    return [user for user in users if user.pk != run.user_id and may_run(user, spec)]

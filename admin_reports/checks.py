@@ -29,6 +29,8 @@ SETTINGS_CHECK_IDS: dict[str, str] = {
     "E038": "ADMIN_REPORTS_STORAGE is not a key of STORAGES.",
     "E039": "ADMIN_REPORTS_TASK_BACKEND or ADMIN_REPORTS_TASK_QUEUE cannot take background runs.",
     "W002": "Report files would be stored under the current directory (MEDIA_ROOT is not set).",
+    "W003": "The tasks backend of background runs has no worker (immediate or dummy).",
+    "E040": "ADMIN_REPORTS_STORAGE_REDIRECT is on for a storage without signed URLs.",
 }
 
 
@@ -79,7 +81,50 @@ def _check_background() -> list[checks.CheckMessage]:
     if problem := _backend_problem():
         hint = "See docs/background.md, Workers."
         messages.append(checks.Error(problem, hint=hint, id="admin_reports.E039"))
+    elif problem := _backend_warning():
+        hint = "Set TASKS to the database backend or RQ; see docs/background.md, Workers."
+        messages.append(checks.Warning(problem, hint=hint, id="admin_reports.W003"))
+    if app_settings.STORAGE_REDIRECT and key in (None, *settings.STORAGES):
+        messages += _check_redirect()
     return messages
+
+
+def _check_redirect() -> list[checks.CheckMessage]:
+    from django.core.files.storage import FileSystemStorage, storages
+
+    key = app_settings.STORAGE  # None: a FileSystemStorage in MEDIA_ROOT (stored.py)
+    if key is not None and type(storages[key]).url is not FileSystemStorage.url:
+        return []  # URLs of its own (S3's, signed)
+    return [
+        checks.Error(
+            "ADMIN_REPORTS_STORAGE_REDIRECT is on, and report files are in a"
+            " FileSystemStorage, which has no signed, short-lived URLs: downloads would go"
+            " to MEDIA_URL, unchecked.",
+            hint="Turn it off (downloads stream through the app), or keep the files in a"
+            " storage that signs its URLs (S3 through django-storages).",
+            id="admin_reports.E040",
+        )
+    ]
+
+
+# Backends that run no task in a worker: background runs would run inside the request
+# that asks for them (immediate), or never (dummy).
+NO_WORKER_BACKENDS = {
+    "django_tasks.backends.immediate.ImmediateBackend": "runs them inside the web request",
+    "django_tasks.backends.dummy.DummyBackend": "never runs them",
+}
+
+
+def _backend_warning() -> str | None:
+    from django_tasks import task_backends
+
+    backend = task_backends[app_settings.TASK_BACKEND]
+    path = f"{type(backend).__module__}.{type(backend).__qualname__}"
+    if path not in NO_WORKER_BACKENDS:
+        return None
+    given = "TASKS is not set, and its default" if not hasattr(settings, "TASKS") else "The"
+    name, does = type(backend).__name__, NO_WORKER_BACKENDS[path]
+    return f"{given} backend of background runs ({name}) {does}: no worker takes them."
 
 
 def _backend_problem() -> str | None:

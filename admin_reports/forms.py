@@ -91,6 +91,12 @@ class ReportForm(forms.Form):
         self.run_request: RunRequest | None = None
         self.fields["preset"].queryset = visible_presets(user, spec.name)  # type: ignore[attr-defined]
         self.fields["bom"].initial = bool(app_settings.BOM)
+        if not getattr(user, "email", ""):
+            notify = self.fields["notify"]
+            notify.disabled = True
+            notify.help_text = _(
+                "Your account has no e-mail address: ask an administrator to add one."
+            )
         if spec.date_range is None:
             for name in ("quick_range", "start", "end", "preset_range_kind"):
                 del self.fields[name]

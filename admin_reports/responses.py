@@ -33,7 +33,7 @@ from .conf import app_settings
 from .engine import AsyncStream, GzipWire, IdentityWire, StreamJob, SyncStream
 from .models import ReportRun
 from .runs import slots
-from .stored import READ_SIZE, report_storage, signed_url
+from .stored import READ_SIZE, report_storage, signed_url, signs_urls
 
 ACCEPTS_GZIP = re.compile(r"\bgzip\b")
 
@@ -135,8 +135,9 @@ def stored_file_response(request: HttpRequest, run: ReportRun) -> HttpResponseBa
     sends the client to the storage's own URL instead.
     """
     filename = run.file.rsplit("/", 1)[-1].removesuffix(".gz")
-    if app_settings.STORAGE_REDIRECT:
-        return HttpResponseRedirect(signed_url(run.file, filename))
+    storage = report_storage()
+    if app_settings.STORAGE_REDIRECT and signs_urls(storage):
+        return HttpResponseRedirect(signed_url(run.file, filename))  # never to MEDIA_URL
     gzipped = bool(ACCEPTS_GZIP.search(request.headers.get("Accept-Encoding", "")))
     total = int(run.file_size or 0) if gzipped else run.bytes
     etag = f'"{run.token.hex}-{"gzip" if gzipped else "csv"}"'
@@ -147,7 +148,7 @@ def stored_file_response(request: HttpRequest, run: ReportRun) -> HttpResponseBa
         refused["Content-Range"] = f"bytes */{total}"
         return refused
     first, last = span
-    opened = report_storage().open(run.file, "rb")
+    opened = storage.open(run.file, "rb")
     body = _raw(opened, first, last) if gzipped else _decompressed(opened, first, last)
     status = 206 if (first, last) != (0, total - 1) else 200
     response = StreamingHttpResponse(body, status=status, content_type="text/csv; charset=utf-8")

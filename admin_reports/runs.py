@@ -31,9 +31,11 @@ from typing import Any, Protocol
 
 from django.core.exceptions import ImproperlyConfigured
 from django.db import DatabaseError, IntegrityError, connections, transaction
-from django.db.models import Q, QuerySet
+from django.db.models import F, Q, QuerySet
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from .compiler import CompiledReport, compile_report
 from .conf import app_settings
@@ -41,6 +43,7 @@ from .csv_output import report_job
 from .engine import IdentityWire, Outcome, QueryTimeout, StreamAborted, StreamJob, SyncStream
 from .exceptions import InvalidParameters, ReportError, RunFailed, TooManyStreams
 from .models import ReportRun, RunStatus
+from .notify import notify_end
 from .permissions import refusal
 from .pgcopy import explain_path, row_path
 from .run_request import RunRequest
@@ -73,7 +76,9 @@ class FileNotStored(ReportError):
     """The run's rows were all read, and its file could not be stored."""
 
     def __init__(self, cause: BaseException) -> None:
-        super().__init__(_("The file could not be stored: %(reason)s") % {"reason": cause})
+        # An OSError says what happened without the server's paths.
+        reason = cause.strerror if isinstance(cause, OSError) and cause.strerror else cause
+        super().__init__(_("The file could not be stored: %(reason)s") % {"reason": reason})
 
 
 def too_many(user_count: int | None = None) -> TooManyStreams:
@@ -81,7 +86,11 @@ def too_many(user_count: int | None = None) -> TooManyStreams:
     if user_count is None:
         return TooManyStreams(_("Too many reports are running right now. Try again in a minute."))
     return TooManyStreams(
-        _("You already have %(count)d reports running. Wait for one to finish.")
+        ngettext(
+            "You already have %(count)d report running. Wait for it to finish.",
+            "You already have %(count)d reports running. Wait for one to finish.",
+            user_count,
+        )
         % {"count": user_count}
     )
 
@@ -355,32 +364,42 @@ def request_cancel(run: ReportRun) -> None:
         return
     ReportRun.objects.filter(pk=run.pk).update(cancel_requested=True)
     now = timezone.now()
-    ReportRun.objects.filter(pk=run.pk, background=True, status=RunStatus.QUEUED).update(
+    cancelled = ReportRun.objects.filter(
+        pk=run.pk, background=True, status=RunStatus.QUEUED
+    ).update(
         status=RunStatus.CANCELLED,
         finished_at=now,
         error=_("Cancelled on request before it started."),
     )
+    if cancelled:
+        notify_end(ReportRun.objects.get(pk=run.pk))
 
 
 def mark_lost(runs: QuerySet[ReportRun] | None = None) -> int:
-    """Fail the unfinished runs (of `runs`) silent for LOST_AFTER seconds; how many."""
+    """Fail the unfinished runs (of `runs`) silent for LOST_AFTER seconds; how many.
+
+    A lost run ends at its last sign of life; its user gets the e-mail they asked for
+    (once: the process that records the end sends it)."""
     runs = ReportRun.objects.all() if runs is None else runs
     since = timezone.now() - dt.timedelta(seconds=LOST_AFTER)
     silent = Q(heartbeat_at__lt=since) | Q(heartbeat_at__isnull=True, created_at__lt=since)
     waiting = Q(background=True, status=RunStatus.QUEUED)  # a worker has not taken it yet
-    return (
-        runs.filter(silent, status__in=UNFINISHED)
-        .exclude(waiting)
-        .update(
+    found = runs.filter(silent, status__in=UNFINISHED).exclude(waiting)
+    lost = 0
+    for pk, notify in found.values_list("pk", "notify"):
+        ended = ReportRun.objects.filter(pk=pk, status__in=UNFINISHED).update(
             status=RunStatus.FAILED,
-            finished_at=timezone.now(),
+            finished_at=Coalesce(F("heartbeat_at"), F("created_at")),
             error=_(
                 "Lost: the server process running the report stopped without recording its end"
                 " (no sign of life for %(seconds)d s)."
             )
             % {"seconds": LOST_AFTER},
         )
-    )
+        lost += ended
+        if ended and notify:
+            notify_end(ReportRun.objects.get(pk=pk))
+    return lost
 
 
 def _in_event_loop() -> bool:

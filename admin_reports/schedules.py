@@ -38,10 +38,11 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from .background import enqueue_run, notify_end
+from .background import enqueue_run
 from .conf import app_settings
 from .exceptions import InvalidParameters, ReportNotFound, ReportPermissionDenied
 from .models import ReportPreset, ReportRun, RunStatus, ScheduleKind
+from .notify import notify_end
 from .presets import preset_problem, preset_request
 from .registry import registry
 from .selection import filter_resolver, site_named, user_request

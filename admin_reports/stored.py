@@ -28,11 +28,13 @@ from django.conf import settings
 from django.core.files import File
 from django.core.files.storage import FileSystemStorage, Storage, storages
 from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.text import get_valid_filename
+from django.utils.translation import gettext as _
 
 from .conf import app_settings
 from .engine import GzipWire
-from .models import ReportRun
+from .models import ReportRun, RunStatus
 
 logger = logging.getLogger("admin_reports.stored")
 
@@ -94,6 +96,30 @@ class FileKeeper:
         self.temp.close()
 
 
+def file_gone(run: ReportRun) -> tuple[str, int] | None:
+    """Why a run has no file to download, in words, and the HTTP status that says it;
+    None when it has one."""
+    if run.has_file:
+        return None
+    if not run.finished:
+        return _("This run has not finished: its file is not ready yet."), 404
+    if run.status != RunStatus.SUCCEEDED:
+        return _("This run did not succeed: it has no file."), 404
+    if run.expires_at is not None and run.expires_at <= timezone.now():
+        when = date_format(timezone.localtime(run.expires_at), "DATETIME_FORMAT")
+        return _("The file of this run expired on %(when)s and was deleted.") % {"when": when}, 410
+    if run.background or run.file_size is not None:
+        return missing_file_text(), 410
+    return _("This run kept no file: it was streamed to the browser."), 404
+
+
+def missing_file_text() -> str:
+    return _(
+        "The file of this run is no longer in the storage (deleted, or kept where this"
+        " server cannot read it). Run the report again."
+    )
+
+
 def expired_runs() -> Iterator[ReportRun]:
     """Runs whose stored file is past its expiry, oldest first."""
     runs = ReportRun.objects.exclude(file="").filter(expires_at__lte=timezone.now())
@@ -102,9 +128,31 @@ def expired_runs() -> Iterator[ReportRun]:
 
 def forget_file(run: ReportRun) -> None:
     """Delete a run's stored file (one already gone is no error); the run stays."""
+    storage = report_storage()
     with contextlib.suppress(FileNotFoundError):
-        report_storage().delete(run.file)
+        storage.delete(run.file)
+    if isinstance(storage, FileSystemStorage):
+        _remove_empty_folders(storage, run.file)
     ReportRun.objects.filter(pk=run.pk, file=run.file).update(file="")
+
+
+def _remove_empty_folders(storage: FileSystemStorage, name: str) -> None:
+    """The run's folder and its day's, month's, year's, once empty (another run's file
+    written there at the same moment keeps its folder: rmdir fails on it)."""
+    root = os.path.abspath(storage.location)
+    folder = os.path.dirname(os.path.abspath(storage.path(name)))
+    while folder.startswith(root + os.sep):
+        try:
+            os.rmdir(folder)
+        except OSError:  # not empty, or gone
+            return
+        folder = os.path.dirname(folder)
+
+
+def signs_urls(storage: Storage) -> bool:
+    """Whether a storage has URLs of its own (S3's, signed): not FileSystemStorage's,
+    which point into MEDIA_URL, public and permanent."""
+    return type(storage).url is not FileSystemStorage.url
 
 
 def signed_url(name: str, filename: str) -> str:

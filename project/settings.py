@@ -142,6 +142,9 @@ TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
 EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "reports@localhost")
 
+# admin-reports: the site's address in e-mails (scripts/serve-demo sets it).
+ADMIN_REPORTS_SITE_URL = os.environ.get("SITE_URL", "")
+
 # admin-reports: where the demo's YAML report definitions live.
 ADMIN_REPORTS_DIRS = [BASE_DIR / "report_defs"]
 FIXTURE_DIRS = [BASE_DIR / "fixtures"]

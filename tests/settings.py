@@ -33,3 +33,4 @@ DATABASES["replica"] = {**DATABASES["default"], "TEST": {"MIRROR": "default"}}  
 
 INSTALLED_APPS = [*INSTALLED_APPS, "tests.apps.TestsConfig"]  # noqa: F405
 ADMIN_REPORTS_FUNCTIONS = {"slow_down": "tests.slow.SlowDown"}
+ADMIN_REPORTS_SITE_URL = ""  # the tests give addresses of their own

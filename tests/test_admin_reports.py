@@ -399,7 +399,7 @@ def test_over_the_cap_the_admin_shows_a_message(client, staff, shop, request):
         client, page, _report_step="download", start="2026-03-01", end="2026-03-31"
     )
     assert refused.status_code == 429
-    assert "You already have 1 reports running" in refused.content.decode()
+    assert "You already have 1 report running" in refused.content.decode()
     assert ReportRun.objects.count() == 1
     held.close()
     assert not running_runs().exists(), "every run has ended"

@@ -4,9 +4,14 @@ worker into a stored file that is exactly the streamed file."""
 import datetime as dt
 import gzip
 import io
+import os
+import subprocess
+import sys
 import threading
+from pathlib import Path
 
 import pytest
+from django.conf import settings
 from django.core import mail
 from django.core.management import call_command
 from django.db import connection, connections
@@ -144,11 +149,13 @@ def test_no_e_mail_unless_asked_for():
 def test_a_queued_run_cancelled_never_starts():
     OrderLineFactory.create_batch(2)
     request = parse_run_request(registry.get("order_lines"), {"start": EARLY, "end": LATE})
-    run = enqueue_run(request, user=runner())
+    run = enqueue_run(request, user=runner(email="eve@example.com"), notify=True)
     request_cancel(run)
     run.refresh_from_db()
     assert run.status == RunStatus.CANCELLED
     assert run.error == "Cancelled on request before it started."
+    (message,) = mail.outbox
+    assert message.subject == "Your report “Order lines” was cancelled"
     work()
     run.refresh_from_db()
     assert run.status == RunStatus.CANCELLED
@@ -280,6 +287,7 @@ def test_expired_files_are_deleted_and_the_run_stays(time_machine):
     assert report_storage().exists(name)
     call_command("cleanup_report_files", stdout=io.StringIO())
     assert not report_storage().exists(name)
+    assert not (Path(report_storage().location) / name).parent.exists(), "no empty folder left"
     run.refresh_from_db()
     assert run.status == RunStatus.SUCCEEDED
     assert run.file == ""
@@ -288,7 +296,7 @@ def test_expired_files_are_deleted_and_the_run_stays(time_machine):
 
 def test_a_worker_that_dies_leaves_no_run_running(monkeypatch):
     request = parse_run_request(registry.get("order_lines"), {"start": EARLY, "end": LATE})
-    run = enqueue_run(request, user=runner())
+    run = enqueue_run(request, user=runner(email="dee@example.com"), notify=True)
     # What a worker killed mid-run leaves: a run that started and then went silent.
     old = timezone.now() - dt.timedelta(seconds=runs.LOST_AFTER + 1)
     ReportRun.objects.filter(pk=run.pk).update(
@@ -300,6 +308,12 @@ def test_a_worker_that_dies_leaves_no_run_running(monkeypatch):
     run.refresh_from_db()
     assert run.status == RunStatus.FAILED
     assert run.error.startswith("Lost: the server process running the report stopped")
+    assert run.finished_at == old, "it ended at its last sign of life"
+    (message,) = mail.outbox
+    assert message.subject == "Your report “Order lines” failed"
+    assert "It failed: Lost: the server process" in message.body
+    call_command("cleanup_report_files", stdout=io.StringIO())
+    assert len(mail.outbox) == 1, "one e-mail, whoever records the end again"
     waiting.refresh_from_db()
     assert waiting.status == RunStatus.QUEUED, "a run waiting for a worker is not lost"
 
@@ -323,3 +337,44 @@ def test_the_storage_and_the_tasks_backend_are_checked():
     with override_settings(ADMIN_REPORTS_TASK_BACKEND="elsewhere"):
         (error,) = [m for m in check_settings() if m.id == "admin_reports.E039"]
     assert error.msg.startswith("ADMIN_REPORTS_TASK_BACKEND is 'elsewhere'")
+
+
+def test_a_backend_that_takes_only_the_reports_queue_takes_the_task():
+    """The task is made on the queue of the settings: a backend whose QUEUES leave out
+    "default" takes it (a backend checks a task's queue when the task is made)."""
+    code = (
+        "import django; django.setup();"
+        "from admin_reports.tasks import run_report;"
+        "print(run_report.queue_name, run_report.backend)"
+    )
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.reports_queue_settings"}
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=settings.BASE_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["reports", "default"]
+
+
+def test_backends_without_a_worker_and_unsigned_redirects_are_checked():
+    from admin_reports.checks import check_settings
+
+    assert not {"admin_reports.W003", "admin_reports.E040"} & set(ids(check_settings()))
+    immediate = {"default": {"BACKEND": "django_tasks.backends.immediate.ImmediateBackend"}}
+    with override_settings(TASKS=immediate):
+        (warning,) = [m for m in check_settings() if m.id == "admin_reports.W003"]
+    assert warning.msg == (
+        "The backend of background runs (ImmediateBackend) runs them inside the web request:"
+        " no worker takes them."
+    )
+    dummy = {"default": {"BACKEND": "django_tasks.backends.dummy.DummyBackend"}}
+    with override_settings(TASKS=dummy):
+        (warning,) = [m for m in check_settings() if m.id == "admin_reports.W003"]
+    assert "(DummyBackend) never runs them" in warning.msg
+    with override_settings(ADMIN_REPORTS_STORAGE_REDIRECT=True):
+        (error,) = [m for m in check_settings() if m.id == "admin_reports.E040"]
+    assert "FileSystemStorage, which has no signed, short-lived URLs" in error.msg

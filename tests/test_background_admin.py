@@ -1,6 +1,7 @@
 """Background runs from the admin (form, preset list, run log) and the command line, and
 the download of stored files: permission-checked, gzip or not, Range requests."""
 
+import datetime as dt
 import gzip
 import io
 from urllib.parse import parse_qs, urlencode, urlsplit
@@ -192,7 +193,7 @@ def test_the_form_refuses_a_background_run_over_the_cap(client, staff, shop):
         queued_from_the_form(client, shop)
         response = queued_from_the_form(client, shop)
     assert response.status_code == 429
-    assert "already have 1 reports waiting" in response.content.decode()
+    assert "already have 1 report waiting" in response.content.decode()
     assert ReportRun.objects.count() == 1
 
 
@@ -281,3 +282,59 @@ def test_a_storage_with_signed_urls_can_take_the_downloads(client, staff, shop, 
     other = UserFactory()
     client.force_login(other)
     assert client.get(file_url(run)).status_code == 404, "the redirect is permission-checked"
+
+
+def test_the_command_line_stops_at_settings_it_cannot_use(shop):
+    march = ["daily_product_sales", "--start=2026-03-01", "--end=2026-03-31"]
+    with (
+        override_settings(ADMIN_REPORTS_STORAGE="reports"),
+        pytest.raises(CommandError, match=r"admin_reports\.E038: ADMIN_REPORTS_STORAGE is"),
+    ):
+        call_command("run_report", *march, "--background", stdout=io.StringIO())
+    assert not ReportRun.objects.exists()
+    user = UserFactory(username="ann")
+    grant(user, *REPORT_PERMISSIONS)
+    err = io.StringIO()
+    call_command(
+        "run_report",
+        *march,
+        "--background",
+        "--user=ann",
+        "--notify",
+        stdout=io.StringIO(),
+        stderr=err,
+    )
+    assert "ADMIN_REPORTS_SITE_URL is empty" in err.getvalue()
+
+
+def test_a_file_gone_from_the_storage_or_expired_is_said_so(client, staff, shop, time_machine):
+    queued_from_the_form(client, shop)
+    work()
+    run = ReportRun.objects.get()
+    assert client.post(file_url(run)).status_code == 405, "a download is a GET"
+    report_storage().delete(run.file)  # by hand, or where this server cannot see it
+    gone = client.get(file_url(run), HTTP_ACCEPT="text/plain")
+    assert gone.status_code == 410
+    assert gone.content.decode().startswith("The file of this run is no longer in the storage")
+    assert not ReportRun.objects.get().has_file, "the run log no longer offers it"
+    log = client.get(reverse("admin:admin_reports_reportrun_changelist")).content.decode()
+    assert "run-download" not in log
+    queued_from_the_form(client, shop)
+    work()
+    later = ReportRun.objects.exclude(pk=run.pk).get()
+    time_machine.move_to(later.expires_at + dt.timedelta(minutes=1))
+    expired = client.get(file_url(later), HTTP_ACCEPT="text/plain")
+    assert expired.status_code == 410
+    assert expired.content.decode().startswith("The file of this run expired on ")
+
+
+def test_e_mail_me_needs_an_address(client, shop):
+    user = UserFactory(email="")
+    grant(user, *REPORT_PERMISSIONS)
+    client.force_login(user)
+    page = first_step(client, [shop["kite"].pk])
+    field = page.context["form"]["notify"]
+    assert field.field.disabled
+    assert "Your account has no e-mail address" in str(field.help_text)
+    second_step(client, page, _report_step="background", **{**MARCH, "notify": "on"})
+    assert ReportRun.objects.get().notify is False

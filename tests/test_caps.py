@@ -37,7 +37,7 @@ def elsewhere(user, **fields) -> ReportRun:
 def test_a_run_of_another_process_counts_for_its_user():
     ann, bob = UserFactory(is_superuser=True), UserFactory(is_superuser=True)
     elsewhere(ann)
-    with pytest.raises(TooManyStreams, match="You already have 1 reports running"):
+    with pytest.raises(TooManyStreams, match="You already have 1 report running"):
         open_stream(request(), user=ann)
     handle = open_stream(request(), user=bob)
     assert handle.run.user == bob

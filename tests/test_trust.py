@@ -175,7 +175,7 @@ def test_over_the_cap_the_validate_step_says_why(client, staff, shop, request):
     page = first_step(client, [shop[0].pk])
     answer = second_step(client, page, _report_step="validate", **MARCH).json()
     assert answer["valid"] is False
-    assert answer["refusal"] == "You already have 1 reports running. Wait for one to finish."
+    assert answer["refusal"] == "You already have 1 report running. Wait for it to finish."
     refused = second_step(client, page, _report_step="download", **MARCH)
     assert refused.status_code == 429
     assert '<ul class="messagelist">' in refused.content.decode()

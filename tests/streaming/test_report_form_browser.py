@@ -38,7 +38,7 @@ JANUARY = (dt.date(2026, 1, 1), dt.date(2026, 1, 31))
 # A time zone other than the server's (Europe/Berlin): the admin would add its
 # "Note: You are 6 hours behind server time." under date fields.
 BROWSER_ZONE = "America/New_York"
-REFUSED = "You already have 1 reports running"
+REFUSED = "You already have 1 report running"
 
 
 def today() -> dt.date:

@@ -23,6 +23,8 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import BaseCommand, CommandError
 
 from ...background import QueueUnavailable, enqueue_run
+from ...checks import check_settings
+from ...conf import app_settings
 from ...exceptions import (
     InvalidParameters,
     ReportNotFound,
@@ -80,6 +82,13 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, name: str, output: str, **options: Any) -> None:
+        # The app's settings are checked (another definition's problems are not).
+        serious = [message for message in check_settings() if message.is_serious()]
+        if serious:
+            lines = [f"{message.id}: {message.msg}" for message in serious]
+            raise CommandError(
+                "The settings of admin_reports cannot be used:\n" + "\n".join(lines)
+            )
         spec = self._spec(name)
         raw = {
             "range": options["quick_range"],
@@ -122,6 +131,11 @@ class Command(BaseCommand):
                 raise CommandError(f"--user: no user is named {username!r}.")
         elif notify:
             raise CommandError("--notify needs --user: the e-mail goes to that user.")
+        if notify and not app_settings.SITE_URL:
+            self.stderr.write(
+                "Warning: ADMIN_REPORTS_SITE_URL is empty: the e-mail's links will have no"
+                " address of the site (set it, e.g. https://shop.example.com)."
+            )
         try:
             run = enqueue_run(run_request, user=user, notify=notify)
         except (ReportPermissionDenied, TooManyStreams, QueueUnavailable) as exc:
