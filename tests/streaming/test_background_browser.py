@@ -36,6 +36,7 @@ from .browser import (
     staff_user,
 )
 from .conftest import db_worker
+from .redis_queue import redis_server, rq_workers
 from .test_proxies import browser  # noqa: F401  the module's browser fixture
 
 pytestmark = [pytest.mark.server, pytest.mark.django_db(transaction=True)]
@@ -55,6 +56,22 @@ def worker(django_db_setup, tmp_path):
         yield process, log
 
 
+@pytest.fixture(params=["db", "rq"])
+def site(request, django_db_setup, tmp_path, fresh_server):
+    """The admin and a worker of each backend: gunicorn and db_worker, or gunicorn on
+    RQ and an rqworker on a real redis-server. Yields (server, worker's log)."""
+    if request.param == "db":
+        server = request.getfixturevalue("gunicorn")
+        with db_worker(tmp_path / "worker.log"):
+            yield server, tmp_path / "worker.log"
+        return
+    (tmp_path / "redis").mkdir()
+    with redis_server(tmp_path / "redis") as url:
+        server = fresh_server("gunicorn", TASKS_BACKEND="rq", REDIS_URL=url)
+        with rq_workers(tmp_path, url, "rq-a") as (rq_worker,):
+            yield server, rq_worker.log
+
+
 @pytest.fixture
 def kites():
     kite, ball = ProductFactory(sku="TOY-1", name="Kite"), ProductFactory(sku="TOY-2")
@@ -69,10 +86,10 @@ def kites():
 
 def test_staff_queue_a_run_and_download_its_file_from_the_run_log(
     browser,  # noqa: F811
-    server,
-    worker,
+    site,
     kites,
 ):
+    server, worker_log = site
     staff = staff_user()  # browser@example.com
     with logged_in(browser, server, staff) as page:
         choose_report(page, server.url)
@@ -108,8 +125,7 @@ def test_staff_queue_a_run_and_download_its_file_from_the_run_log(
     data = {"start": JANUARY[0], "end": JANUARY[1], "select": keys, "bom": "1"}
     write_run(parse_run_request(spec, data), streamed)
     assert got.data == streamed.getvalue(), "the stored file is the streamed one, byte for byte"
-    _process, log = worker
-    text = log.read_text()
+    text = worker_log.read_text()
     assert "To: browser@example.com" in text, "the e-mail, on the console backend"
     assert f"It is ready: {len(got.data.splitlines()) - 1} rows." in text
     assert f"{server.url}/admin/admin_reports/reportrun/file/{run.token}/" in text

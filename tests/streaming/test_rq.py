@@ -186,3 +186,39 @@ def test_a_run_stopped_by_rqs_job_timeout_fails_with_the_reason(workers, redis_u
     assert run.status == RunStatus.FAILED
     assert run.error.startswith("The run was stopped by JobTimeoutException:"), run.error
     assert "timeout" in run.error.lower()
+
+
+def test_runs_queued_from_a_preset_and_the_command_line_run_on_rq(workers, client):
+    from django.core.management import call_command
+    from django.urls import reverse
+
+    from ..factories import ReportPresetFactory
+
+    (product,) = lines_of(SHORT)
+    user = UserFactory(username="ann", is_superuser=True)
+    client.force_login(user)
+    preset = ReportPresetFactory(
+        owner=user,
+        report="slow_lines",
+        range_kind="none",
+        selection_kind="saved",
+        selection_model="shop.Product",
+        selection_pks=[str(product.pk)],
+    )
+    url = reverse("admin:admin_reports_reportpreset_background", args=[preset.pk])
+    assert client.post(url).status_code == 302
+    out = io.StringIO()
+    call_command(
+        "run_report", "slow_lines", f"--select={product.pk}", "--background", "--user=ann",
+        stdout=out,
+    )  # fmt: skip
+    queued = list(ReportRun.objects.order_by("pk"))
+    assert [run.parameters["via"] for run in queued] == ["preset", "cli"]
+    assert wait_until(lambda: not unfinished(*queued).exists(), 120) is not None
+    with_bom = streamed_csv(product)  # ADMIN_REPORTS_BOM; a preset's own option: none
+    expected_files = [with_bom.removeprefix(b"\xef\xbb\xbf"), with_bom]
+    for run, expected in zip(queued, expected_files, strict=True):
+        run.refresh_from_db()
+        assert run.status == RunStatus.SUCCEEDED, run.error
+        assert stored_csv(run) == expected
+        assert taken_by(run)[0] in {"rq-a", "rq-b"}
