@@ -38,6 +38,7 @@ from .registry import registry
 from .run_request import (
     RunRequest,
     RunSelection,
+    count_of,
     parse_date,
     parse_run_request,
     primary_key,
@@ -257,14 +258,23 @@ def preset_selection(
     model = apps.get_model(preset.selection_model)
     if preset.selection_kind == Kind.SAVED:
         keys = [str(key) for key in preset.selection_pks]
-        return RunSelection(model, [primary_key(model, key) for key in keys], keys)
+        pks = [primary_key(model, key) for key in keys]
+        return RunSelection(model, pks, keys, count_of(model, len(keys)))
     if resolve_filter is None:
         raise InvalidParameters(_("A changelist filter needs its changelist."), code="filter")
     try:
         objects = resolve_filter(model, preset.selection_filter)
     except ValidationError as exc:
         raise InvalidParameters(" ".join(exc.messages), code="filter") from None
-    return RunSelection(model, objects, {"filter": preset.selection_filter})
+    noun = model._meta.verbose_name_plural
+    if preset.selection_filter:
+        described = _("all %(noun)s matching the changelist filter %(filter)s") % {
+            "noun": noun,
+            "filter": preset.selection_filter,
+        }
+    else:
+        described = _("all %(noun)s") % {"noun": noun}
+    return RunSelection(model, objects, {"filter": preset.selection_filter}, described)
 
 
 def preset_data(preset: ReportPreset) -> dict[str, Any]:

@@ -273,7 +273,14 @@ def parse_selection(spec: ReportSpec, select: Any, on: Any) -> RunSelection | No
     keys = [primary_key(model, key) for key in _keys(select)]
     if not keys:
         raise invalid(_("The selection names no object."), "selection", "select")
-    return RunSelection(model, keys, [str(key) for key in keys])
+    return RunSelection(model, keys, [str(key) for key in keys], count_of(model, len(keys)))
+
+
+def count_of(model: type[models.Model], count: int) -> str:
+    """ "12 products": a selection's size in words (the run log, e-mails)."""
+    opts = model._meta
+    noun = opts.verbose_name if count == 1 else opts.verbose_name_plural
+    return f"{count:,} {noun}"
 
 
 def _keys(select: str) -> list[str]:
