@@ -222,3 +222,16 @@ def test_runs_queued_from_a_preset_and_the_command_line_run_on_rq(workers, clien
         assert run.status == RunStatus.SUCCEEDED, run.error
         assert stored_csv(run) == expected
         assert taken_by(run)[0] in {"rq-a", "rq-b"}
+
+
+def test_a_run_cancelled_while_queued_on_rq_never_starts(on_rq, redis_url, tmp_path):
+    (product,) = lines_of(SHORT)
+    run = queue(UserFactory(is_superuser=True), product)  # no worker yet: it waits in Redis
+    request_cancel(run)
+    with rq_workers(tmp_path, redis_url, "rq-late"):
+        result = task_backends["default"].get_result(run.task_id)
+        assert wait_until(lambda: (result.refresh(), result.is_finished)[1], 60) is not None
+    run.refresh_from_db()
+    assert run.status == RunStatus.CANCELLED
+    assert run.started_at is None, "the worker took the task and left the run alone"
+    assert not run.file
