@@ -165,11 +165,11 @@ def execute_run(run_pk: int) -> str:
             pass
     except StreamAborted:
         pass  # the tracker records why
-    finally:
+    finally:  # also when the task queue stops the task (RQ's job timeout): it goes on up
         stream.close()  # type: ignore[attr-defined]
         handle.tracker.wait(timeout=None)
-    run.refresh_from_db()
-    notify_end(run)
+        run.refresh_from_db()
+        notify_end(run)
     return run.status
 
 

@@ -30,7 +30,7 @@ SETTINGS_CHECK_IDS: dict[str, str] = {
     "E039": "ADMIN_REPORTS_TASK_BACKEND or ADMIN_REPORTS_TASK_QUEUE cannot take background runs.",
     "W002": "Report files would be stored under the current directory (MEDIA_ROOT is not set).",
     "W003": "The tasks backend of background runs has no worker (immediate or dummy).",
-    "E040": "ADMIN_REPORTS_STORAGE_REDIRECT is on for a storage without signed URLs.",
+    "W004": "ADMIN_REPORTS_STORAGE_REDIRECT is on for a storage without signed URLs.",
 }
 
 
@@ -54,6 +54,13 @@ def check_settings(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
         hint = "Name a key of DATABASES, or None: reports read where the router sends reads."
         messages.append(checks.Error(problem, hint=hint, id="admin_reports.E037"))
     return messages + _check_background()
+
+
+def settings_errors(*ids: str) -> list[checks.CheckMessage]:
+    """The errors among the settings' checks with these ids ("E038"): what a command that
+    needs those settings stops at (others' problems are not its business)."""
+    wanted = {f"admin_reports.{id}" for id in ids}
+    return [m for m in check_settings() if m.is_serious() and m.id in wanted]
 
 
 def _check_background() -> list[checks.CheckMessage]:
@@ -96,13 +103,13 @@ def _check_redirect() -> list[checks.CheckMessage]:
     if key is not None and type(storages[key]).url is not FileSystemStorage.url:
         return []  # URLs of its own (S3's, signed)
     return [
-        checks.Error(
+        checks.Warning(
             "ADMIN_REPORTS_STORAGE_REDIRECT is on, and report files are in a"
-            " FileSystemStorage, which has no signed, short-lived URLs: downloads would go"
-            " to MEDIA_URL, unchecked.",
+            " FileSystemStorage, which has no signed, short-lived URLs: downloads stream"
+            " through the app instead.",
             hint="Turn it off (downloads stream through the app), or keep the files in a"
             " storage that signs its URLs (S3 through django-storages).",
-            id="admin_reports.E040",
+            id="admin_reports.W004",
         )
     ]
 

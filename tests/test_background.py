@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
-from django.core import mail
+from django.core import checks, mail
 from django.core.management import call_command
 from django.db import connection, connections
 from django.test import override_settings
@@ -363,7 +363,7 @@ def test_a_backend_that_takes_only_the_reports_queue_takes_the_task():
 def test_backends_without_a_worker_and_unsigned_redirects_are_checked():
     from admin_reports.checks import check_settings
 
-    assert not {"admin_reports.W003", "admin_reports.E040"} & set(ids(check_settings()))
+    assert not {"admin_reports.W003", "admin_reports.W004"} & set(ids(check_settings()))
     immediate = {"default": {"BACKEND": "django_tasks.backends.immediate.ImmediateBackend"}}
     with override_settings(TASKS=immediate):
         (warning,) = [m for m in check_settings() if m.id == "admin_reports.W003"]
@@ -376,5 +376,6 @@ def test_backends_without_a_worker_and_unsigned_redirects_are_checked():
         (warning,) = [m for m in check_settings() if m.id == "admin_reports.W003"]
     assert "(DummyBackend) never runs them" in warning.msg
     with override_settings(ADMIN_REPORTS_STORAGE_REDIRECT=True):
-        (error,) = [m for m in check_settings() if m.id == "admin_reports.E040"]
+        (error,) = [m for m in check_settings() if m.id == "admin_reports.W004"]
     assert "FileSystemStorage, which has no signed, short-lived URLs" in error.msg
+    assert error.level == checks.WARNING, "downloads stream instead: nothing stops"

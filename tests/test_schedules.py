@@ -557,3 +557,21 @@ def test_the_form_has_a_schedule_fieldset_and_the_list_the_next_run(client, staf
     scheduled(staff, [shop["kite"]], schedule="weekly", schedule_weekday=0)
     listing = client.get(reverse("admin:admin_reports_reportpreset_changelist")).content.decode()
     assert '<br><span class="quiet preset-schedule">Weekly on Monday at 08:00, next ' in listing
+
+
+@pytest.mark.django_db
+def test_the_command_refuses_a_future_now_and_stays_quiet_for_cron(time_machine):
+    import io
+
+    from django.core.management import call_command
+    from django.core.management.base import CommandError
+
+    time_machine.move_to(dt.datetime(2026, 4, 15, 8, 0, tzinfo=dt.UTC), tick=False)
+    with pytest.raises(CommandError, match="lies in the future"):
+        call_command("run_scheduled_reports", "--now", "2026-04-16T08:00", stdout=io.StringIO())
+    out = io.StringIO()
+    call_command("run_scheduled_reports", "--dry-run", "--now", "2026-04-16T08:00", stdout=out)
+    assert out.getvalue().startswith("Nothing is due")
+    out = io.StringIO()
+    call_command("run_scheduled_reports", "-v", "0", stdout=out)
+    assert out.getvalue() == "", "nothing due, nothing said: cron mails only news"

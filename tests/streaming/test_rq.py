@@ -179,13 +179,20 @@ def test_a_run_stopped_by_rqs_job_timeout_fails_with_the_reason(workers, redis_u
     (product,) = lines_of(LONG)
     short_timeout = rq_settings(redis_url)["RQ_QUEUES"]
     short_timeout[QUEUE]["DEFAULT_TIMEOUT"] = 3  # RQ's default is 180 s
+    user = UserFactory(is_superuser=True, email="timed@example.com")
+    request = parse_run_request(registry.get("slow_lines"), {"select": str(product.pk)})
     with override_settings(RQ_QUEUES=short_timeout):  # the enqueuer sets a job's timeout
-        run = queue(UserFactory(is_superuser=True), product)
+        run = enqueue_run(request, user=user, notify=True)
     assert wait_until(lambda: not unfinished(run).exists(), 60) is not None
     run.refresh_from_db()
     assert run.status == RunStatus.FAILED
     assert run.error.startswith("The run was stopped by JobTimeoutException:"), run.error
     assert "timeout" in run.error.lower()
+
+    def e_mailed() -> bool:  # the console e-mail backend, in the worker's log
+        return any("It failed: The run was stopped by" in w.log.read_text() for w in workers)
+
+    assert wait_until(e_mailed, 30) is not None, "the failure is e-mailed, as asked"
 
 
 def test_runs_queued_from_a_preset_and_the_command_line_run_on_rq(workers, client):

@@ -22,6 +22,7 @@ from django.utils import formats, timezone
 
 from ...conf import app_settings
 from ...schedules import SlotAction, SlotResult, run_due, site_zone
+from .run_report import stop_at_settings_errors
 
 
 class Command(BaseCommand):
@@ -46,18 +47,25 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, dry_run: bool, now: str | None, **options: Any) -> None:
         moment = parse_now(now) if now else timezone.now()
-        if not app_settings.SITE_URL and not dry_run:
-            self.stderr.write(
-                "Warning: ADMIN_REPORTS_SITE_URL is empty: the e-mails of scheduled runs will"
-                " have no links."
+        if not dry_run and moment > timezone.now() + dt.timedelta(minutes=1):
+            raise CommandError(
+                f"--now {now} lies in the future: runs queued now for it would not run at"
+                " their time. Give --dry-run to see what will be due then."
             )
+        stop_at_settings_errors(("E037", "E038", "E039"))  # a slot queued now must run
         try:
             results = run_due(moment, dry_run=dry_run, admin_site=options["admin_site"])
         except ValidationError as exc:
             raise CommandError(" ".join(exc.messages)) from None
+        quiet = options["verbosity"] == 0  # from cron: a line only when something happened
+        if results and not app_settings.SITE_URL and not dry_run:
+            self.stderr.write(
+                "Warning: ADMIN_REPORTS_SITE_URL is empty: the e-mails of scheduled runs have"
+                " no links."
+            )
         for result in results:
             self.stdout.write(describe(result))
-        if not results:
+        if not results and not quiet:
             self.stdout.write(f"Nothing is due at {when(moment)}.")
 
 
