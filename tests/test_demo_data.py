@@ -139,6 +139,7 @@ def test_setup_demo_is_idempotent():
     user = authenticate(username="demo", password="demo")
     assert user is not None
     assert user.is_staff
+    assert user.email == "demo@example.com", "E-mail me works in the demo"
     # What people changed since stays changed.
     user.set_password("changed-password")
     user.save()

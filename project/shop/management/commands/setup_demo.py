@@ -13,6 +13,7 @@ from django.core.management.base import BaseCommand
 from project.shop.models import OrderLine, Product
 
 DEMO_USERNAME = "demo"
+DEMO_EMAIL = "demo@example.com"
 
 
 class Command(BaseCommand):
@@ -45,6 +46,9 @@ class Command(BaseCommand):
         user, created = get_user_model().objects.get_or_create(
             username=DEMO_USERNAME, defaults={"is_staff": True, "is_superuser": True}
         )
+        if not user.email:  # "E-mail me" of background runs (the console shows the e-mail)
+            user.email = DEMO_EMAIL
+            user.save(update_fields=["email"])
         if created:
             user.set_password(password)
             user.save()
