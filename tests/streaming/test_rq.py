@@ -242,3 +242,21 @@ def test_a_run_cancelled_while_queued_on_rq_never_starts(on_rq, redis_url, tmp_p
     assert run.status == RunStatus.CANCELLED
     assert run.started_at is None, "the worker took the task and left the run alone"
     assert not run.file
+
+
+def test_rq_checks_the_permissions_again_when_it_takes_the_run(on_rq, redis_url, tmp_path):
+    from admin_reports.permissions import RUN_PERMISSION
+
+    from ..factories import grant
+
+    (product,) = lines_of(SHORT)
+    user = UserFactory()
+    grant(user, RUN_PERMISSION, *registry.get("slow_lines").permissions)
+    run = queue(user, product)  # no worker yet: it waits in Redis
+    user.user_permissions.clear()  # taken away while the run waits
+    with rq_workers(tmp_path, redis_url, "rq-late"):
+        assert wait_until(lambda: not unfinished(run).exists(), 60) is not None
+    run.refresh_from_db()
+    assert run.status == RunStatus.FAILED
+    assert "You may not run the report" in run.error
+    assert not run.file
