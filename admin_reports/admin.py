@@ -145,11 +145,7 @@ class ReportRunAdmin(StaffWhoRunReports, admin.ModelAdmin):
                     "cancel_url": reverse(
                         f"{site}:admin_reports_reportrun_cancel", args=[run.token]
                     ),
-                    "file_url": (
-                        reverse(f"{site}:admin_reports_reportrun_file", args=[run.token])
-                        if run.has_file
-                        else ""
-                    ),
+                    "file_url": self._file_url(run),
                 },
             }
         return super().change_view(request, object_id, form_url, extra_context)
@@ -184,13 +180,7 @@ class ReportRunAdmin(StaffWhoRunReports, admin.ModelAdmin):
                 "error": run.error,
                 "cancel_requested": run.cancel_requested,
                 "background": run.background,
-                "file_url": (
-                    reverse(
-                        f"{self.admin_site.name}:admin_reports_reportrun_file", args=[run.token]
-                    )
-                    if run.has_file
-                    else ""
-                ),
+                "file_url": self._file_url(run),
             }
         )
 
@@ -233,11 +223,17 @@ class ReportRunAdmin(StaffWhoRunReports, admin.ModelAdmin):
 
     @admin.display(description=gettext_lazy("file"))
     def download(self, run: ReportRun) -> str:
-        if not run.has_file:
-            expired = run.expires_at is not None and run.expires_at <= timezone.now()
-            return _("expired") if expired and run.status == RunStatus.SUCCEEDED else ""
-        url = reverse(f"{self.admin_site.name}:admin_reports_reportrun_file", args=[run.token])
+        url = self._file_url(run)
+        if not url:
+            expired = run.file_expired and run.status == RunStatus.SUCCEEDED
+            return _("expired") if expired else ""
         return format_html('<a href="{}" class="run-download">{}</a>', url, _("Download"))
+
+    def _file_url(self, run: ReportRun) -> str:
+        """Where a run's stored file downloads from; "" while it has none."""
+        if not run.has_file:
+            return ""
+        return reverse(f"{self.admin_site.name}:admin_reports_reportrun_file", args=[run.token])
 
 
 class UserByUsername(widgets.ForeignKeyWidget):

@@ -14,7 +14,7 @@ from django.conf import settings
 from django.core import checks
 
 from .compiler import database_problem
-from .conf import app_settings, reader_problem
+from .conf import app_settings, reader_problem, report_storage, signs_urls
 from .dates import project_quick_ranges
 from .definitions.functions import project_functions
 from .registry import registry
@@ -97,11 +97,8 @@ def _check_background() -> list[checks.CheckMessage]:
 
 
 def _check_redirect() -> list[checks.CheckMessage]:
-    from django.core.files.storage import FileSystemStorage, storages
-
-    key = app_settings.STORAGE  # None: a FileSystemStorage in MEDIA_ROOT (stored.py)
-    if key is not None and type(storages[key]).url is not FileSystemStorage.url:
-        return []  # URLs of its own (S3's, signed)
+    if signs_urls(report_storage()):
+        return []
     return [
         checks.Warning(
             "ADMIN_REPORTS_STORAGE_REDIRECT is on, and report files are in a"

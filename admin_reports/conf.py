@@ -17,6 +17,7 @@ import shutil
 from typing import Any
 
 from django.conf import settings
+from django.core.files.storage import FileSystemStorage, Storage, storages
 from django.core.signals import setting_changed
 
 PREFIX = "ADMIN_REPORTS_"
@@ -151,3 +152,19 @@ def psql_path() -> str | None:
     """Where psql is, for the COPY path's child process (None: not on the PATH, or not on
     a POSIX system, whose pipes the reader needs)."""
     return shutil.which("psql") if os.name == "posix" else None
+
+
+def report_storage() -> Storage:
+    """The storage of report files: STORAGES[ADMIN_REPORTS_STORAGE], or a
+    FileSystemStorage in MEDIA_ROOT/admin_reports."""
+    key = app_settings.STORAGE
+    if key is not None:
+        return storages[key]
+    location = os.path.join(settings.MEDIA_ROOT or "", "admin_reports")
+    return FileSystemStorage(location=location)
+
+
+def signs_urls(storage: Storage) -> bool:
+    """Whether a storage has URLs of its own (S3's, signed): not FileSystemStorage's,
+    which point into MEDIA_URL, public and permanent."""
+    return type(storage).url is not FileSystemStorage.url

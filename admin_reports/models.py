@@ -103,11 +103,16 @@ class ReportRun(models.Model):
         return self.status in FINISHED
 
     @property
+    def file_expired(self) -> bool:
+        """The run's file is past its retention (deleted, or about to be)."""
+        return self.expires_at is not None and self.expires_at <= timezone.now()
+
+    @property
     def has_file(self) -> bool:
         """A finished run whose stored file can still be downloaded."""
         if self.status != RunStatus.SUCCEEDED or not self.file:
             return False
-        return self.expires_at is None or self.expires_at > timezone.now()
+        return not self.file_expired
 
     @property
     def duration(self):

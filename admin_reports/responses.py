@@ -29,11 +29,11 @@ from django.http import (
 from django.utils.http import content_disposition_header, http_date
 
 from .clients import ClientWatch
-from .conf import app_settings
+from .conf import app_settings, report_storage, signs_urls
 from .engine import AsyncStream, GzipWire, IdentityWire, StreamJob, SyncStream
 from .models import ReportRun
 from .runs import slots
-from .stored import READ_SIZE, report_storage, signed_url, signs_urls
+from .stored import READ_SIZE, signed_url
 
 ACCEPTS_GZIP = re.compile(r"\bgzip\b")
 

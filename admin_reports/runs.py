@@ -165,13 +165,25 @@ def check_may_start(request: RunRequest, user: Any = None) -> None:
             raise refused
 
 
+# A background run that no worker has taken yet: it waits, however long, and is not lost.
+WAITING_FOR_A_WORKER = Q(background=True, status=RunStatus.QUEUED)
+
+
+def _signs_of_life() -> tuple[Q, Q]:
+    """(alive, silent): a sign of life within LOST_AFTER seconds (or, with none yet, a run
+    created within them), and its opposite."""
+    since = timezone.now() - dt.timedelta(seconds=LOST_AFTER)
+    alive = Q(heartbeat_at__gte=since) | Q(heartbeat_at__isnull=True, created_at__gte=since)
+    silent = Q(heartbeat_at__lt=since) | Q(heartbeat_at__isnull=True, created_at__lt=since)
+    return alive, silent
+
+
 def running_runs() -> QuerySet[ReportRun]:
     """The runs at work now, in every process and on every machine: streams not ended,
     background runs a worker has taken; not queued background runs, not lost runs."""
-    since = timezone.now() - dt.timedelta(seconds=LOST_AFTER)
-    alive = Q(heartbeat_at__gte=since) | Q(heartbeat_at__isnull=True, created_at__gte=since)
-    waiting = Q(background=True, status=RunStatus.QUEUED)
-    return ReportRun.objects.filter(alive, status__in=UNFINISHED).exclude(waiting)
+    alive, _silent = _signs_of_life()
+    unfinished = ReportRun.objects.filter(alive, status__in=UNFINISHED)
+    return unfinished.exclude(WAITING_FOR_A_WORKER)
 
 
 def cap_refusal(user_key: Any) -> TooManyStreams | None:
@@ -381,10 +393,8 @@ def mark_lost(runs: QuerySet[ReportRun] | None = None) -> int:
     A lost run ends at its last sign of life; its user gets the e-mail they asked for
     (once: the process that records the end sends it)."""
     runs = ReportRun.objects.all() if runs is None else runs
-    since = timezone.now() - dt.timedelta(seconds=LOST_AFTER)
-    silent = Q(heartbeat_at__lt=since) | Q(heartbeat_at__isnull=True, created_at__lt=since)
-    waiting = Q(background=True, status=RunStatus.QUEUED)  # a worker has not taken it yet
-    found = runs.filter(silent, status__in=UNFINISHED).exclude(waiting)
+    _alive, silent = _signs_of_life()
+    found = runs.filter(silent, status__in=UNFINISHED).exclude(WAITING_FOR_A_WORKER)
     lost = 0
     for pk, notify in found.values_list("pk", "notify"):
         ended = ReportRun.objects.filter(pk=pk, status__in=UNFINISHED).update(

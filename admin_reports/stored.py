@@ -24,15 +24,14 @@ import uuid
 from collections.abc import Iterator
 from typing import Any
 
-from django.conf import settings
 from django.core.files import File
-from django.core.files.storage import FileSystemStorage, Storage, storages
+from django.core.files.storage import FileSystemStorage
 from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.text import get_valid_filename
 from django.utils.translation import gettext as _
 
-from .conf import app_settings
+from .conf import app_settings, report_storage
 from .engine import GzipWire
 from .models import ReportRun, RunStatus
 
@@ -40,15 +39,6 @@ logger = logging.getLogger("admin_reports.stored")
 
 # Bytes read from a storage at a time when a download streams a file.
 READ_SIZE = 256 * 1024
-
-
-def report_storage() -> Storage:
-    """The storage of report files."""
-    key = app_settings.STORAGE
-    if key is not None:
-        return storages[key]
-    location = os.path.join(settings.MEDIA_ROOT or "", "admin_reports")
-    return FileSystemStorage(location=location)
 
 
 def stored_name(token: uuid.UUID, filename: str, when: dt.datetime | None = None) -> str:
@@ -105,7 +95,8 @@ def file_gone(run: ReportRun) -> tuple[str, int] | None:
         return _("This run has not finished: its file is not ready yet."), 404
     if run.status != RunStatus.SUCCEEDED:
         return _("This run did not succeed: it has no file."), 404
-    if run.expires_at is not None and run.expires_at <= timezone.now():
+    if run.file_expired:
+        assert run.expires_at is not None
         when = date_format(timezone.localtime(run.expires_at), "DATETIME_FORMAT")
         return _("The file of this run expired on %(when)s and was deleted.") % {"when": when}, 410
     if run.background or run.file_size is not None:
@@ -147,12 +138,6 @@ def _remove_empty_folders(storage: FileSystemStorage, name: str) -> None:
         except OSError:  # not empty, or gone
             return
         folder = os.path.dirname(folder)
-
-
-def signs_urls(storage: Storage) -> bool:
-    """Whether a storage has URLs of its own (S3's, signed): not FileSystemStorage's,
-    which point into MEDIA_URL, public and permanent."""
-    return type(storage).url is not FileSystemStorage.url
 
 
 def signed_url(name: str, filename: str) -> str:
