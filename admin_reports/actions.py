@@ -30,7 +30,13 @@ from django.utils.translation import gettext as _
 
 from .background import QueueUnavailable, enqueue_run, queued_message
 from .definitions.spec import ReportSpec
-from .exceptions import InvalidParameters, ReportNotFound, ReportPermissionDenied, TooManyStreams
+from .exceptions import (
+    InvalidParameters,
+    ReportNotFound,
+    ReportPermissionDenied,
+    TooManyStreams,
+    in_words,
+)
 from .forms import ReportForm
 from .permissions import may_run, refusal
 from .presets import describe_preset, save_preset
@@ -121,7 +127,7 @@ class ReportActionMixin(_ModelAdmin):
                 model, request.POST.getlist(ACTION_CHECKBOX_NAME)
             )
             if refused is not None:
-                return _refusal_text(refused), REFUSALS[type(refused)]
+                return in_words(refused), REFUSALS[type(refused)]
         return None
 
     def report_view(self, request: HttpRequest, queryset: QuerySet, spec: ReportSpec) -> Any:
@@ -140,7 +146,7 @@ class ReportActionMixin(_ModelAdmin):
             try:
                 handle = open_stream(form.run_request, user=request.user)
             except tuple(REFUSALS) as exc:
-                self.message_user(request, _refusal_text(exc), messages.ERROR)
+                self.message_user(request, in_words(exc), messages.ERROR)
                 status = REFUSALS[type(exc)]
             else:
                 return stream_csv(request, handle.job, handle.filename, release=handle.release)
@@ -168,7 +174,7 @@ class ReportActionMixin(_ModelAdmin):
                 admin_site=self.admin_site.name,
             )
         except tuple(REFUSALS) as exc:
-            self.message_user(request, _refusal_text(exc), messages.ERROR)
+            self.message_user(request, in_words(exc), messages.ERROR)
             return REFUSALS[type(exc)]
         self.message_user(request, queued_message(run), messages.SUCCESS)
         return redirect(f"{self.admin_site.name}:admin_reports_reportrun_change", run.pk)
@@ -281,12 +287,6 @@ def _selection_refusal(model: Any, keys: list[str]) -> InvalidParameters | None:
     except InvalidParameters as exc:
         return exc
     return None
-
-
-def _refusal_text(exc: Exception) -> str:
-    if isinstance(exc, ValidationError):
-        return " ".join(exc.messages)
-    return str(exc)
 
 
 class ReportActionModelAdmin(ReportActionMixin, admin.ModelAdmin):

@@ -37,6 +37,7 @@ from .exceptions import (
     ReportNotFound,
     ReportPermissionDenied,
     TooManyStreams,
+    in_words,
 )
 from .models import SCHEDULE_FIELDS, ReportPreset, ReportRun, RunStatus
 from .permissions import may_run_reports, refusal
@@ -492,8 +493,7 @@ class ReportPresetAdmin(StaffWhoRunReports, ImportExportModelAdmin):
             )
             handle = open_stream(run_request, user=request.user)
         except (InvalidParameters, ReportPermissionDenied, TooManyStreams) as exc:
-            text = " ".join(exc.messages) if isinstance(exc, InvalidParameters) else str(exc)
-            self.message_user(request, text, messages.ERROR)
+            self.message_user(request, in_words(exc), messages.ERROR)
             return redirect(changelist)
         return stream_csv(request, handle.job, handle.filename, release=handle.release)
 
@@ -518,8 +518,7 @@ class ReportPresetAdmin(StaffWhoRunReports, ImportExportModelAdmin):
             TooManyStreams,
             QueueUnavailable,
         ) as exc:
-            text = " ".join(exc.messages) if isinstance(exc, InvalidParameters) else str(exc)
-            self.message_user(request, text, messages.ERROR)
+            self.message_user(request, in_words(exc), messages.ERROR)
             return redirect(f"{site.name}:admin_reports_reportpreset_changelist")
         self.message_user(request, queued_message(run), messages.SUCCESS)
         return redirect(f"{site.name}:admin_reports_reportrun_change", run.pk)

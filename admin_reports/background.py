@@ -28,7 +28,13 @@ from django.utils.translation import ngettext
 
 from .conf import app_settings
 from .engine import IdentityWire, StreamAborted, SyncStream
-from .exceptions import InvalidParameters, ReportError, ReportNotFound, TooManyStreams
+from .exceptions import (
+    InvalidParameters,
+    ReportError,
+    ReportNotFound,
+    TooManyStreams,
+    in_words,
+)
 from .models import ReportRun, RunStatus
 from .notify import notify_end
 from .permissions import refusal
@@ -156,8 +162,7 @@ def execute_run(run_pk: int) -> str:
     try:
         request = rebuild_request(run)
     except (ReportError, InvalidParameters, ValidationError) as exc:
-        message = " ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc)
-        return _end(run, RunStatus.FAILED, message)
+        return _end(run, RunStatus.FAILED, in_words(exc))
     handle = run_handle(run, request, keep=True)
     stream = iter(SyncStream(handle.job, IdentityWire(heartbeats=False)))
     try:

@@ -61,3 +61,11 @@ class InvalidSetting(ReportError, ImproperlyConfigured):
     def __init__(self, message: str, hint: str) -> None:
         super().__init__(message)
         self.hint = hint
+
+
+def in_words(error: Exception) -> str:
+    """An error's message for people: a ValidationError's messages (InvalidParameters'
+    too) joined, any other error's text."""
+    if isinstance(error, ValidationError):
+        return " ".join(error.messages)
+    return str(error)

@@ -40,7 +40,7 @@ from django.utils.translation import gettext as _
 
 from .background import enqueue_run
 from .conf import app_settings
-from .exceptions import InvalidParameters, ReportNotFound, ReportPermissionDenied
+from .exceptions import InvalidParameters, ReportNotFound, ReportPermissionDenied, in_words
 from .models import ReportPreset, ReportRun, RunStatus, ScheduleKind
 from .notify import notify_end
 from .presets import preset_problem, preset_request
@@ -229,7 +229,7 @@ def _claim(preset: ReportPreset, slot: dt.datetime, site: Any) -> tuple[ReportRu
             )
             return run, ""
         except (InvalidParameters, ReportNotFound, ReportPermissionDenied) as exc:
-            reason = " ".join(exc.messages) if isinstance(exc, InvalidParameters) else str(exc)
+            reason = in_words(exc)
     return _failed_run(preset, slot, reason), reason
 
 
