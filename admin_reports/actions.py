@@ -40,8 +40,9 @@ from .exceptions import (
 from .forms import ReportForm
 from .permissions import may_run, refusal
 from .presets import describe_preset, save_preset
+from .preview import Preview, PreviewFailed, run_preview
 from .registry import registry
-from .responses import stream_csv
+from .responses import client_watch, stream_csv
 from .run_request import primary_key
 from .runs import check_may_start, open_stream
 from .selection import Selection, filter_resolver
@@ -159,7 +160,26 @@ class ReportActionMixin(_ModelAdmin):
             status = enqueued
         if step == "save_preset" and form.is_valid():
             form = self._save_preset(request, spec, selection, form)
-        return self._render_form(request, spec, selection, form, status)
+        preview = None
+        if step == "preview":
+            preview, status = self._preview(request, form)
+        return self._render_form(request, spec, selection, form, status, preview)
+
+    def _preview(self, request: HttpRequest, form: ReportForm) -> tuple[Preview | None, int]:
+        """The preview of the form's run, or the page's status with a message why not."""
+        if not form.is_valid() or form.run_request is None:
+            return None, 400
+        try:
+            preview = run_preview(
+                form.run_request, user=request.user, client=client_watch(request)
+            )
+        except tuple(REFUSALS) as exc:
+            self.message_user(request, in_words(exc), messages.ERROR)
+            return None, REFUSALS[type(exc)]
+        except PreviewFailed as exc:
+            self.message_user(request, str(exc), messages.ERROR)
+            return None, 503
+        return preview, 200
 
     def _enqueue(self, request: HttpRequest, form: ReportForm) -> HttpResponseBase | int:
         """Queue a background run and go to it in the run log; else the page's status."""
@@ -246,6 +266,7 @@ class ReportActionMixin(_ModelAdmin):
         selection: Selection,
         form: ReportForm,
         status: int = 200,
+        preview: Preview | None = None,
     ) -> TemplateResponse:
         opts = self.model._meta
         site = self.admin_site
@@ -261,6 +282,7 @@ class ReportActionMixin(_ModelAdmin):
                 form.errors.get(name) for name in form.fields if name.startswith("preset_")
             ),
             "action_name": f"{ACTION_PREFIX}{spec.name}",
+            "preview": preview,
             "opts": opts,
             "media": self.media + form.media,
             "status_url": reverse(f"{site.name}:admin_reports_reportrun_status_base"),

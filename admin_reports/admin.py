@@ -177,6 +177,7 @@ class ReportRunAdmin(StaffWhoRunReports, admin.ModelAdmin):
                 "finished": run.finished,
                 "elapsed": round(elapsed, 1),
                 "rows": run.rows,
+                "rows_estimate": run.rows_estimate,
                 "bytes": run.bytes,
                 "error": run.error,
                 "cancel_requested": run.cancel_requested,

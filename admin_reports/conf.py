@@ -75,6 +75,12 @@ DEFAULTS: dict[str, Any] = {
     # Objects a download may name by key (select=3,7,...); a changelist's "select all"
     # runs on its filter instead and has no such limit (None: no limit).
     "MAX_SELECTED": 10_000,
+    # Seconds a row estimate may take (SQLite counts the rows; PostgreSQL asks the
+    # planner): past them the estimate is "unknown".
+    "ESTIMATE_SECONDS": 2.0,
+    # Rows the report form's Preview shows, and seconds it may run before it is stopped.
+    "PREVIEW_ROWS": 100,
+    "PREVIEW_TIMEOUT": 30.0,
     # Background runs and stored files (docs/background.md).
     # The key of settings.STORAGES that keeps report files; None: a FileSystemStorage in
     # MEDIA_ROOT/admin_reports.

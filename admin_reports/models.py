@@ -57,6 +57,8 @@ class ReportRun(models.Model):
         _("status"), max_length=16, choices=RunStatus, default=RunStatus.QUEUED, db_index=True
     )
     rows = models.BigIntegerField(_("rows"), default=0)
+    # How many rows the run will have, estimated as it starts (estimate.py); None: unknown.
+    rows_estimate = models.BigIntegerField(_("estimated rows"), null=True, blank=True)
     bytes = models.BigIntegerField(_("bytes"), default=0)
     created_at = models.DateTimeField(_("created"), default=timezone.now, db_index=True)
     started_at = models.DateTimeField(_("started"), null=True, blank=True)

@@ -41,6 +41,7 @@ from .compiler import CompiledReport, compile_report
 from .conf import app_settings
 from .csv_output import report_job
 from .engine import IdentityWire, Outcome, QueryTimeout, StreamAborted, StreamJob, SyncStream
+from .estimate import estimate_rows
 from .exceptions import InvalidParameters, ReportError, RunFailed, TooManyStreams
 from .models import ReportRun, RunStatus
 from .notify import notify_end
@@ -247,6 +248,7 @@ def run_handle(
         run.path = row_path(compiled)[0]
         ReportRun.objects.filter(pk=run.pk).update(path=run.path)
     tracker = RunTracker(run.pk)
+    tracker.compiled = compiled
     if keep:
         tracker.keeper = FileKeeper(stored_name(run.token, request.filename, run.created_at))
     job = report_job(
@@ -435,6 +437,8 @@ class RunTracker:
         self._failed_writes = 0
         # Keeps the file in the storage (background runs, ADMIN_REPORTS_KEEP_STREAMED).
         self.keeper: FileKeeper | None = None
+        # The run's report, whose row count is estimated as it starts (progress panels).
+        self.compiled: CompiledReport | None = None
 
     def on_rows(self, rows: int, size: int) -> None:
         """From the producer thread, after each chunk."""
@@ -446,6 +450,20 @@ class RunTracker:
             target=self._watch, name=f"admin-reports-run-{self.run_pk}", daemon=True
         )
         self.thread.start()
+        if self.compiled is not None and app_settings.ESTIMATE_SECONDS:
+            # Its own thread: counting (SQLite) must not hold up the tracker's looks.
+            threading.Thread(
+                target=self._estimate, name=f"admin-reports-estimate-{self.run_pk}", daemon=True
+            ).start()
+
+    def _estimate(self) -> None:
+        assert self.compiled is not None
+        try:
+            estimate = estimate_rows(self.compiled)
+            if estimate.rows is not None and not self.done.is_set():
+                self._store(rows_estimate=estimate.rows)
+        finally:
+            connections.close_all()
 
     def finish(self, outcome: Outcome, error: BaseException | None, sent: int) -> None:
         self.outcome, self.error = outcome, error

@@ -48,12 +48,7 @@
     });
   }
 
-  function size(bytes) {
-    const units = ["bytes", "KB", "MB", "GB"];
-    let i = 0;
-    while (bytes >= 1024 && i < units.length - 1) { bytes /= 1024; i += 1; }
-    return (i ? bytes.toFixed(1) : bytes) + " " + units[i];
-  }
+  const size = window.adminReports.size;
 
   function stop() {
     active = false;
@@ -61,14 +56,18 @@
     document.getElementById("report-cancel").hidden = true;
   }
 
+  function tell(message) {
+    refusal.querySelector("li").textContent = message;
+    refusal.hidden = false;
+    refusal.scrollIntoView({ block: "nearest" });
+  }
+
   // Nothing started: the message says why, and the panel has nothing to show.
   function refuse(message) {
     stop();
-    refusal.querySelector("li").textContent = message;
-    refusal.hidden = false;
+    tell(message);
     panel.hidden = true;
     panel.dataset.status = "refused";
-    refusal.scrollIntoView({ block: "nearest" });
   }
 
   async function poll(settled = false) {
@@ -83,10 +82,7 @@
     }
     if (!response.ok) return;
     const run = await response.json();
-    show("report-status", run.status_label);
-    show("report-elapsed", run.elapsed.toFixed(1) + " s");
-    show("report-rows", run.rows.toLocaleString());
-    show("report-bytes", size(run.bytes));
+    window.adminReports.showProgress(run, show);
     panel.dataset.status = run.status;
     if (run.error) {
       const error = document.getElementById("report-error");
@@ -110,27 +106,84 @@
     else poll(true);
   });
 
-  form.addEventListener("submit", async (event) => {
-    datesEdited(); // whatever way the dates changed, the server sees what the boxes show
-    const button = event.submitter;
-    if (!button || button.value !== "download") return; // save preset: a normal POST
-    event.preventDefault();
+  // form.action would be the input named "action", not the form's URL.
+  const formUrl = () => form.getAttribute("action") || window.location.href;
+
+  // The server's check of the form; false when the page itself must tell (errors, a
+  // refusal): then it is submitted as `step`, or the refusal shown.
+  async function checked(step, refused = refuse) {
     refusal.hidden = true;
-    delete panel.dataset.status; // a new try: no status until there is one
     const data = new FormData(form);
     data.set("_report_step", "validate");
-    // form.action would be the input named "action", not the form's URL.
-    const response = await fetch(form.getAttribute("action") || window.location.href, {
+    const response = await fetch(formUrl(), {
       method: "POST", body: data, credentials: "same-origin",
     });
     // Not JSON (a login page after the session ended...): submit, and the page tells.
     const result = await response.json().catch(() => ({ valid: false }));
-    if (result.refusal) { refuse(result.refusal); return; }
+    if (result.refusal) { refused(result.refusal); return false; }
     if (!result.valid) { // let the page show the errors
       form.target = "";
-      submitAs(form, "download");
+      submitAs(form, step);
+      return false;
+    }
+    return true;
+  }
+
+  // Preview: the page answers with itself, its preview section filled; only that
+  // section is taken. Cancel aborts the request, which stops the query (the server
+  // notices the client leave).
+  const waiting = document.getElementById("report-preview-waiting");
+  let previewing = null;
+  async function preview() {
+    // A refusal of the preview leaves a download's progress panel as it is.
+    if (previewing || !(await checked("preview", tell))) return;
+    const data = new FormData(form);
+    data.set("_report_step", "preview");
+    previewing = new AbortController();
+    waiting.hidden = false;
+    waiting.querySelector("span").textContent = gettext("Running the preview…");
+    document.getElementById("report-preview-cancel").hidden = false;
+    try {
+      const response = await fetch(formUrl(), {
+        method: "POST", body: data, credentials: "same-origin", signal: previewing.signal,
+      });
+      const page = new DOMParser().parseFromString(await response.text(), "text/html");
+      const fresh = page.getElementById("report-preview");
+      const error = page.querySelector(".messagelist .error, .errornote");
+      if (fresh && !fresh.hidden) {
+        document.getElementById("report-preview").replaceWith(document.importNode(fresh, true));
+        waiting.hidden = true;
+        document.getElementById("report-preview").scrollIntoView({ block: "nearest" });
+      } else if (error) {
+        waiting.hidden = true;
+        tell(error.textContent.trim());
+      } else {
+        submitAs(form, "preview"); // something else: the page tells
+      }
+    } catch (error) {
+      if (error.name !== "AbortError") throw error;
+      waiting.querySelector("span").textContent = gettext("The preview was cancelled.");
+      document.getElementById("report-preview-cancel").hidden = true;
+    } finally {
+      previewing = null;
+    }
+  }
+  document.getElementById("report-preview-cancel").addEventListener("click", () => {
+    if (previewing) previewing.abort();
+  });
+
+  form.addEventListener("submit", async (event) => {
+    datesEdited(); // whatever way the dates changed, the server sees what the boxes show
+    const button = event.submitter;
+    if (button && button.value === "preview") {
+      event.preventDefault();
+      await preview();
       return;
     }
+    if (!button || button.value !== "download") return; // save preset: a normal POST
+    event.preventDefault();
+    delete panel.dataset.status; // a new try: no status until there is one
+    if (!(await checked("download"))) return;
     token.value = uuid4();
     active = true;
     missing = 0;

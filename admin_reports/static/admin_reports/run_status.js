@@ -17,19 +17,9 @@
   }
   let timer = null;
 
-  function size(bytes) {
-    const units = ["bytes", "KB", "MB", "GB"];
-    let i = 0;
-    while (bytes >= 1024 && i < units.length - 1) { bytes /= 1024; i += 1; }
-    return (i ? bytes.toFixed(1) : bytes) + " " + units[i];
-  }
-
   function render(run) {
     panel.dataset.status = run.status;
-    show("report-status", run.status_label);
-    show("report-rows", run.rows.toLocaleString());
-    show("report-bytes", size(run.bytes));
-    show("report-elapsed", run.elapsed.toFixed(1) + " s");
+    window.adminReports.showProgress(run, show);
     const error = document.getElementById("report-error");
     error.hidden = !run.error;
     error.textContent = run.error;
