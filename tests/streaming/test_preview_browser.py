@@ -1,0 +1,106 @@
+"""The report form's Preview in a real browser (Debian's chromium, Playwright) on gunicorn,
+as a staff user with the permissions docs/admin.md lists for order_lines: the table
+equals the first 100 data rows of the download, the estimate and the dates show, and a
+slow preview can be cancelled. Screenshots go to test-artifacts/."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+
+from admin_reports.models import ReportRun
+from admin_reports.registry import registry
+
+from ..factories import OrderLineFactory, ProductFactory
+from ..waiting import wait_until
+from .browser import (
+    BERLIN,
+    choose_report,
+    csv_rows,
+    download,
+    logged_in,
+    screenshot,
+    staff_user,
+)
+from .conftest import running
+from .test_proxies import browser  # noqa: F401  the module's browser fixture
+
+pytestmark = [pytest.mark.server, pytest.mark.django_db(transaction=True)]
+
+# What docs/admin.md says staff need to run order_lines.
+LINES_PERMISSIONS = ["admin_reports.run_report", *registry.get("order_lines").permissions]
+
+
+@pytest.fixture(scope="module")
+def server(django_db_setup, tmp_path_factory):
+    log = tmp_path_factory.mktemp("server") / "gunicorn.log"
+    with running("gunicorn", log) as server:
+        yield server
+
+
+@pytest.fixture
+def page(browser, server):  # noqa: F811
+    user = staff_user("previewer", LINES_PERMISSIONS)
+    with logged_in(browser, server, user) as page:
+        yield page
+
+
+@pytest.fixture
+def lines():
+    """130 order lines of one product in January 2026."""
+    kite = ProductFactory(sku="TOY-1", name="Kite")
+    for n in range(130):
+        OrderLineFactory(
+            order__placed_at=dt.datetime(2026, 1, 1 + n % 31, 12, n % 60, tzinfo=BERLIN),
+            order__status="paid",
+            product=kite,
+            quantity=n + 1,
+            unit_price=Decimal("1.25"),
+        )
+    return kite
+
+
+def table(page) -> list[list[str]]:
+    header = page.locator("#report-preview-table thead th").all_text_contents()
+    rows = [
+        row.locator("td").all_text_contents()
+        for row in page.locator("#report-preview-table tbody tr").all()
+    ]
+    return [header, *rows]
+
+
+def test_the_preview_is_the_first_100_rows_of_the_download(page, server, lines):
+    choose_report(page, server.url, action="report_order_lines")
+    page.select_option("select[name=quick_range]", "")
+    page.fill("#id_start", "2026-01-01")
+    page.fill("#id_end", "2026-01-31")
+    page.click("#report-preview-button")
+    page.wait_for_selector("#report-preview:not([hidden]) #report-preview-table")
+    assert page.inner_text("#report-preview-range") == "1 Jan 2026 - 31 Jan 2026, Europe/Berlin"
+    assert page.inner_text("#report-preview-estimate").startswith(("130 rows", "about "))
+    assert page.inner_text("#report-preview-shown").startswith("the first 100 rows")
+    shown = table(page)
+    screenshot(page, "report-form-preview", full_page=True)
+
+    got = download(page, lambda: page.click("#report-download"))
+    rows = csv_rows(got.data)
+    assert len(rows) == 131
+    assert shown == rows[:101], "the header and the first 100 data rows of the file"
+    assert ReportRun.objects.count() == 1, "the download is a run; the preview was not"
+
+
+def test_a_slow_preview_can_be_cancelled(page, server):
+    kite = ProductFactory(sku="TOY-9", name="Slow kite")
+    # slow_start sums every line before its first row: 10 ms a line, 15 s.
+    OrderLineFactory.create_batch(1500, product=kite)
+    choose_report(page, server.url, action="report_slow_start")
+    page.click("#report-preview-button")
+    page.wait_for_selector("#report-preview-waiting:not([hidden])")
+    page.click("#report-preview-cancel")
+    page.wait_for_selector("#report-preview-waiting:has-text('The preview was cancelled.')")
+    assert page.locator("#report-preview").is_hidden()
+    gone = "Preview of slow_start cancelled: the client went away."
+    assert wait_until(lambda: gone in server.log.read_text(), 30), "the query was stopped"
+    assert ReportRun.objects.count() == 0
