@@ -6,9 +6,11 @@ slow preview can be cancelled. Screenshots go to test-artifacts/."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 from decimal import Decimal
 
 import pytest
+from django.db import connection
 
 from admin_reports.models import ReportRun
 from admin_reports.registry import registry
@@ -105,3 +107,20 @@ def test_a_slow_preview_can_be_cancelled(page, server):
     gone = "Preview of slow_start cancelled: the client went away."
     assert wait_until(lambda: gone in server.log.read_text(), 30), "the query was stopped"
     assert ReportRun.objects.count() == 0
+
+
+def test_the_progress_panel_shows_the_share_of_the_estimate(page, server):
+    kite = ProductFactory(sku="TOY-8", name="Slow kite")
+    OrderLineFactory.create_batch(600, product=kite)  # slow_lines: 10 ms a row, 6 s
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:  # statistics for the planner's estimate
+            cursor.execute("ANALYZE shop_orderline, shop_order, shop_product")
+    choose_report(page, server.url, action="report_slow_lines")
+    page.click("#report-download")
+    share = page.locator("#report-share")
+    share.wait_for(state="visible", timeout=30_000)
+    assert re.fullmatch(r"\d{1,2}% of about [\d,]+ rows(, about .+ left)?", share.inner_text())
+    screenshot(page.locator("#report-progress"), "report-progress-share")
+    page.click("#report-cancel")
+    page.wait_for_selector("#report-progress[data-status=cancelled]")
+    assert share.is_hidden(), "no share once the run has ended"

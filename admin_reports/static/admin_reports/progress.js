@@ -24,7 +24,7 @@ window.adminReports = window.adminReports || {};
     const estimate = run.rows_estimate;
     if (!estimate || run.finished || run.rows > estimate) return "";
     const percent = Math.min(99, Math.floor((100 * run.rows) / estimate));
-    let text = interpolate(gettext("%(percent)s%% of about %(total)s rows"), {
+    let text = interpolate(gettext("%(percent)s% of about %(total)s rows"), {
       percent: percent, total: estimate.toLocaleString(),
     }, true);
     if (run.rows > 0 && run.elapsed >= 1) {
