@@ -31,10 +31,10 @@ from django.utils.translation import gettext as _
 from .definitions.spec import ChartSpec, ChartType
 
 WIDTH, HEIGHT = 720, 360
-CHAR = 7  # about the width of a character at FONT_SIZE, in the viewBox's units
+CHAR = 7.5  # about the width of a character at FONT_SIZE, in the viewBox's units
 FONT_SIZE = 12
 MAX_SERIES = 10  # the largest by their total are drawn; the others are counted
-LABEL_CHARS = 28  # a legend entry or tick label is cut here (whole in its tooltip)
+LABEL_CHARS = 24  # a legend entry or tick label is cut here (whole in its tooltip)
 MARKERS_UP_TO = 60  # points of a line get a dot while there are this few x values
 # Ten colours told apart on light and dark backgrounds (Tableau 10).
 PALETTE = (
@@ -150,9 +150,10 @@ class _Drawing:
         self.ticks, self.step = _nice_ticks(min([0.0, *values]), max([0.0, *values]))
         self.tick_texts = _number_texts(self.ticks, self.step)
         names = [_cut(name) for name in data.series]
-        legend = max(len(name) for name in names) * CHAR + 28
-        self.left = 24 + max(len(text) for text in self.tick_texts) * CHAR
-        self.right, self.top, self.bottom = WIDTH - legend - 8, 12, HEIGHT - 48
+        # The legend: a gap, a swatch, the longest name, a margin (capitals are wide).
+        legend = 16 + 18 + max(len(name) for name in names) * CHAR + 14
+        self.left = round(24 + max(len(text) for text in self.tick_texts) * CHAR)
+        self.right, self.top, self.bottom = WIDTH - round(legend), 12, HEIGHT - 48
 
     def svg(self) -> ChartSVG:
         parts = [
@@ -377,7 +378,11 @@ def _text(value: Any, date_format: str | None = None) -> str:
 
 
 def _cut(text: str, limit: int = LABEL_CHARS) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    """Long text cut in the middle: names often differ at their end ("… 2026 B")."""
+    if len(text) <= limit:
+        return text
+    tail = (limit - 1) // 2
+    return text[: limit - 1 - tail] + "…" + text[-tail:]
 
 
 def _esc(text: str) -> str:
