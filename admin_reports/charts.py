@@ -64,6 +64,7 @@ class _Data:
 
     xs: list[Any]
     series: dict[str, dict[Any, float | None]] = field(default_factory=dict)
+    kind: str = "category"  # of x, see _kind()
     rows: int = 0
     left_out: int = 0  # series not drawn
 
@@ -95,7 +96,7 @@ def _collect(chart: ChartSpec, names: list[str], labels, rows) -> _Data:
     for row in rows:
         data.rows += 1
         x = row[x_at]
-        if x is None:
+        if x is None or x != x:  # NULL, NaN: nowhere on the axis
             continue
         seen.setdefault(x, None)
         for label, index in y_at:
@@ -104,7 +105,13 @@ def _collect(chart: ChartSpec, names: list[str], labels, rows) -> _Data:
             value, before = _number(row[index]), points.get(x)
             points[x] = value if before is None else before + (value or 0)
     xs = list(seen)
-    data.xs = sorted(xs) if _kind(xs) != "category" else xs
+    data.kind = _kind(xs)
+    if data.kind != "category":
+        try:
+            xs.sort()
+        except (TypeError, ArithmeticError):  # naive and aware datetimes, ...
+            data.kind = "category"
+    data.xs = xs
     if len(data.series) > MAX_SERIES:
         totals = {key: sum(abs(v or 0) for v in p.values()) for key, p in data.series.items()}
         kept = sorted(totals, key=totals.__getitem__, reverse=True)[:MAX_SERIES]
@@ -130,7 +137,10 @@ def _kind(xs: list[Any]) -> str:
     """How x values are placed: by value (numbers, times), or evenly (categories)."""
     if all(isinstance(x, int | float | Decimal) and not isinstance(x, bool) for x in xs):
         return "number"
-    return "time" if all(isinstance(x, dt.date) for x in xs) else "category"
+    if all(isinstance(x, dt.datetime) for x in xs):
+        return "time"
+    dates = all(isinstance(x, dt.date) and not isinstance(x, dt.datetime) for x in xs)
+    return "time" if dates else "category"
 
 
 def _position(x: Any) -> float:
@@ -143,7 +153,7 @@ class _Drawing:
     def __init__(self, chart: ChartSpec, title: str, labels, data: _Data) -> None:
         self.chart, self.title, self.labels, self.data = chart, title, labels, data
         self.bars_drawn = chart.type is ChartType.BAR
-        self.kind = "category" if self.bars_drawn else _kind(data.xs)
+        self.kind = "category" if self.bars_drawn else data.kind
         self.index = {x: index for index, x in enumerate(data.xs)}
         self.date_format = _date_format(data.xs)
         values = [v for points in data.series.values() for v in points.values() if v is not None]
@@ -357,9 +367,7 @@ def _number_texts(ticks: list[float], step: float) -> list[str]:
 
 def _date_format(xs: list[Any]) -> str:
     """How x's dates read: by month when they are months, with the year when it changes."""
-    dates = [x for x in xs if isinstance(x, dt.date)]
-    if any(isinstance(x, dt.datetime) for x in dates):
-        return "j M Y H:i"
+    dates = [x for x in xs if isinstance(x, dt.date) and not isinstance(x, dt.datetime)]
     if dates and all(x.day == 1 for x in dates):
         return "M Y"
     return "j M" if len({x.year for x in dates}) == 1 else "j M Y"
@@ -369,11 +377,11 @@ def _text(value: Any, date_format: str | None = None) -> str:
     """An x value or series name in words."""
     if value is None:
         return _("(empty)")
+    if isinstance(value, dt.datetime):
+        local = timezone.localtime(value) if timezone.is_aware(value) else value
+        return dateformat.format(local, "j M Y H:i")
     if isinstance(value, dt.date):
-        if isinstance(value, dt.datetime) and timezone.is_aware(value):
-            value = timezone.localtime(value)
-        whole = "j M Y H:i" if isinstance(value, dt.datetime) else "j M Y"
-        return dateformat.format(value, date_format or whole)
+        return dateformat.format(value, date_format or "j M Y")
     return str(value)
 
 
