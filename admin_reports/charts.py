@@ -121,16 +121,14 @@ def _collect(chart: ChartSpec, names: list[str], labels, rows) -> _Data:
 
 
 def _number(value: Any) -> float | None:
+    """y as a float; None (a gap) for what is not a number, or is beyond what a chart shows."""
     if isinstance(value, bool) or value is None:
         return None
-    if isinstance(value, int | float | Decimal):
-        number = float(value)
-    else:
-        try:  # a formatted cell
-            number = float(str(value))
-        except ValueError:
-            return None
-    return number if math.isfinite(number) else None
+    try:  # a Decimal, an int, or a formatted cell
+        number = float(value if isinstance(value, int | float | Decimal) else str(value))
+    except (ValueError, OverflowError):
+        return None
+    return number if number == 0 or 1e-100 < abs(number) < 1e100 else None
 
 
 def _kind(xs: list[Any]) -> str:
@@ -358,7 +356,7 @@ def _number_texts(ticks: list[float], step: float) -> list[str]:
         ((size, suffix) for size, suffix in UNITS if top >= size * (10 if suffix == "k" else 1)),
         (1.0, ""),
     )
-    decimals = max(0, -math.floor(math.log10(step / size) + 1e-9))
+    decimals = min(max(0, -math.floor(math.log10(step / size) + 1e-9)), 12)
     # Zero is "0": not "0k", not "-0.0".
     return [
         f"{tick / size:,.{decimals}f}{suffix}" if abs(tick) > step / 2 else "0" for tick in ticks

@@ -7,12 +7,15 @@ tests/streaming/test_charts_browser.py.
 
 import datetime as dt
 import itertools
+import math
 import xml.etree.ElementTree as ET
 from decimal import Decimal
 from types import SimpleNamespace
 
 import pytest
 from django.template.loader import render_to_string
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from admin_reports.charts import MAX_SERIES, render_chart
 from admin_reports.definitions.spec import ChartSpec, ChartType
@@ -216,3 +219,32 @@ def test_the_template_puts_the_chart_in_a_figure_with_its_caption():
     assert str(svg) in html
     assert "<figcaption>Revenue by Day, one line per SKU: 2 rows.</figcaption>" in html
     assert render_to_string("admin/admin_reports/chart.html", {"chart": None}).strip() == ""
+
+
+X_VALUES = st.one_of(
+    st.none(),
+    st.integers(-5, 5),
+    st.dates(dt.date(2025, 1, 1), dt.date(2025, 1, 9)),
+    st.text(max_size=6),
+)
+Y_VALUES = st.one_of(
+    st.none(),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.decimals(allow_nan=False, places=2, min_value=-(10**12), max_value=10**12),
+    st.integers(-(10**15), 10**15),
+    st.text(max_size=4),
+)
+ROWS = st.lists(st.tuples(st.text(max_size=8), X_VALUES, Y_VALUES, Y_VALUES), max_size=25)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    rows=ROWS,
+    chart=st.sampled_from([LINE, BAR, ChartSpec(ChartType.BAR, "day", ("revenue",), "sku")]),
+)
+def test_any_rows_give_well_formed_svg_with_finite_coordinates(rows, chart):
+    root = parsed(render_chart(chart, COLUMNS, rows))
+    for element in root.iter():
+        numbers = [element.get(name) for name in ("x", "y", "cx", "cy", "width", "height")]
+        numbers += (element.get("d") or "").replace("M", " ").replace("L", " ").split()
+        assert all(math.isfinite(float(number)) for number in numbers if number is not None)
