@@ -8,12 +8,15 @@ Screenshots go to test-artifacts/.
 from __future__ import annotations
 
 import datetime as dt
+import shutil
+from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 from django.contrib.staticfiles import finders
 from django.template.loader import render_to_string
+from playwright.sync_api import sync_playwright
 
 from admin_reports.charts import render_chart
 from admin_reports.compiler import ReportParams, compile_report
@@ -22,7 +25,7 @@ from project.shop.models import Product
 
 from ..factories import OrderLineFactory, ProductFactory
 from .browser import ARTIFACTS, BERLIN, screenshot
-from .test_proxies import browser  # noqa: F401  the module's browser fixture
+from .test_proxies import CHROMIUM_ARGS
 
 pytestmark = [pytest.mark.server, pytest.mark.django_db]
 
@@ -46,7 +49,21 @@ def sales():
     return Product.objects.all()
 
 
-def test_the_daily_sales_chart_renders_in_chromium(browser, sales):  # noqa: F811
+@contextmanager
+def chromium_page():
+    """A page of a Chromium started here: the ORM's work is done by then (a connection
+    opened while Playwright's sync API runs is one the test's teardown never closes)."""
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=shutil.which("chromium") or "/usr/bin/chromium", args=CHROMIUM_ARGS
+        )
+        try:
+            yield browser.new_page(viewport={"width": 800, "height": 420})
+        finally:
+            browser.close()
+
+
+def test_the_daily_sales_chart_renders_in_chromium(sales):
     spec = registry.get("daily_product_sales")
     params = ReportParams(
         start=dt.date(2026, 3, 1),
@@ -60,9 +77,10 @@ def test_the_daily_sales_chart_renders_in_chromium(browser, sales):  # noqa: F81
     ARTIFACTS.mkdir(exist_ok=True)
     path = ARTIFACTS / "chart-daily_product_sales.svg"
     path.write_text(svg, encoding="utf-8")
+    figure = render_to_string("admin/admin_reports/chart.html", {"chart": svg})
+    css = Path(finders.find("admin_reports/chart.css")).read_text(encoding="utf-8")
 
-    page = browser.new_page(viewport={"width": 800, "height": 420})
-    try:
+    with chromium_page() as page:
         page.goto(path.as_uri())
         chart = page.locator("svg")
         box = chart.bounding_box()
@@ -76,9 +94,7 @@ def test_the_daily_sales_chart_renders_in_chromium(browser, sales):  # noqa: F81
         assert page.title() == "Revenue by Day"
 
         # On a dark page the text and axes take the page's text colour.
-        figure = render_to_string("admin/admin_reports/chart.html", {"chart": svg})
         page.goto("about:blank")  # an HTML document: the SVG file's is not
-        css = Path(finders.find("admin_reports/chart.css")).read_text(encoding="utf-8")
         page.set_content(
             f"<html><head><style>{css}</style></head>"
             '<body style="background: #121212; color: rgb(238, 238, 238)">'
@@ -87,5 +103,3 @@ def test_the_daily_sales_chart_renders_in_chromium(browser, sales):  # noqa: F81
         label = page.locator("text.axis-label").first
         assert label.evaluate("(e) => getComputedStyle(e).fill") == "rgb(238, 238, 238)"
         screenshot(page.locator("figure"), "chart-daily_product_sales-dark")
-    finally:
-        page.close()
