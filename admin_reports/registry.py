@@ -30,7 +30,7 @@ from django.core.exceptions import FieldError
 from django.core.signals import setting_changed
 from django.db import DEFAULT_DB_ALIAS, models
 
-from .compiler import ReportParams, compile_report
+from .compiler import CompiledReport, ReportParams, compile_report
 from .conf import PREFIX, app_settings
 from .dates import quick_ranges
 from .definitions import Mark, Problem, ReportSpec, load_definition_file
@@ -135,7 +135,7 @@ def load_definition(path: Path) -> tuple[ReportSpec | None, list[Problem]]:
         message = f"The definition cannot be loaded: {type(exc).__name__}."
         return None, [Problem("E001", message, Mark(path))]
     if spec is not None:
-        problems = check_quick_range(spec) or check_compiles(spec)
+        problems = check_quick_range(spec) or check_compiles(spec) or check_chart(spec)
     return (spec if not problems else None), problems
 
 
@@ -174,16 +174,44 @@ def check_compiles(spec: ReportSpec) -> list[Problem]:
 
 
 def _compile_error(spec: ReportSpec) -> str | None:
-    today = dt.date.today()
-    params = ReportParams(start=today, end=today) if spec.date_range else ReportParams()
     try:
-        # For its SQL only, on the default database's backend: the database reports read
-        # from (ADMIN_REPORTS_DATABASE) has a check of its own (E037).
-        compiled = compile_report(spec, params, using=DEFAULT_DB_ALIAS)
-        compiled.queryset.query.get_compiler(using=DEFAULT_DB_ALIAS).as_sql()
+        _compiled(spec).queryset.query.get_compiler(using=DEFAULT_DB_ALIAS).as_sql()
     except (FieldError, TypeError, ValueError, AttributeError) as exc:
         return cut(str(exc), ERROR_CHARS)  # Django's errors may quote a filter's value whole
     return None
+
+
+def _compiled(spec: ReportSpec) -> CompiledReport:
+    today = dt.date.today()
+    params = ReportParams(start=today, end=today) if spec.date_range else ReportParams()
+    # For its SQL only, on the default database's backend: the database reports read
+    # from (ADMIN_REPORTS_DATABASE) has a check of its own (E037).
+    return compile_report(spec, params, using=DEFAULT_DB_ALIAS)
+
+
+# What a chart's y axis can measure (BigIntegerField, PositiveIntegerField... included).
+NUMBER_FIELDS = (models.IntegerField, models.DecimalField, models.FloatField)
+
+
+def check_chart(spec: ReportSpec) -> list[Problem]:
+    """The chart's y columns are numbers: the compiled query knows the columns' types."""
+    if spec.chart is None:
+        return []
+    query = _compiled(spec).queryset.query
+    fields = [query.annotations[alias].output_field for alias in query.selected or ()]
+    by_name = dict(zip((column.name for column in spec.columns), fields, strict=True))
+    return [
+        Problem(
+            "E042",
+            f"The value of 'chart.y' names {shown(name)}, whose values are not numbers:"
+            f" its type is {type(by_name[name]).__name__}.",
+            mark,
+            hint="A chart draws numbers: integers, decimals or floats, such as sum(...) or"
+            " count(...).",
+        )
+        for name, mark in zip(spec.chart.y, spec.chart.y_marks, strict=True)
+        if not isinstance(by_name[name], NUMBER_FIELDS)
+    ]
 
 
 registry = Registry()

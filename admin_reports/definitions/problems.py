@@ -5,8 +5,8 @@ Problems found in report definitions, each with a stable id, a place and a messa
     problem.to_check()  # a django.core.checks.Error for `manage.py check`
 
 Every id is listed in CHECK_IDS (and in docs/checks.md); ids are never reused.
-E027, E028 and W001 are the settings checks' (admin_reports.checks): the next
-definition id is E035.
+E027, E028, E036 to E039 and the W ids are the settings checks' (admin_reports.checks):
+the next definition id is E045.
 
 A message quotes what the definition (or a request) says with `shown(value)`, and a
 key inside a key path with `cut(key)`: a value may be 4,000 characters or a list of
@@ -56,6 +56,11 @@ CHECK_IDS: dict[str, str] = {
     "E033": "The definition has too many columns.",
     "E034": "A value is longer than a definition's values may be.",
     "E035": "The title is longer than the run log stores.",
+    "E040": "A chart on a report without aggregate columns.",
+    "E041": "A chart refers to an unknown column.",
+    "E042": "A chart's column has the wrong kind (y: numbers per group; x, series: grouping).",
+    "E043": "An unknown chart type.",
+    "E044": "A chart's columns do not fit together (a column twice, a series with several y).",
 }
 
 

@@ -79,6 +79,28 @@ class DateRangeSpec:
     max_days: int | None = None
 
 
+class ChartType(enum.Enum):
+    LINE = "line"
+    BAR = "bar"  # grouped bars
+
+
+@dataclass(frozen=True)
+class ChartSpec:
+    """A chart of an aggregate report: `y` columns over `x`, one line or bar per series."""
+
+    type: ChartType
+    x: str  # a grouping column's name
+    y: tuple[str, ...]  # aggregate columns' names
+    series: str | None = None  # a grouping column whose values split the rows
+    title: str = ""
+    y_marks: tuple[Mark, ...] = ()  # where each y is written, for the registry's check
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """Every column the chart reads."""
+        return (self.x, *self.y, *([self.series] if self.series else []))
+
+
 @dataclass(frozen=True)
 class ReportSpec:
     name: str
@@ -96,6 +118,7 @@ class ReportSpec:
     permissions: tuple[str, ...] = ()
     max_duration: int | None = None  # seconds
     source: Mark | None = None
+    chart: ChartSpec | None = None
 
     @property
     def is_aggregate(self) -> bool:

@@ -19,6 +19,7 @@ from django.db import models
 from django.db.models import Q
 
 from . import parts as f
+from .chart import chart
 from .expressions import ExpressionError, parse_expression
 from .loader import MarkedDict, MarkedList
 from .paths import Alias, PathError, resolve_path
@@ -46,6 +47,7 @@ TOP_KEYS = (
     "order_by",
     "permissions",
     "max_duration",
+    "chart",
 )
 
 
@@ -141,6 +143,7 @@ class _Builder:
             permissions=(),
             max_duration=self.max_duration(),
             source=Mark(self.ctx.file, 1, 1),
+            chart=chart(self.ctx, data, self.named(), columns),
         )
         permissions = self.permissions()
         if self.ctx.problems:
@@ -297,16 +300,19 @@ class _Builder:
     def actions(self) -> tuple[ActionSpec, ...]:
         return f.actions(self.ctx, self.data, self.model, self.resolve)
 
-    def order_by(self, columns: tuple[ColumnSpec, ...]) -> tuple[str, ...]:
-        # Every column named, valid or not: a column with a bad value is reported once,
-        # not again as an unknown column of order_by.
+    def named(self) -> list[str]:
+        """Every column named, valid or not: a column with a bad value is reported once,
+        not again as an unknown column of order_by or chart."""
         items = self.data.get("columns")
         named = [
             item["name"]
             for item in (items if isinstance(items, MarkedList) else [])
             if isinstance(item, MarkedDict) and isinstance(item.get("name"), str)
         ]
-        return f.order_by(self.ctx, self.data, list(dict.fromkeys(named)))
+        return list(dict.fromkeys(named))
+
+    def order_by(self, columns: tuple[ColumnSpec, ...]) -> tuple[str, ...]:
+        return f.order_by(self.ctx, self.data, self.named())
 
     def max_duration(self) -> int | None:
         if "max_duration" not in self.data:

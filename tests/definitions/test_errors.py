@@ -22,13 +22,20 @@ columns:
 """
 
 
+# daily sales in short, for the chart's cases
+CHARTED = (
+    BASE
+    + "  - {name: day, value: \"trunc(order.placed_at, 'day')\"}\n  - {name: units, value: sum(quantity)}\n"
+)
+
+
 def one_column(value: str) -> str:
     return f"model: shop.OrderLine\ncolumns:\n  - name: sku\n    value: {value}\n"
 
 
 KEYS = (
     "Valid keys: name, title, description, model, action_on, selection, date_range, joins,"
-    " filters, exclude, columns, order_by, permissions, max_duration."
+    " filters, exclude, columns, order_by, permissions, max_duration, chart."
 )
 NAME_HINT = "Use lowercase letters, digits and underscores, starting with a letter."
 FUNCTIONS = (
@@ -320,6 +327,50 @@ CASES = [
         2,
         8,
         "Put the rest in 'description'.",
+    ),
+    (
+        "E040",
+        BASE + "  - {name: quantity, value: quantity}\nchart: {type: bar, x: sku, y: quantity}\n",
+        "The definition has a 'chart', but no aggregate column: a chart draws the rows of an"
+        " aggregate report.",
+        6,
+        1,
+        "Add a column such as sum(...) or count(...), or leave out 'chart'.",
+    ),
+    (
+        "E041",
+        CHARTED + "chart: {type: line, x: dya, y: units}\n",
+        "The value of 'chart.x' refers to 'dya', which is not a column. Did you mean 'day'?",
+        7,
+        24,
+        "Columns: sku, day, units.",
+    ),
+    (
+        "E042",
+        CHARTED + "chart:\n  type: line\n  x: day\n  y: [units, sku]\n",
+        "The value of 'chart.y[1]' refers to 'sku', which is not an aggregate: a chart draws"
+        " numbers computed per group, such as sum(...) or count(...).",
+        10,
+        14,
+        None,
+    ),
+    (
+        "E043",
+        CHARTED + "chart: {type: pie, x: day, y: units}\n",
+        "The value of 'chart.type' is 'pie', which is not a chart type; choose one of: 'line',"
+        " 'bar'.",
+        7,
+        15,
+        None,
+    ),
+    (
+        "E044",
+        CHARTED + "chart: {type: line, x: day, y: [units, units]}\n",
+        "The value of 'chart.y[1]' is 'units', which 'chart.y[0]' names too: a column has one"
+        " place in a chart.",
+        7,
+        40,
+        None,
     ),
     (
         "E007",

@@ -69,6 +69,14 @@ def test_every_key_is_read():
     assert spec.columns[0].format.empty_label == "(none)"
     assert spec.order_by == ("region", "-day")
     assert spec.max_duration == 600
+    chart = spec.chart
+    assert (chart.type.value, chart.x, chart.y, chart.series, chart.title) == (
+        "bar",
+        "day",
+        ("revenue", "refunded"),
+        None,
+        "Takings",
+    )
     assert spec.permissions == (
         "shop.view_customer",
         "shop.view_order",

@@ -1,0 +1,250 @@
+"""
+Charts: the `chart` key checked like every other key, and the SVG drawn from rows.
+
+The browser's look at a chart of the demo's daily_product_sales is in
+tests/streaming/test_charts_browser.py.
+"""
+
+import datetime as dt
+import itertools
+import math
+import xml.etree.ElementTree as ET
+from decimal import Decimal
+from types import SimpleNamespace
+
+import pytest
+from django.template.loader import render_to_string
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from admin_reports.charts import MAX_SERIES, render_chart
+from admin_reports.definitions.spec import ChartSpec, ChartType
+from admin_reports.registry import load_definition, registry
+
+SVG = "{http://www.w3.org/2000/svg}"
+
+DAILY = """\
+model: shop.OrderLine
+columns:
+  - {name: sku, value: product.sku}
+  - {name: day, value: "trunc(order.placed_at, 'day')"}
+  - {name: units, value: sum(quantity)}
+  - {name: revenue, value: sum(quantity * unit_price)}
+  - {name: last_at, value: max(order.placed_at)}
+"""
+
+
+def problems_of(tmp_path, chart: str):
+    path = tmp_path / "report.yaml"
+    path.write_text(DAILY + chart, encoding="utf-8")
+    spec, problems = load_definition(path)
+    return spec, [(p.id, p.mark.line, p.mark.column, p.message) for p in problems]
+
+
+# chart text (from line 8); id, line, column and the start of the message of its problem
+# fmt: off
+INVALID = [
+    ("chart: line\n", "E002", 8, 8, "The value of 'chart' must be a mapping"),
+    ("chart: {type: line, x: day, y: units, colour: red}\n", "E003", 8, 39, "'colour' is not a valid key of 'chart'."),
+    ("chart: {type: line, y: units}\n", "E004", 8, 8, "'chart' is missing the required key 'x'."),
+    ("chart: {type: line, x: day, y: []}\n", "E002", 8, 32, "The value of 'chart.y' must be"),
+    ("chart: {type: lin, x: day, y: units}\n", "E043", 8, 15, "The value of 'chart.type' is 'lin', which is not a chart type; choose one of: 'line', 'bar'. Did you mean 'line'?"),
+    ("chart:\n  type: bar\n  x: day\n  y: units\n  series: skus\n", "E041", 12, 11, "The value of 'chart.series' refers to 'skus', which is not a column. Did you mean 'sku'?"),
+    ("chart: {type: bar, x: units, y: revenue}\n", "E042", 8, 23, "The value of 'chart.x' refers to 'units', which is an aggregate"),
+    ("chart: {type: line, x: day, y: [units, revenue], series: sku}\n", "E044", 8, 58, "The chart has a 'series' and 2 y columns"),
+    # The registry's check: an aggregate, but of dates.
+    ("chart:\n  type: line\n  x: day\n  y: [units, last_at]\n", "E042", 11, 14, "The value of 'chart.y' names 'last_at', whose values are not numbers: its type is DateTimeField."),
+]
+# fmt: on
+
+
+@pytest.mark.parametrize(
+    ("chart", "id", "line", "column", "start"), INVALID, ids=[c[1] for c in INVALID]
+)
+def test_an_invalid_chart_is_reported_where_it_is_written(
+    tmp_path, chart, id, line, column, start
+):
+    spec, problems = problems_of(tmp_path, chart)
+    assert spec is None
+    assert [problem[:3] for problem in problems] == [(id, line, column)]
+    assert problems[0][3].startswith(start)
+
+
+def test_every_problem_of_a_chart_is_reported(tmp_path):
+    _, problems = problems_of(tmp_path, "chart: {type: line, x: day, y: [day, sku]}\n")
+    assert [problem[:3] for problem in problems] == [
+        ("E044", 8, 33),  # day is x already
+        ("E042", 8, 33),  # and no aggregate
+        ("E042", 8, 38),
+    ]
+
+
+def test_a_valid_chart_is_in_the_spec(tmp_path):
+    spec, problems = problems_of(
+        tmp_path, "chart: {type: bar, x: day, y: revenue, series: sku, title: Takings}\n"
+    )
+    assert problems == []
+    chart = spec.chart
+    assert (chart.type, chart.x, chart.y, chart.series, chart.title) == (
+        ChartType.BAR,
+        "day",
+        ("revenue",),
+        "sku",
+        "Takings",
+    )
+    assert [(mark.line, mark.column) for mark in chart.y_marks] == [(8, 31)]
+
+
+def test_the_demo_reports_declare_their_charts():
+    daily, regions = registry.get("daily_product_sales"), registry.get("region_monthly")
+    assert (daily.chart.type, daily.chart.x, daily.chart.y, daily.chart.series) == (
+        ChartType.LINE,
+        "day",
+        ("revenue",),
+        "sku",
+    )
+    assert (regions.chart.type, regions.chart.x, regions.chart.y, regions.chart.series) == (
+        ChartType.BAR,
+        "month",
+        ("revenue",),
+        "region",
+    )
+    assert registry.get("order_lines").chart is None
+
+
+# Drawing --------------------------------------------------------------------
+
+COLUMNS = [
+    SimpleNamespace(name="sku", label="SKU"),
+    SimpleNamespace(name="day", label="Day"),
+    SimpleNamespace(name="units", label="Units"),
+    SimpleNamespace(name="revenue", label="Revenue"),
+]
+LINE = ChartSpec(ChartType.LINE, "day", ("revenue",), "sku")
+BAR = ChartSpec(ChartType.BAR, "day", ("units", "revenue"))
+DAYS = [dt.date(2026, 3, day) for day in range(1, 6)]
+
+
+def parsed(svg) -> ET.Element:
+    return ET.fromstring(str(svg))
+
+
+def texts(root: ET.Element, path: str) -> list[str]:
+    return ["".join(element.itertext()) for element in root.iterfind(path)]
+
+
+def series_groups(root):
+    return [g for g in root.iter(f"{SVG}g") if "series" in g.get("class", "").split()]
+
+
+def test_a_line_chart_has_a_path_per_series_a_legend_and_axis_labels():
+    rows = [
+        (sku, day, 1, Decimal(index) * factor)
+        for sku, factor in (("KITE", 10), ("YOYO", -3))
+        for index, day in enumerate(DAYS)
+    ]
+    svg = render_chart(LINE, COLUMNS, rows)
+    root = parsed(svg)
+    assert root.tag == f"{SVG}svg"
+    assert texts(root, f"{SVG}title") == ["Revenue by Day"]
+    assert [len(g.findall(f"{SVG}path")) for g in series_groups(root)] == [1, 1]
+    assert texts(root, f".//{SVG}g[@class='legend-entry']/{SVG}text") == ["KITE", "YOYO"]
+    assert texts(root, f".//{SVG}text[@class='axis-label']") == ["Revenue", "Day"]
+    assert svg.caption == "Revenue by Day, one line per SKU: 10 rows."
+    # Plotted by value: KITE's points rise by equal steps, YOYO's go below zero.
+    ys = [float(c.get("cy")) for c in series_groups(root)[0].iter(f"{SVG}circle")]
+    steps = {round(b - a, 1) for a, b in itertools.pairwise(ys)}
+    assert len(steps) == 1
+    assert steps.pop() < 0
+    assert any(
+        text.startswith("-") for text in texts(root, f".//{SVG}g[@class='y-axis']/{SVG}text")
+    )
+
+
+def test_a_grouped_bar_chart_has_a_rect_per_value_and_a_legend_entry_per_y_column():
+    rows = [("KITE", day, index, Decimal("2.50") * index) for index, day in enumerate(DAYS)]
+    rows[2] = ("KITE", DAYS[2], None, None)  # no values that day: no bars
+    root = parsed(render_chart(BAR, COLUMNS, rows))
+    assert [len(g.findall(f"{SVG}rect")) for g in series_groups(root)] == [4, 4]
+    assert texts(root, f".//{SVG}g[@class='legend-entry']/{SVG}text") == ["Units", "Revenue"]
+    assert texts(root, f".//{SVG}text[@class='axis-label']") == ["Units, Revenue", "Day"]
+    assert texts(root, f".//{SVG}g[@class='x-axis']/{SVG}text")[:2] == ["1 Mar", "2 Mar"]
+
+
+def test_text_from_the_data_is_escaped():
+    name = "<script>alert('x')</script>&"
+    svg = render_chart(LINE, COLUMNS, [(name, DAYS[0], 1, 5), (name, DAYS[1], 1, 6)])
+    root = parsed(svg)
+    assert not [element for element in root.iter() if element.tag.endswith("script")]
+    assert texts(root, f".//{SVG}g[@class='legend-entry']/{SVG}title") == [name]
+    assert texts(root, f".//{SVG}g[@class='legend-entry']/{SVG}text") == [
+        "<script>aler…)</script>&"
+    ]
+    assert "&lt;script&gt;" in svg
+    assert "<script" not in svg
+
+
+def test_no_rows_give_a_message_and_a_missing_column_says_which():
+    root = parsed(render_chart(LINE, COLUMNS, []))
+    assert texts(root, f"{SVG}text") == ["No rows to draw."]
+    assert not series_groups(root)
+    root = parsed(render_chart(LINE, COLUMNS[1:], [(DAYS[0], 1, 5)]))
+    assert texts(root, f"{SVG}text") == ["The chart needs the columns sku."]
+
+
+def test_one_point_a_gap_many_series_and_many_x_values():
+    one = parsed(render_chart(LINE, COLUMNS, [("KITE", DAYS[0], 1, 5)]))
+    assert len(list(one.iter(f"{SVG}circle"))) == 1
+    gap = [("KITE", day, 1, None if day == DAYS[2] else 4) for day in DAYS]
+    path = parsed(render_chart(LINE, COLUMNS, gap)).find(f".//{SVG}path")
+    assert path.get("d").count("M") == 2  # two pieces: the line breaks at the missing day
+    days = [dt.date(2026, 1, 1) + dt.timedelta(days=n) for n in range(200)]
+    rows = [(f"P{n:02}", day, 1, n + 1) for n in range(MAX_SERIES + 3) for day in days]
+    svg = render_chart(LINE, COLUMNS, rows)
+    root = parsed(svg)
+    assert len(series_groups(root)) == MAX_SERIES
+    # The largest series are the ones drawn; the others are counted.
+    assert texts(root, f".//{SVG}g[@class='legend-entry']/{SVG}text")[0] == "P03"
+    assert texts(root, f".//{SVG}text[@class='legend-note']") == ["+ 3 more, not drawn"]
+    assert "3 more are not" in svg.caption
+    ticks = texts(root, f".//{SVG}g[@class='x-axis']/{SVG}text")[:-1]
+    assert 3 <= len(ticks) <= 12
+    assert ticks[0] == "1 Jan"
+
+
+def test_the_template_puts_the_chart_in_a_figure_with_its_caption():
+    svg = render_chart(LINE, COLUMNS, [("KITE", DAYS[0], 1, 5), ("KITE", DAYS[1], 1, 6)])
+    html = render_to_string("admin/admin_reports/chart.html", {"chart": svg})
+    assert '<figure class="admin-reports-figure">' in html
+    assert str(svg) in html
+    assert "<figcaption>Revenue by Day, one line per SKU: 2 rows.</figcaption>" in html
+    assert render_to_string("admin/admin_reports/chart.html", {"chart": None}).strip() == ""
+
+
+X_VALUES = st.one_of(
+    st.none(),
+    st.integers(-5, 5),
+    st.dates(dt.date(2025, 1, 1), dt.date(2025, 1, 9)),
+    st.text(max_size=6),
+)
+Y_VALUES = st.one_of(
+    st.none(),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.decimals(allow_nan=False, places=2, min_value=-(10**12), max_value=10**12),
+    st.integers(-(10**15), 10**15),
+    st.text(max_size=4),
+)
+ROWS = st.lists(st.tuples(st.text(max_size=8), X_VALUES, Y_VALUES, Y_VALUES), max_size=25)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    rows=ROWS,
+    chart=st.sampled_from([LINE, BAR, ChartSpec(ChartType.BAR, "day", ("revenue",), "sku")]),
+)
+def test_any_rows_give_well_formed_svg_with_finite_coordinates(rows, chart):
+    root = parsed(render_chart(chart, COLUMNS, rows))
+    for element in root.iter():
+        numbers = [element.get(name) for name in ("x", "y", "cx", "cy", "width", "height")]
+        numbers += (element.get("d") or "").replace("M", " ").replace("L", " ").split()
+        assert all(math.isfinite(float(number)) for number in numbers if number is not None)
