@@ -81,6 +81,8 @@ DEFAULTS: dict[str, Any] = {
     # Rows the report form's Preview shows, and seconds it may run before it is stopped.
     "PREVIEW_ROWS": 100,
     "PREVIEW_TIMEOUT": 30.0,
+    # Rows the preview reads to draw a report's chart (the table shows PREVIEW_ROWS).
+    "CHART_ROWS": 2000,
     # Background runs and stored files (docs/background.md).
     # The key of settings.STORAGES that keeps report files; None: a FileSystemStorage in
     # MEDIA_ROOT/admin_reports.

@@ -26,6 +26,7 @@ from typing import Any
 from django.utils import formats, timezone
 from django.utils.translation import gettext as _
 
+from .charts import ChartSVG, render_chart
 from .clients import ClientWatch
 from .compiler import CompiledReport, compile_report
 from .conf import app_settings
@@ -50,6 +51,7 @@ class Preview:
     range_text: str = ""
     seconds: float = 0.0
     more: bool = False  # whether the report has rows beyond those shown
+    chart: ChartSVG | None = None  # the definition's chart, of the rows read
 
 
 def run_preview(
@@ -61,9 +63,11 @@ def run_preview(
 ) -> Preview:
     """The preview of `request` for `user`; refusals as for a run, PreviewFailed after.
 
-    `read`: rows to read (default PREVIEW_ROWS; a chart may want more than the table)."""
+    `read`: rows to read (default PREVIEW_ROWS, or CHART_ROWS for a report with a chart)."""
     check_may_start(request, user)
     shown = app_settings.PREVIEW_ROWS
+    if read is None and request.spec.chart is not None:
+        read = app_settings.CHART_ROWS
     compiled = compile_report(request.spec, request.params())
     timeout = float(app_settings.PREVIEW_TIMEOUT)
     if compiled.max_duration:
@@ -95,15 +99,33 @@ def run_preview(
         raise PreviewFailed(_failure(exc.__cause__)) from None
     read = max(shown, read or 0)
     values = found[:read]
+    estimate = estimates[0] if estimates else RowEstimate()
     return Preview(
         headers=list(compiled.headers),
         rows=[compiled.format_row(row) for row in values[:shown]],
         values=values,
-        estimate=estimates[0] if estimates else RowEstimate(),
+        estimate=estimate,
         range_text=range_in_words(request),
         seconds=time.monotonic() - started,
         more=len(found) > shown,
+        chart=_chart(request, values, cut=len(found) > read, estimate=estimate),
     )
+
+
+def _chart(
+    request: RunRequest, values: list[tuple[Any, ...]], *, cut: bool, estimate: RowEstimate
+) -> ChartSVG | None:
+    chart = request.spec.chart
+    if chart is None:
+        return None
+    svg = render_chart(chart, request.spec.columns, values)
+    if cut:  # the chart is of the rows read, not of the whole report
+        svg.caption = _("%(caption)s Drawn from the first %(read)s rows of %(all)s.") % {
+            "caption": svg.caption,
+            "read": f"{len(values):,}",
+            "all": estimate,
+        }
+    return svg
 
 
 def _estimate(

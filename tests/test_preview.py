@@ -20,7 +20,7 @@ from admin_reports.registry import registry
 from admin_reports.run_request import RunRequest, parse_run_request
 from admin_reports.runs import start_run, write_run
 
-from .factories import OrderLineFactory, UserFactory, grant
+from .factories import OrderLineFactory, ProductFactory, UserFactory, grant
 from .test_admin_reports import REPORT_PERMISSIONS, first_step, second_step, shop  # noqa: F401
 from .waiting import wait_until
 
@@ -163,3 +163,23 @@ def test_the_form_pages_preview_shows_the_rows_the_estimate_and_the_dates(client
     assert bad.status_code == 400
     assert bad.context["preview"] is None
     assert "The start date is after the end date." in bad.content.decode()
+
+
+@override_settings(ADMIN_REPORTS_CHART_ROWS=3, ADMIN_REPORTS_PREVIEW_ROWS=2)
+def test_a_report_with_a_chart_reads_more_rows_for_it():
+    kite = ProductFactory(sku="TOY-1")
+    for day in range(1, 6):  # five days of one product: five rows
+        OrderLineFactory(
+            order__status="paid",
+            order__placed_at=dt.datetime(2000, 1, day, 12, tzinfo=dt.UTC),
+            product=kite,
+        )
+    request = parse_run_request(
+        registry.get("daily_product_sales"), {"start": "2000-01-01", "end": "2000-12-31"}
+    )
+    preview = run_preview(request, user=staff("daily_product_sales"))
+    assert len(preview.rows) == 2
+    assert len(preview.values) == 3, "the chart's rows"
+    assert preview.chart is not None
+    assert preview.chart.count('class="series ') == 1
+    assert "Drawn from the first 3 rows of " in preview.chart.caption

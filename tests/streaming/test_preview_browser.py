@@ -124,3 +124,36 @@ def test_the_progress_panel_shows_the_share_of_the_estimate(page, server):
     page.click("#report-cancel")
     page.wait_for_selector("#report-progress[data-status=cancelled]")
     assert share.is_hidden(), "no share once the run has ended"
+
+
+def test_the_preview_draws_the_reports_chart(page, server):
+    kite, ball = ProductFactory(sku="TOY-1", name="Kite"), ProductFactory(sku="TOY-2", name="Ball")
+    for day in (3, 4, 5):
+        for product in (kite, ball):
+            OrderLineFactory(
+                order__placed_at=dt.datetime(2026, 1, day, 12, tzinfo=BERLIN),
+                order__status="paid",
+                product=product,
+                quantity=day,
+                unit_price=Decimal("2.00"),
+            )
+    choose_report(page, server.url)  # daily_product_sales: revenue per day, a line per SKU
+    page.select_option("select[name=quick_range]", "")
+    page.fill("#id_start", "2026-01-01")
+    page.fill("#id_end", "2026-01-31")
+    page.click("#report-preview-button")
+    chart = page.locator("#report-preview svg.admin-reports-chart")
+    chart.wait_for(state="visible")
+    box = chart.bounding_box()
+    assert box is not None
+    assert box["width"] > 300
+    assert box["height"] > 150
+    series = chart.locator("g.series")
+    assert sorted(series.evaluate_all("(gs) => gs.map((g) => g.dataset.series)")) == [
+        "TOY-1",
+        "TOY-2",
+    ]
+    assert chart.locator("g.series path").count() == 2, "one line per product"
+    assert "Revenue by Day" in chart.locator("title").first.text_content()
+    assert "6 rows" in page.inner_text("#report-preview figcaption")
+    screenshot(page.locator("#report-preview"), "report-preview-chart")
