@@ -48,8 +48,10 @@ NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
 
 class Column(Protocol):
-    name: str
-    label: str
+    @property
+    def name(self) -> str: ...
+    @property
+    def label(self) -> str: ...
 
 
 class ChartSVG(SafeString):
