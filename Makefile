@@ -39,7 +39,10 @@ demo: $(VENV)/.installed-demo
 	$(BIN)/python manage.py collectstatic --noinput --verbosity 0
 	env -u DATABASE_URL scripts/serve-demo $(BIN) $(HOST) $(PORT)
 
-test: lint test-deps pytest-sqlite pytest-postgres
+# The two databases' runs side by side (most of a run is waiting on servers, browsers
+# and slow queries); -O prints each run's output whole when it ends.
+test: lint test-deps
+	$(MAKE) --no-print-directory -j2 -O pytest-sqlite pytest-postgres
 
 test-deps:
 	scripts/install-test-deps
