@@ -5,8 +5,8 @@ Problems found in report definitions, each with a stable id, a place and a messa
     problem.to_check()  # a django.core.checks.Error for `manage.py check`
 
 Every id is listed in CHECK_IDS (and in docs/checks.md); ids are never reused.
-E027, E028 and W001 are the settings checks' (admin_reports.checks): the next
-definition id is E035.
+E027, E028, E036 to E039 and the W ids are the settings checks' (admin_reports.checks):
+the next definition id is E040 (E050 to E054 are the parameters').
 
 A message quotes what the definition (or a request) says with `shown(value)`, and a
 key inside a key path with `cut(key)`: a value may be 4,000 characters or a list of
@@ -56,6 +56,11 @@ CHECK_IDS: dict[str, str] = {
     "E033": "The definition has too many columns.",
     "E034": "A value is longer than a definition's values may be.",
     "E035": "The title is longer than the run log stores.",
+    "E050": "A parameter's name is taken: by a run request's input, or by another parameter.",
+    "E051": "A parameter's field cannot be one (its type, or a relation to many on its path).",
+    "E052": "A parameter's lookup, or 'multiple', is not one its kind takes.",
+    "E053": "A parameter's default is not a value it takes.",
+    "E054": "The definition has too many parameters.",
 }
 
 
