@@ -150,6 +150,52 @@ def stored_arguments(spec: ReportSpec, arguments: Mapping[str, Any]) -> dict[str
     return stored
 
 
+# How a number's or a text's lookup reads before its value ("Quantity: ≥ 4").
+LOOKUP_WORDS = {
+    "gt": "> ",
+    "gte": "≥ ",
+    "lt": "< ",
+    "lte": "≤ ",
+    "contains": "contains ",
+    "icontains": "contains ",
+    "startswith": "starts with ",
+    "istartswith": "starts with ",
+    "endswith": "ends with ",
+    "iendswith": "ends with ",
+}
+
+
+def arguments_in_words(spec: ReportSpec, arguments: Mapping[str, Any]) -> str:
+    """The arguments for people: "Order status: Paid, Shipped; Region: North"."""
+    parts = []
+    for parameter in spec.parameters:
+        if parameter.name not in arguments:
+            continue
+        value = arguments[parameter.name]
+        values = value if parameter.multiple else [value]
+        if parameter.kind in (ParameterKind.NUMBER, ParameterKind.TEXT):
+            shown_value = LOOKUP_WORDS.get(parameter.operator, "") + (
+                shown(value) if parameter.kind is ParameterKind.TEXT else str(value)
+            )
+        else:
+            labels = _labels(spec, parameter, values)
+            shown_value = ", ".join(cut(labels.get(str(one), str(one)), 80) for one in values)
+        parts.append(f"{parameter.label}: {shown_value}")
+    return "; ".join(parts)
+
+
+def _labels(spec: ReportSpec, parameter: ParameterSpec, values: list[Any]) -> dict[str, str]:
+    if parameter.kind is ParameterKind.CHOICE:
+        return {str(key): str(label) for key, label in parameter.field.flatchoices}
+    assert parameter.model is not None
+    objects = parameter.model._default_manager.db_manager(report_database(spec.model))
+    name = parameter.field.attname
+    return {
+        str(getattr(obj, name)): str(obj)
+        for obj in objects.filter(**{f"{parameter.field.name}__in": values})
+    }
+
+
 def parameter_choices(spec: ReportSpec, parameter: ParameterSpec) -> list[tuple[str, str]] | None:
     """(value, label) of each choice of a choice or relation parameter, as the report
     form lists them; None when the relation has too many objects to list."""

@@ -26,7 +26,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
-from .arguments import parse_arguments, stored_arguments, unknown_names
+from .arguments import arguments_in_words, parse_arguments, stored_arguments, unknown_names
 from .compiler import check_date_range
 from .dates import quick_ranges
 from .definitions.paths import did_you_mean
@@ -420,7 +420,20 @@ def describe_preset(preset: ReportPreset) -> str:
         }
     else:
         dates = _("no date range")
-    return f"{dates}, {describe_selection(preset)}"
+    described = f"{dates}, {describe_selection(preset)}"
+    arguments = _arguments_in_words(preset)
+    return f"{described}; {arguments}" if arguments else described
+
+
+def _arguments_in_words(preset: ReportPreset) -> str:
+    arguments = preset.options.get("arguments") if isinstance(preset.options, dict) else None
+    if not arguments:
+        return ""
+    try:
+        spec = registry.get(preset.report)
+        return arguments_in_words(spec, parse_arguments(spec, arguments))
+    except (ReportNotFound, InvalidParameters):  # a broken preset says so elsewhere
+        return ""
 
 
 def describe_selection(preset: ReportPreset) -> str:

@@ -29,7 +29,12 @@ from django.utils import timezone
 from django.utils.text import get_valid_filename
 from django.utils.translation import gettext as _
 
-from .arguments import argument_condition, parse_arguments, stored_arguments
+from .arguments import (
+    argument_condition,
+    arguments_in_words,
+    parse_arguments,
+    stored_arguments,
+)
 from .compiler import ReportParams, check_date_range, report_database
 from .conf import app_settings
 from .dates import quick_ranges
@@ -125,6 +130,7 @@ class RunRequest:
             described["via"] = self.via
         if self.arguments:
             described["arguments"] = stored_arguments(self.spec, self.arguments)
+            described["arguments_text"] = arguments_in_words(self.spec, self.arguments)
         return {**described, **self.extra}
 
 

@@ -112,6 +112,7 @@ def test_a_query_dict_gives_repeated_keys_and_comma_lists(narrow, shop):
     assert request.arguments == {"status": ["paid", "shipped", "refunded"], "least": 5}
     described = request.describe()["arguments"]
     assert described == {"status": ["paid", "shipped", "refunded"], "least": "5"}
+    assert request.describe()["arguments_text"] == "Status: Paid, Shipped, Refunded; Quantity: ≥ 5"
     again = parse_run_request(narrow, {**MARCH, **described})
     assert again.arguments == request.arguments
     assert "arguments" not in parse_run_request(narrow, MARCH).describe()

@@ -10,10 +10,12 @@ from io import StringIO
 import pytest
 from django.core.management import CommandError, call_command
 
+from admin_reports import arguments, forms
 from admin_reports.background import rebuild_request
 from admin_reports.exceptions import InvalidParameters, ReportError
+from admin_reports.forms import ReportForm
 from admin_reports.models import ReportRun
-from admin_reports.presets import preset_problem, preset_request, save_preset
+from admin_reports.presets import describe_preset, preset_problem, preset_request, save_preset
 from admin_reports.registry import registry
 from admin_reports.run_request import parse_run_request
 from admin_reports.runs import create_run
@@ -59,6 +61,10 @@ def test_a_preset_keeps_them_and_breaks_when_a_value_is_gone(lines):
         "bom": request.bom,
         "arguments": {"status": ["paid", "refunded"], "region": str(north.pk)},
     }
+    assert describe_preset(preset) == (
+        "the fixed dates 2026-03-01 to 2026-03-31, 1 saved object;"
+        " Order status: Paid, Refunded; Customer's region: North"
+    )
     again = preset_request(preset)
     assert again.arguments == {"status": ["paid", "refunded"], "region": north.pk}
     assert again.params().filters == request.params().filters
@@ -123,3 +129,33 @@ def test_run_report_takes_param_options(lines):
             run(*dates, *args)
         assert str(refused.value).startswith(message)
     assert ReportRun.objects.count() == 3, "a refused run is not stored"
+
+
+def test_the_report_form_has_a_widget_per_parameter_and_errors_at_it(lines, monkeypatch):
+    _kite, north, _south = lines
+    spec = registry.get("order_lines")
+    user = UserFactory()
+    data = {**MARCH, "param_status": ["paid", "shipped"], "param_region": str(north.pk)}
+    form = ReportForm(spec, user, data)
+    assert form.is_valid(), form.errors
+    assert form.run_request.arguments == {"status": ["paid", "shipped"], "region": north.pk}
+    widgets = [type(field.field.widget).__name__ for field in form.parameter_bound_fields]
+    assert widgets == ["CheckboxSelectMultiple", "Select"]
+    region = form.fields["param_region"]
+    assert [label for _key, label in region.choices] == ["All", "North", "South"]
+
+    refused = ReportForm(spec, user, {**data, "param_region": "999999"})
+    assert not refused.is_valid()
+    assert refused.errors == {
+        "param_region": ["No region has the key '999999' (it may have been deleted)."]
+    }
+
+    # Many choices: the admin's two-list selector; too many objects to list: their keys.
+    monkeypatch.setattr(forms, "MAX_CHECKBOXES", 4)
+    monkeypatch.setattr(arguments, "MAX_LISTED_OBJECTS", 1)
+    form = ReportForm(spec, user, data)
+    widgets = [type(field.field.widget).__name__ for field in form.parameter_bound_fields]
+    assert widgets == ["FilteredSelectMultiple", "TextInput"]
+    assert form.fields["param_region"].help_text == "The key of a region. Empty: all rows."
+    assert form.is_valid(), form.errors
+    assert form.run_request.arguments["region"] == north.pk
