@@ -1,7 +1,7 @@
 """
-Run-time parameters kept and given again: a preset keeps them (and is broken when a
-value is gone), a background run rebuilds them from its stored parameters, and
-`run_report --param` gives them.
+Run-time parameters given and kept by each face: a preset keeps them (and is broken
+when a value is gone), a background run rebuilds them from its stored parameters,
+`run_report --param`, the download endpoint and the report form's widgets give them.
 """
 
 import datetime as dt
@@ -9,6 +9,7 @@ from io import StringIO
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.urls import reverse
 
 from admin_reports import arguments, forms
 from admin_reports.background import rebuild_request
@@ -159,3 +160,21 @@ def test_the_report_form_has_a_widget_per_parameter_and_errors_at_it(lines, monk
     assert form.fields["param_region"].help_text == "The key of a region. Empty: all rows."
     assert form.is_valid(), form.errors
     assert form.run_request.arguments["region"] == north.pk
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_endpoint_takes_them(lines, client):
+    _kite, north, _south = lines
+    client.force_login(UserFactory(is_superuser=True))
+    url = reverse("admin_reports:download", args=["order_lines"])
+    query = f"start=2026-03-01&end=2026-03-31&bom=0&status=paid&status=refunded&region={north.pk}"
+    response = client.get(f"{url}?{query}")
+    assert response.status_code == 200
+    data = b"".join(response.streaming_content).decode()
+    response.close()
+    assert sorted(row.split(",")[2] for row in data.splitlines()[1:]) == ["paid", "refunded"]
+    refused = client.get(url, {**MARCH, "region": "abc"})
+    assert (refused.status_code, refused.content) == (
+        400,
+        b"region: 'abc' is not a valid key of a region.\n",
+    )
