@@ -251,7 +251,8 @@ class ReportActionMixin(_ModelAdmin):
             % {"name": preset.name, "what": describe_preset(preset)},
             messages.SUCCESS,
         )
-        keep = {name: form.cleaned_data.get(name) for name in ("quick_range", "start", "end")}
+        kept = ("quick_range", "start", "end", *form.parameter_fields.values())
+        keep = {name: form.cleaned_data.get(name) for name in kept}
         return ReportForm(
             spec,
             request.user,

@@ -26,6 +26,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
+from .arguments import unknown_names
 from .conf import app_settings
 from .engine import IdentityWire, StreamAborted, SyncStream
 from .exceptions import (
@@ -203,6 +204,13 @@ def rebuild_request(run: ReportRun) -> RunRequest:
         if refused is not None:
             raise refused
     data = {key: parameters.get(key) for key in ("start", "end", "bom")}
+    arguments = parameters.get("arguments") or {}
+    unknown = unknown_names(spec, list(arguments))
+    if unknown:  # run without it, the report would give rows the run did not ask for
+        raise ReportError(
+            _("The report no longer has the parameter %(name)s.") % {"name": unknown[0]}
+        )
+    data.update(arguments)  # checked again: a region may be gone
     return parse_run_request(
         spec,
         data,

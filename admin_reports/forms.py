@@ -15,18 +15,25 @@ import json
 from typing import Any
 
 from django import forms
-from django.contrib.admin.widgets import AdminDateWidget
+from django.contrib.admin.widgets import AdminDateWidget, FilteredSelectMultiple
+from django.db.models import IntegerField
 from django.utils import formats, timezone
 from django.utils.translation import gettext_lazy as _
 
+from .arguments import parameter_choices
 from .conf import app_settings
-from .definitions.spec import ReportSpec
+from .definitions.spec import ParameterKind, ParameterSpec, ReportSpec
 from .exceptions import InvalidParameters
 from .models import ReportPreset
 from .presets import preset_data, visible_presets
 from .run_request import RunRequest, RunSelection, parse_run_request, quick_range_choices
 
 FIELDS_OF_INPUTS = {"range": "quick_range", "select": None, "on": None}
+# A parameter's form field is named "param_<name>": clear of the form's own fields.
+PARAMETER_PREFIX = "param_"
+# Up to this many choices a multiple choice is a list of checkboxes, above it the
+# admin's two-list selector with a filter box.
+MAX_CHECKBOXES = 12
 
 
 def _form_field(name: str | None) -> str | None:
@@ -43,8 +50,8 @@ class ReportForm(forms.Form):
         queryset=ReportPreset.objects.none(),
         required=False,
         help_text=_(
-            "A saved preset's date range and options replace the ones above; the selection"
-            " stays the one of this page."
+            "A saved preset's date range, parameters and options replace the ones on this"
+            " page; the selection stays the one of this page."
         ),
         error_messages={
             "invalid_choice": _(
@@ -91,6 +98,12 @@ class ReportForm(forms.Form):
         self.run_request: RunRequest | None = None
         self.fields["preset"].queryset = visible_presets(user, spec.name)  # type: ignore[attr-defined]
         self.fields["bom"].initial = bool(app_settings.BOM)
+        # parameter name -> its form field's name
+        self.parameter_fields = {
+            parameter.name: f"{PARAMETER_PREFIX}{parameter.name}" for parameter in spec.parameters
+        }
+        for parameter in spec.parameters:
+            self.fields[self.parameter_fields[parameter.name]] = parameter_field(spec, parameter)
         if not getattr(user, "email", ""):
             notify = self.fields["notify"]
             notify.disabled = True
@@ -141,10 +154,87 @@ class ReportForm(forms.Form):
                     end=data.get("end"),
                     bom=data.get("bom", False),
                 )
+                raw.update(
+                    (name, data.get(field)) for name, field in self.parameter_fields.items()
+                )
             self.run_request = parse_run_request(
                 self.spec, raw, selection=self.selection, preset=preset, via="admin"
             )
         except InvalidParameters as exc:
-            field = "preset" if preset is not None else _form_field(exc.field)
+            field = (
+                "preset"
+                if preset is not None
+                else self.parameter_fields.get(exc.field or "") or _form_field(exc.field)
+            )
             self.add_error(field if field in self.fields else None, exc.messages)
         return data
+
+    @property
+    def parameter_bound_fields(self) -> list[forms.BoundField]:
+        """The parameters' fields, in the definition's order (the page's own fieldset)."""
+        return [self[name] for name in self.parameter_fields.values()]
+
+
+class ListedChoiceField(forms.ChoiceField):
+    """A list of choices that takes what it is given: the run request checks it."""
+
+    def valid_value(self, value: Any) -> bool:
+        return True
+
+
+class ListedMultipleChoiceField(forms.MultipleChoiceField):
+    """Several of a list of choices; the run request checks them."""
+
+    def valid_value(self, value: Any) -> bool:
+        return True
+
+
+def parameter_field(spec: ReportSpec, parameter: ParameterSpec) -> forms.Field:
+    """The admin widget of one parameter; the run request checks what it is given."""
+    choices = parameter_choices(spec, parameter)
+    options: dict[str, Any] = {
+        "label": parameter.label,
+        "required": False,  # a preset picked instead gives the values: the run request checks
+        "help_text": _help_text(parameter, listed=choices is not None),
+    }
+    if choices is None or parameter.kind in (ParameterKind.NUMBER, ParameterKind.TEXT):
+        return forms.CharField(
+            initial=", ".join(parameter.default), widget=_text_widget(parameter), **options
+        )
+    if not parameter.multiple:
+        initial = next(iter(parameter.default), "")
+        return ListedChoiceField(choices=[("", _("All")), *choices], initial=initial, **options)
+    widget: forms.Widget = (
+        forms.CheckboxSelectMultiple()
+        if len(choices) <= MAX_CHECKBOXES
+        else FilteredSelectMultiple(parameter.label, is_stacked=False)
+    )
+    return ListedMultipleChoiceField(
+        choices=choices, initial=list(parameter.default), widget=widget, **options
+    )
+
+
+def _text_widget(parameter: ParameterSpec) -> forms.Widget:
+    if parameter.kind is ParameterKind.NUMBER:
+        whole = isinstance(parameter.field, IntegerField)
+        return forms.NumberInput(attrs={"step": "1" if whole else "any"})
+    return forms.TextInput(attrs={"class": "vTextField"})
+
+
+def _help_text(parameter: ParameterSpec, listed: bool) -> str:
+    parts = [parameter.help]
+    if not listed and parameter.model is not None:  # too many objects to list
+        noun = parameter.model._meta
+        parts.append(
+            _("The keys of the %(nouns)s, separated by commas.")
+            % {"nouns": noun.verbose_name_plural}
+            if parameter.multiple
+            else _("The key of a %(noun)s.") % {"noun": noun.verbose_name}
+        )
+    if parameter.required:
+        parts.append(str(_("Required.")))
+    elif parameter.multiple:
+        parts.append(str(_("None picked: all rows.")))
+    elif not listed or parameter.kind in (ParameterKind.NUMBER, ParameterKind.TEXT):
+        parts.append(str(_("Empty: all rows.")))  # a list says so with its first choice
+    return " ".join(part for part in parts if part)

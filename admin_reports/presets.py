@@ -26,6 +26,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
+from .arguments import arguments_in_words, parse_arguments, stored_arguments, unknown_names
 from .compiler import check_date_range
 from .dates import quick_ranges
 from .definitions.paths import did_you_mean
@@ -45,7 +46,7 @@ from .run_request import (
 )
 
 ResolveFilter = Callable[[type[models.Model], str], QuerySet]
-OPTIONS = {"bom": bool}
+OPTIONS = {"bom": bool, "arguments": dict}
 Kind = ReportPreset.SelectionKind
 RangeKind = ReportPreset.RangeKind
 
@@ -83,8 +84,31 @@ def preset_errors(
     if options is None or any(
         key not in OPTIONS or not isinstance(value, OPTIONS[key]) for key, value in options.items()
     ):
-        add("options", _('Options must be a mapping such as {"bom": true}.'))
+        add(
+            "options",
+            _('Options must be a mapping such as {"bom": true, "arguments": {"status": "paid"}}.'),
+        )
+    else:
+        _argument_errors(options.get("arguments") or {}, spec, errors)
     return dict(errors)
+
+
+def _argument_errors(arguments: dict[str, Any], spec: ReportSpec, errors: Errors) -> None:
+    """A preset's parameters: each one the report has, each value one it takes now."""
+    unknown = unknown_names(spec, list(arguments))
+    if unknown:
+        errors.add(
+            "options",
+            _("The report has no parameter %(name)s.") % {"name": shown(unknown[0])}
+            + did_you_mean(unknown[0], [parameter.name for parameter in spec.parameters]),
+        )
+        return
+    try:
+        parse_arguments(spec, arguments)
+    except InvalidParameters as exc:
+        parameter = spec.parameter(exc.field or "")
+        label = parameter.label if parameter is not None else exc.field
+        errors.add("options", f"{label}: {' '.join(exc.messages)}")
 
 
 def normalize_preset(preset: ReportPreset) -> None:
@@ -283,6 +307,7 @@ def preset_data(preset: ReportPreset) -> dict[str, Any]:
     if problem is not None:
         raise InvalidParameters(_("This preset cannot run: %s") % problem, code="preset")
     data: dict[str, Any] = {"bom": preset.options.get("bom", False)}
+    data.update(preset.options.get("arguments") or {})  # no parameter takes a name above
     if preset.range_kind == RangeKind.QUICK:
         data["range"] = preset.quick_range
     elif preset.range_kind == RangeKind.FIXED:
@@ -355,6 +380,8 @@ def save_preset(
         end=request.end if fixed else None,
         options={"bom": request.bom},
     )
+    if request.arguments:
+        preset.options["arguments"] = stored_arguments(spec, request.arguments)
     _save_selection(preset, spec, selection_kind, changelist)
     validate_preset(preset, resolve_filter)
     preset.save()
@@ -393,7 +420,20 @@ def describe_preset(preset: ReportPreset) -> str:
         }
     else:
         dates = _("no date range")
-    return f"{dates}, {describe_selection(preset)}"
+    described = f"{dates}, {describe_selection(preset)}"
+    arguments = _arguments_in_words(preset)
+    return f"{described}; {arguments}" if arguments else described
+
+
+def _arguments_in_words(preset: ReportPreset) -> str:
+    arguments = preset.options.get("arguments") if isinstance(preset.options, dict) else None
+    if not arguments:
+        return ""
+    try:
+        spec = registry.get(preset.report)
+        return arguments_in_words(spec, parse_arguments(spec, arguments))
+    except (ReportNotFound, InvalidParameters):  # a broken preset says so elsewhere
+        return ""
 
 
 def describe_selection(preset: ReportPreset) -> str:

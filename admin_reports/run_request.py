@@ -29,6 +29,12 @@ from django.utils import timezone
 from django.utils.text import get_valid_filename
 from django.utils.translation import gettext as _
 
+from .arguments import (
+    argument_condition,
+    arguments_in_words,
+    parse_arguments,
+    stored_arguments,
+)
 from .compiler import ReportParams, check_date_range, report_database
 from .conf import app_settings
 from .dates import quick_ranges
@@ -84,6 +90,8 @@ class RunRequest:
     preset: Any = None  # a ReportPreset
     via: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+    # The definition's parameters given: name -> value, or a list of values (arguments.py).
+    arguments: dict[str, Any] = field(default_factory=dict)
 
     def params(self) -> ReportParams:
         selection = self.selection
@@ -92,6 +100,7 @@ class RunRequest:
             end=self.end,
             selection=selection.objects if selection else None,
             selection_model=selection.model if selection else None,
+            filters=argument_condition(self.spec, self.arguments),
         )
 
     @property
@@ -119,6 +128,9 @@ class RunRequest:
             described["preset"] = self.preset.name
         if self.via:
             described["via"] = self.via
+        if self.arguments:
+            described["arguments"] = stored_arguments(self.spec, self.arguments)
+            described["arguments_text"] = arguments_in_words(self.spec, self.arguments)
         return {**described, **self.extra}
 
 
@@ -139,8 +151,9 @@ def parse_run_request(
     """A RunRequest from raw input, or InvalidParameters (the first problem found).
 
     `data` keys: range, start, end (YYYY-MM-DD or dates), select ("3,7"), on (a model
-    label), bom ("1"/"0"), run_token. A `selection` made by a face (a changelist's)
-    takes the place of select/on. `options` (preset, via, extra) are carried as given.
+    label), bom ("1"/"0"), run_token, and each of the definition's parameters by its
+    name (see arguments.py). A `selection` made by a face (a changelist's) takes the
+    place of select/on. `options` (preset, via, extra) are carried as given.
     """
     start, end, quick_range = parse_dates(spec, data, today)
     if selection is None:
@@ -153,6 +166,7 @@ def parse_run_request(
         selection=selection,
         bom=parse_bom(data.get("bom")),
         token=parse_token(data.get("run_token")),
+        arguments=parse_arguments(spec, data),
         **options,
     )
 

@@ -34,6 +34,7 @@ FORMAT_KEYS = ("decimals", "date", "datetime", "true_label", "false_label", "emp
 DATE_RANGE_KEYS = ("field", "required", "default", "max_days")
 JOIN_KEYS = ("path", "condition")
 MAX_DECIMALS = 20
+NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")  # names of reports, columns, parameters
 PERMISSION_RE = re.compile(r"^[a-z_][a-z0-9_]*\.[a-z_][a-z0-9_]*$")
 
 

@@ -6,7 +6,7 @@ Problems found in report definitions, each with a stable id, a place and a messa
 
 Every id is listed in CHECK_IDS (and in docs/checks.md); ids are never reused.
 E027, E028, E036 to E039 and the W ids are the settings checks' (admin_reports.checks):
-the next definition id is E045.
+the next definition id is E045 (E050 to E054 are the parameters').
 
 A message quotes what the definition (or a request) says with `shown(value)`, and a
 key inside a key path with `cut(key)`: a value may be 4,000 characters or a list of
@@ -61,6 +61,11 @@ CHECK_IDS: dict[str, str] = {
     "E042": "A chart's column has the wrong kind (y: numbers per group; x, series: grouping).",
     "E043": "An unknown chart type.",
     "E044": "A chart's columns do not fit together (a column twice, a series with several y).",
+    "E050": "A parameter's name is taken: by a run request's input, or by another parameter.",
+    "E051": "A parameter's field cannot be one (its type, or a relation to many on its path).",
+    "E052": "A parameter's lookup, or 'multiple', is not one its kind takes.",
+    "E053": "A parameter's default is not a value it takes.",
+    "E054": "The definition has too many parameters.",
 }
 
 

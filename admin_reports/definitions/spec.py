@@ -101,6 +101,39 @@ class ChartSpec:
         return (self.x, *self.y, *([self.series] if self.series else []))
 
 
+class ParameterKind(enum.Enum):
+    CHOICE = "choice"  # one of the field's choices
+    RELATION = "relation"  # an object of the related model, given by its key
+    NUMBER = "number"
+    TEXT = "text"
+
+
+@dataclass(frozen=True)
+class ParameterSpec:
+    """A value staff give when they run the report, bound to one lookup of one field."""
+
+    name: str
+    label: str
+    help: str
+    path: str  # as written
+    lookup: str  # the ORM path, e.g. "order__customer__region"
+    operator: str  # the Django lookup the value goes to: "exact", "in", "gte", "icontains"...
+    kind: ParameterKind
+    # The field that checks a value: the field itself, or for a relation the related
+    # model's field the foreign key points to (its primary key, or `to_field`).
+    field: Any
+    model: type[models.Model] | None = None  # a relation's model
+    multiple: bool = False
+    required: bool = False
+    default: tuple[str, ...] = ()  # as text: the form's initial value
+    mark: Mark | None = None
+
+    @property
+    def condition_key(self) -> str:
+        """The keyword of the condition's Q: "order__status__in"."""
+        return f"{self.lookup}__{self.operator}"
+
+
 @dataclass(frozen=True)
 class ReportSpec:
     name: str
@@ -110,6 +143,7 @@ class ReportSpec:
     columns: tuple[ColumnSpec, ...]
     joins: tuple[JoinSpec, ...] = ()
     filters: Q = field(default_factory=Q)
+    parameters: tuple[ParameterSpec, ...] = ()  # given at run time, see ParameterSpec
     action_on: tuple[ActionSpec, ...] = ()
     date_range: DateRangeSpec | None = None
     order_by: tuple[str, ...] = ()  # column names, "-" for descending
@@ -132,6 +166,9 @@ class ReportSpec:
     def actions_by_label(self) -> dict[str, ActionSpec]:
         """The actions by lowercase model label, e.g. "shop.product"."""
         return {action.label.lower(): action for action in self.action_on}
+
+    def parameter(self, name: str) -> ParameterSpec | None:
+        return next((p for p in self.parameters if p.name == name), None)
 
     def action_for(self, model: type[models.Model]) -> ActionSpec | None:
         for action in self.action_on:

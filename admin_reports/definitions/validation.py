@@ -10,7 +10,6 @@ carries a stable id (see problems.CHECK_IDS). `spec` is None when there is any.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -22,11 +21,12 @@ from . import parts as f
 from .chart import chart
 from .expressions import ExpressionError, parse_expression
 from .loader import MarkedDict, MarkedList
+from .parameters import parameters
 from .paths import Alias, PathError, resolve_path
 from .problems import Mark, Problem, cut, shown
-from .spec import ActionSpec, ColumnKind, ColumnSpec, JoinSpec, ReportSpec
+from .spec import ActionSpec, ColumnKind, ColumnSpec, JoinSpec, ParameterSpec, ReportSpec
 
-NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
+NAME_RE = f.NAME_RE
 # What the run log and the presets store of a report (ReportRun.report and .title).
 MAX_NAME_CHARS = 100
 MAX_TITLE_CHARS = 200
@@ -43,6 +43,7 @@ TOP_KEYS = (
     "joins",
     "filters",
     "exclude",
+    "parameters",
     "columns",
     "order_by",
     "permissions",
@@ -137,6 +138,7 @@ class _Builder:
             columns=columns,
             joins=joins,
             filters=filters,
+            parameters=self.parameters(joins),
             action_on=self.actions(),
             date_range=f.date_range(self.ctx, data, self.resolve),
             order_by=self.order_by(columns),
@@ -296,6 +298,10 @@ class _Builder:
             if q is not None:
                 conditions.append(q)
         return conditions
+
+    def parameters(self, joins: tuple[JoinSpec, ...]) -> tuple[ParameterSpec, ...]:
+        filtered = {join.name: join.lookup for join in joins if join.condition is not None}
+        return parameters(self.ctx, self.data, self.resolve, filtered)
 
     def actions(self) -> tuple[ActionSpec, ...]:
         return f.actions(self.ctx, self.data, self.model, self.resolve)

@@ -35,7 +35,7 @@ def one_column(value: str) -> str:
 
 KEYS = (
     "Valid keys: name, title, description, model, action_on, selection, date_range, joins,"
-    " filters, exclude, columns, order_by, permissions, max_duration, chart."
+    " filters, exclude, parameters, columns, order_by, permissions, max_duration, chart."
 )
 NAME_HINT = "Use lowercase letters, digits and underscores, starting with a letter."
 FUNCTIONS = (
@@ -370,6 +370,54 @@ CASES = [
         " place in a chart.",
         7,
         40,
+        None,
+    ),
+    (
+        "E050",
+        BASE + "parameters:\n  - {name: start, field: order.status}\n",
+        "The value of 'parameters[0].name' is 'start', which a run request already uses for"
+        " its own input.",
+        6,
+        12,
+        "Taken: range, start, end, select, on, bom, format, columns, run_token, preset, notify,"
+        " preview, via.",
+    ),
+    (
+        "E051",
+        BASE + "parameters:\n  - name: placed\n    field: order.placed_at\n",
+        "The value of 'parameters[0].field' refers to 'order.placed_at', a DateTimeField,"
+        " which no parameter takes.",
+        7,
+        12,
+        "A parameter takes a foreign key (a choice among its objects), a field with choices,"
+        " a number or text.",
+    ),
+    (
+        "E052",
+        BASE + "parameters:\n  - {name: least, field: quantity, lookup: gtee}\n",
+        "The value of 'parameters[0].lookup' is 'gtee', which a number parameter does not"
+        " take; choose one of: exact, gt, gte, lt, lte. Did you mean 'gte'?",
+        6,
+        44,
+        None,
+    ),
+    (
+        "E053",
+        BASE + "parameters:\n  - name: status\n    field: order.status\n    default: payed\n",
+        "The value of 'parameters[0].default' is not valid: 'payed' is not one of the"
+        " choices: pending, paid, shipped, refunded, cancelled.",
+        8,
+        14,
+        None,
+    ),
+    (
+        "E054",
+        BASE
+        + "parameters:\n"
+        + "".join(f"  - {{name: p{n}, field: quantity}}\n" for n in range(21)),
+        "The definition has 21 parameters; a report may have at most 20.",
+        6,
+        3,
         None,
     ),
     (

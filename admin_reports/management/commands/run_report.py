@@ -4,6 +4,8 @@ Run a report and write its CSV.
     python manage.py run_report daily_product_sales --start 2026-03-01 --end 2026-03-31 \\
         --select 3,7 --output march.csv
     python manage.py run_report order_lines --explain     # the path it takes, why, its SQL
+    python manage.py run_report order_lines --param status=paid --param status=shipped \\
+        --param region=3                                  # the definition's parameters
 
 The same run path as the admin: a ReportRun row records the run, and the engine
 runs the query in a producer thread. Progress (rows, rows/s, elapsed) goes to
@@ -22,6 +24,7 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import BaseCommand, CommandError
 
+from ...arguments import unknown_names
 from ...background import QueueUnavailable, enqueue_run
 from ...checks import settings_errors
 from ...conf import app_settings
@@ -51,6 +54,14 @@ class Command(BaseCommand):
         parser.add_argument("--select", help="Primary keys of the selected objects: 3,7,9.")
         parser.add_argument(
             "--on", dest="model", help="Model label of --select when the report has several."
+        )
+        parser.add_argument(
+            "--param",
+            action="append",
+            default=[],
+            metavar="NAME=VALUE",
+            help="A value of one of the report's parameters (its definition's `parameters`);"
+            " repeat it for several values: --param status=paid --param status=shipped.",
         )
         parser.add_argument("--output", "-o", default="-", help="File to write; - for stdout.")
         parser.add_argument(
@@ -94,6 +105,7 @@ class Command(BaseCommand):
             "on": options["model"],
             "bom": options["bom"],
         }
+        raw.update(_parameters(spec, options["param"]))
         try:
             run_request = parse_run_request(spec, raw, via="cli")
         except InvalidParameters as exc:
@@ -187,8 +199,28 @@ OPTIONS = {
 
 def _option_text(exc: InvalidParameters) -> str:
     message = " ".join(exc.messages)
-    option = OPTIONS.get(getattr(exc, "field", None) or "")
+    field = getattr(exc, "field", None) or ""
+    option = OPTIONS.get(field) or (f"--param {field}" if field else None)
     return f"{option}: {message}" if option else message
+
+
+def _parameters(spec: Any, given: list[str]) -> dict[str, list[str]]:
+    """--param name=value options as run request input: name -> its values."""
+    values: dict[str, list[str]] = {}
+    for item in given:
+        name, sign, value = item.partition("=")
+        name = name.strip()
+        if not sign or not name:
+            raise CommandError(f"--param: give NAME=VALUE, not {item!r}.")
+        values.setdefault(name, []).append(value)
+    unknown = unknown_names(spec, list(values))
+    if unknown:
+        names = ", ".join(parameter.name for parameter in spec.parameters) or "none"
+        raise CommandError(
+            f"--param: the report {spec.name} has no parameter {unknown[0]!r}"
+            f" (its parameters: {names})."
+        )
+    return values
 
 
 class TextOut:
