@@ -202,7 +202,7 @@ def rebuild_request(run: ReportRun) -> RunRequest:
         refused = refusal(user, spec)
         if refused is not None:
             raise refused
-    data = {key: parameters.get(key) for key in ("start", "end", "bom")}
+    data = {key: parameters.get(key) for key in ("start", "end", "bom", "format")}
     return parse_run_request(
         spec,
         data,

@@ -32,6 +32,7 @@ from .definitions.paths import did_you_mean
 from .definitions.problems import shown
 from .definitions.spec import ReportSpec
 from .exceptions import InvalidParameters, ReportNotFound
+from .file_formats import CSV, FILE_FORMATS
 from .models import ReportPreset, ScheduleKind
 from .permissions import refusal
 from .registry import registry
@@ -40,12 +41,13 @@ from .run_request import (
     RunSelection,
     count_of,
     parse_date,
+    parse_format,
     parse_run_request,
     primary_key,
 )
 
 ResolveFilter = Callable[[type[models.Model], str], QuerySet]
-OPTIONS = {"bom": bool}
+OPTIONS = {"bom": bool, "format": str}
 Kind = ReportPreset.SelectionKind
 RangeKind = ReportPreset.RangeKind
 
@@ -79,12 +81,21 @@ def preset_errors(
     _range_errors(preset, spec, errors)
     _selection_errors(preset, spec, errors, resolve_filter)
     _schedule_errors(preset, spec, errors)
+    _options_errors(preset, errors)
+    return dict(errors)
+
+
+def _options_errors(preset: ReportPreset, errors: Errors) -> None:
     options = preset.options if isinstance(preset.options, dict) else None
     if options is None or any(
         key not in OPTIONS or not isinstance(value, OPTIONS[key]) for key, value in options.items()
     ):
-        add("options", _('Options must be a mapping such as {"bom": true}.'))
-    return dict(errors)
+        errors.add("options", _('Options must be a mapping such as {"bom": true}.'))
+        return
+    try:
+        parse_format(options.get("format"))
+    except InvalidParameters as exc:
+        errors.add("options", " ".join(exc.messages))
 
 
 def normalize_preset(preset: ReportPreset) -> None:
@@ -282,7 +293,8 @@ def preset_data(preset: ReportPreset) -> dict[str, Any]:
     problem = preset_problem(preset)
     if problem is not None:
         raise InvalidParameters(_("This preset cannot run: %s") % problem, code="preset")
-    data: dict[str, Any] = {"bom": preset.options.get("bom", False)}
+    options = preset.options
+    data: dict[str, Any] = {"bom": options.get("bom", False), "format": options.get("format")}
     if preset.range_kind == RangeKind.QUICK:
         data["range"] = preset.quick_range
     elif preset.range_kind == RangeKind.FIXED:
@@ -353,7 +365,10 @@ def save_preset(
         quick_range=request.quick_range if range_kind == RangeKind.QUICK else "",
         start=request.start if fixed else None,
         end=request.end if fixed else None,
-        options={"bom": request.bom},
+        options={
+            "bom": request.bom,
+            **({"format": request.format} if request.format != CSV else {}),
+        },
     )
     _save_selection(preset, spec, selection_kind, changelist)
     validate_preset(preset, resolve_filter)
@@ -393,7 +408,15 @@ def describe_preset(preset: ReportPreset) -> str:
         }
     else:
         dates = _("no date range")
-    return f"{dates}, {describe_selection(preset)}"
+    described = f"{dates}, {describe_selection(preset)}"
+    file_format = FILE_FORMATS.get(_option(preset, "format") or CSV)
+    if file_format is not None and file_format.name != CSV:
+        described += ", " + _("as %(format)s") % {"format": file_format.label}
+    return described
+
+
+def _option(preset: ReportPreset, name: str) -> Any:
+    return preset.options.get(name) if isinstance(preset.options, dict) else None
 
 
 def describe_selection(preset: ReportPreset) -> str:

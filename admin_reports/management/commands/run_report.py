@@ -1,8 +1,9 @@
 """
-Run a report and write its CSV.
+Run a report and write its file: CSV, CSV for Excel or XLSX.
 
     python manage.py run_report daily_product_sales --start 2026-03-01 --end 2026-03-31 \\
         --select 3,7 --output march.csv
+    python manage.py run_report order_lines --range last_month --format xlsx -o lines.xlsx
     python manage.py run_report order_lines --explain     # the path it takes, why, its SQL
 
 The same run path as the admin: a ReportRun row records the run, and the engine
@@ -38,7 +39,7 @@ from ...runs import explain, write_run
 
 
 class Command(BaseCommand):
-    help = "Run a report definition and write its CSV to a file or to stdout."
+    help = "Run a report definition and write its file (CSV or XLSX) to a file or to stdout."
     # An invalid definition is named when asked for; another broken file must not stop
     # the reports that are fine (manage.py check lists every problem).
     requires_system_checks: list[str] = []
@@ -53,6 +54,11 @@ class Command(BaseCommand):
             "--on", dest="model", help="Model label of --select when the report has several."
         )
         parser.add_argument("--output", "-o", default="-", help="File to write; - for stdout.")
+        parser.add_argument(
+            "--format",
+            dest="file_format",
+            help="csv (the default), csv-excel (semicolons, decimal commas, a BOM) or xlsx.",
+        )
         parser.add_argument(
             "--bom",
             action=argparse.BooleanOptionalAction,
@@ -93,6 +99,7 @@ class Command(BaseCommand):
             "select": options["select"],
             "on": options["model"],
             "bom": options["bom"],
+            "format": options["file_format"],
         }
         try:
             run_request = parse_run_request(spec, raw, via="cli")
@@ -182,6 +189,7 @@ OPTIONS = {
     "select": "--select",
     "on": "--on",
     "bom": "--bom",
+    "format": "--format",
 }
 
 
