@@ -28,6 +28,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Callable, Sequence
+from itertools import chain, repeat
 from typing import Any
 from xml.sax.saxutils import escape, quoteattr
 from zoneinfo import ZoneInfo
@@ -47,7 +48,9 @@ NUMBER_TEXTS = re.compile(r"(?:-?[0-9]+(?:\.[0-9]+)?)?(?:\x00(?:-?[0-9]+(?:\.[0-
 # What XML 1.0 cannot hold (and CR, which XML reads as LF), and an underscore that
 # would read as the start of such an escape: written as _xHHHH_, as Excel does.
 TO_ESCAPE = re.compile("[\x00-\x08\x0b-\x1f\ufffe\uffff]|_(?=x[0-9A-Fa-f]{4}_)")
-EDGE_SPACE = re.compile(r"(?:^|\x00)\s|\s(?:\x00|$)")
+CONTROL = re.compile("[\x00-\x08\x0b-\x1f\ufffe\uffff]")
+# XML's white space, which Excel drops at the edges of a text unless told to keep it.
+EDGES = [edge for space in " \t\n\r" for edge in ("\x00" + space, space + "\x00")]
 
 DATE_CODE = "yyyy-mm-dd"
 DATETIME_CODE = "yyyy-mm-dd hh:mm:ss"
@@ -197,14 +200,15 @@ def inline_strings(texts: list[str]) -> list[str]:
     """Texts as the inside of inline string cells ('<is><t>..</t></is>'); "" stays ""."""
     if not texts:
         return texts
-    joined = "\n".join(texts)  # a line break: neither escaped nor an edge of a text
+    lines = "\n".join(texts)  # a line feed: XML holds it, and it makes no "_x"
     if max(map(len, texts)) > MAX_CELL_CHARS:
         texts = [text[:MAX_CELL_CHARS] for text in texts]
-    if TO_ESCAPE.search(joined):
+    if "_x" in lines or CONTROL.search(lines):
         texts = [TO_ESCAPE.sub(_excel_escape, text) for text in texts]
-    if "&" in joined or "<" in joined or ">" in joined:
+    if "&" in lines or "<" in lines or ">" in lines:
         texts = [escape(text) for text in texts]
-    if EDGE_SPACE.search("\x00".join(texts)):
+    between = "\x00" + "\x00".join(texts) + "\x00"  # each text between two NULs
+    if any(edge in between for edge in EDGES):
         return [_inline(text) for text in texts]
     return [f"<is><t>{text}</t></is>" if text else "" for text in texts]
 
@@ -223,7 +227,7 @@ def _excel_escape(match: re.Match) -> str:
 
 def _texts(cells: Sequence[Any]) -> list[str]:
     """Cells of a CSV column formatter (text, or values csv.writer turns into text)."""
-    if all(type(cell) is str for cell in cells):
+    if set(map(type, cells)) <= {str}:
         return list(cells)
     return ["" if cell is None else str(cell) for cell in cells]
 
@@ -298,29 +302,34 @@ class SheetColumn:
 
     def _dates(self, values: list, rows: list[str]) -> list[str]:
         values = loaded(values)
-        cells: list[str] = []
-        texts: list[str] = []  # what is written as text instead: an empty label, a day before 1900
-        for row, value in zip(rows, values, strict=True):
-            serial = None if value is None else self._serial(value)
-            if serial is None:
-                cells.append("")
-                texts.append(self.empty if value is None else self.formatter(value))
-                continue
-            style = self.style if isinstance(serial, float) else self.date_style
-            cells.append(f'<c r="{self.letter}{row}" s="{style}"><v>{serial!r}</v></c>')
-            texts.append("")
-        if any(texts):
-            strings = self._strings(texts, rows)
-            return [cell or string for cell, string in zip(cells, strings, strict=True)]
-        return cells
+        serial = self._serial
+        serials = [None if value is None else serial(value) for value in values]
+        letter, style, date_style = self.letter, self.style, self.date_style
+        if self.kind == DATETIME and int in set(map(type, serials)):  # days in datetimes
+            styles = [date_style if type(s) is int else style for s in serials]
+        else:
+            styles = [style] * len(serials)
+        cells = [
+            "" if s is None else f'<c r="{letter}{row}" s="{cell_style}"><v>{s!r}</v></c>'
+            for row, s, cell_style in zip(rows, serials, styles, strict=True)
+        ]
+        if None not in serials:
+            return cells
+        # Written as text: an empty label, a day Excel cannot hold (before 1900).
+        texts = [
+            (self.empty if value is None else self.formatter(value)) if s is None else ""
+            for value, s in zip(values, serials, strict=True)
+        ]
+        strings = self._strings(texts, rows)
+        return [cell or string for cell, string in zip(cells, strings, strict=True)]
 
     def _serial(self, value: Any) -> int | float | None:
         """A date's serial (int), a datetime's (float; a date column's: its day's)."""
-        if isinstance(value, dt.datetime):
-            if self.kind == DATE:
-                local = value.astimezone(self.tz) if value.tzinfo else value
-                return date_serial(local.date())
-            return self.serial(value)
+        if type(value) is dt.datetime:
+            if self.kind == DATETIME:
+                return self.serial(value)
+            local = value.astimezone(self.tz) if value.tzinfo else value
+            return date_serial(local.date())
         return date_serial(value)
 
     def _booleans(self, values: list, rows: list[str]) -> list[str]:
@@ -388,8 +397,9 @@ class SheetColumns:
             column.cells(values, numbers)
             for column, values in zip(self.columns, columns, strict=True)
         ]
-        rows = zip(numbers, *cells, strict=True)
-        return "".join([f'<row r="{number}">{"".join(row)}</row>' for number, *row in rows])
+        starts = [f'<row r="{number}">' for number in numbers]
+        pieces = zip(starts, *cells, repeat("</row>", count), strict=True)
+        return "".join(chain.from_iterable(pieces))
 
     def cols_xml(self) -> str:
         widths = [
