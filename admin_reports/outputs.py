@@ -26,8 +26,8 @@ def output_path(compiled: CompiledReport, file_format: str = CSV) -> tuple[str, 
     """("copy" | "orm", why): the row source a run of `compiled` in `file_format` takes."""
     if file_format == CSV:
         return row_path(compiled)
-    label = FILE_FORMATS[file_format].name
-    return ORM, f"{label} is written from the rows' values; COPY gives CSV text"
+    name = FILE_FORMATS[file_format].name
+    return ORM, f"{name} is written from the rows' values; COPY gives CSV text"
 
 
 def output_job(
