@@ -12,15 +12,17 @@ import codecs
 import csv
 import datetime as dt
 import io
+import time
 import zipfile
 from decimal import Decimal
 
 import openpyxl
 import pytest
+from django.test import override_settings
 
 from admin_reports.compiler import ReportParams, compile_report
 from admin_reports.csv_output import body_chunks
-from admin_reports.engine import IdentityWire, SyncStream
+from admin_reports.engine import IdentityWire, StreamJob, SyncStream
 from admin_reports.exceptions import RunFailed
 from admin_reports.formats import (
     BOOLEAN,
@@ -220,3 +222,17 @@ def test_a_sheet_past_its_rows_fails_the_run_in_words(awkward, monkeypatch):
 )
 def test_a_pattern_has_the_number_format_that_shows_its_text(pattern, code):
     assert excel_code(pattern) == code
+
+
+@override_settings(ADMIN_REPORTS_IDENTITY_HEARTBEAT_INTERVAL=0.05)
+def test_a_zip_gets_no_heartbeat_without_gzip_and_its_stream_does_not_spin():
+    def rows():
+        time.sleep(0.5)  # ten heartbeat intervals of silence
+        yield b"the rest"
+
+    stream = SyncStream(StreamJob(b"PK\x03\x04", rows, filler=b""), IdentityWire())
+    looks = []
+    step = stream.session.step
+    stream.session.step = lambda item: looks.append(item) or step(item)  # type: ignore[method-assign]
+    assert b"".join(stream) == b"PK\x03\x04the rest", "no blank line in the zip"
+    assert len(looks) < 50, "a look an interval, not a busy loop"
