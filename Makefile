@@ -6,7 +6,7 @@
 #   make bench  downloads against the database's own CSV and the alternatives
 #               (LINES=500000 by default, a few minutes; LINES=16000000 the full run;
 #               DATABASES=postgresql to leave SQLite out; PATHS=orm or copy for one
-#               PostgreSQL row path)
+#               PostgreSQL row path; FORMATS=csv or xlsx for one file format)
 
 PYTHON ?= python3
 VENV ?= .venv
@@ -18,6 +18,7 @@ DEMO_LINES ?= 200000
 LINES ?= 500000
 DATABASES ?= postgresql,sqlite
 PATHS ?= copy,orm
+FORMATS ?= csv,xlsx
 
 .PHONY: demo test test-deps lint pytest-sqlite pytest-postgres bench soak clean
 
@@ -65,7 +66,7 @@ clean:
 	rm -rf $(VENV) staticfiles .pytest_cache .ruff_cache .import_linter_cache
 
 bench: $(VENV)/.installed-test test-deps
-	scripts/with-postgres $(BIN)/python bench/run.py --lines $(LINES) --databases $(DATABASES) --paths $(PATHS)
+	scripts/with-postgres $(BIN)/python bench/run.py --lines $(LINES) --databases $(DATABASES) --paths $(PATHS) --formats $(FORMATS)
 
 soak: $(VENV)/.installed-test
 	scripts/with-postgres $(BIN)/python bench/soak.py

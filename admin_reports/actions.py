@@ -10,7 +10,7 @@ Report actions on changelists.
 Every valid definition whose `action_on` is the admin's model becomes an action
 ("Report: Daily sales by product") for the users allowed to run it. Like
 Django's delete_selected, the first POST renders the report form page and the
-second streams the CSV. ReportActionModelAdmin is the ready-made class.
+second streams the file (CSV or XLSX). ReportActionModelAdmin is the ready-made class.
 """
 
 from __future__ import annotations

@@ -203,7 +203,7 @@ def rebuild_request(run: ReportRun) -> RunRequest:
         refused = refusal(user, spec)
         if refused is not None:
             raise refused
-    data = {key: parameters.get(key) for key in ("start", "end", "bom")}
+    data = {key: parameters.get(key) for key in ("start", "end", "bom", "format")}
     arguments = parameters.get("arguments") or {}
     unknown = unknown_names(spec, list(arguments))
     if unknown:  # run without it, the report would give rows the run did not ask for

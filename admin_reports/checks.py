@@ -14,7 +14,7 @@ from django.conf import settings
 from django.core import checks
 
 from .compiler import database_problem
-from .conf import app_settings, reader_problem, report_storage, signs_urls
+from .conf import app_settings, dialects_problem, reader_problem, report_storage, signs_urls
 from .dates import project_quick_ranges
 from .definitions.functions import project_functions
 from .registry import registry
@@ -31,6 +31,7 @@ SETTINGS_CHECK_IDS: dict[str, str] = {
     "W002": "Report files would be stored under the current directory (MEDIA_ROOT is not set).",
     "W003": "The tasks backend of background runs has no worker (immediate or dummy).",
     "W004": "ADMIN_REPORTS_STORAGE_REDIRECT is on for a storage without signed URLs.",
+    "E055": "ADMIN_REPORTS_CSV_DIALECTS cannot be used.",
 }
 
 
@@ -53,6 +54,9 @@ def check_settings(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
     if problem := database_problem():
         hint = "Name a key of DATABASES, or None: reports read where the router sends reads."
         messages.append(checks.Error(problem, hint=hint, id="admin_reports.E037"))
+    if problem := dialects_problem():
+        hint = "See ADMIN_REPORTS_CSV_DIALECTS in docs/settings.md; the form starts with CSV."
+        messages.append(checks.Error(problem, hint=hint, id="admin_reports.E055"))
     return messages + _check_background()
 
 

@@ -13,12 +13,15 @@ from ``django.conf.settings``. docs/settings.md describes each.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from typing import Any
 
 from django.conf import settings
 from django.core.files.storage import FileSystemStorage, Storage, storages
 from django.core.signals import setting_changed
+
+from .file_formats import CSV_DIALECTS
 
 PREFIX = "ADMIN_REPORTS_"
 
@@ -38,6 +41,17 @@ DEFAULTS: dict[str, Any] = {
     # Start downloads with a UTF-8 byte order mark, so that Excel reads UTF-8; a run's
     # own choice (the form's checkbox, run_report --bom) takes precedence.
     "BOM": True,
+    # The file format the report form starts with, by the active language's code ("de-at",
+    # else "de"): "csv" (commas, decimal points) or "csv-excel" (semicolons, decimal
+    # commas: what Excel splits into columns where these languages are spoken). A
+    # language not listed starts with "csv".
+    "CSV_DIALECTS": dict.fromkeys(
+        [
+            *("cs", "da", "de", "es", "fi", "fr", "hu", "id", "it", "nb", "nl"),
+            *("nn", "pl", "pt", "ro", "ru", "sk", "sl", "sv", "tr", "uk"),
+        ],
+        "csv-excel",
+    ),
     # PostgreSQL: stream the rows of reports whose cells SQL can format identically
     # through COPY (docs/definitions.md says which); False: every report reads rows
     # through the ORM.
@@ -153,6 +167,28 @@ def reader_problem() -> str | None:
             "ADMIN_REPORTS_COPY_READER is 'psql', and no psql is on the PATH"
             " (Debian: apt-get install postgresql-client)."
         )
+    return None
+
+
+LANGUAGE_CODE = re.compile(r"^[a-z]{2,3}(?:-[a-z0-9]+)*$")
+
+
+def dialects_problem() -> str | None:
+    """What is wrong with ADMIN_REPORTS_CSV_DIALECTS, if anything (check E055)."""
+    dialects = app_settings.CSV_DIALECTS
+    if not isinstance(dialects, dict):
+        return f"ADMIN_REPORTS_CSV_DIALECTS is {dialects!r}, not a dict."
+    for key, value in dialects.items():
+        if not isinstance(key, str) or not LANGUAGE_CODE.match(key):
+            return (
+                f"ADMIN_REPORTS_CSV_DIALECTS has the key {key!r}, which is not a language"
+                " code in lower case such as 'de' or 'de-at'."
+            )
+        if value not in CSV_DIALECTS:
+            return (
+                f"ADMIN_REPORTS_CSV_DIALECTS[{key!r}] is {value!r}; choose one of:"
+                f" {', '.join(CSV_DIALECTS)}."
+            )
     return None
 
 

@@ -125,6 +125,9 @@ class StreamJob:
     # "failed" or "was cancelled". Default: a comment line saying the file is incomplete.
     marker: Callable[[str], bytes] | None = None
     max_duration: float | None = None
+    # What a response without gzip sends after a long silence (IdentityWire): a blank
+    # line, which CSV readers skip; b"" for a file that takes no bytes but its own (a zip).
+    filler: bytes = b"\r\n"
     # Called from the consumer: on_start() as the stream starts, and once at the end
     # on_finish(outcome, error or None, bytes sent).
     on_start: Callable[[], None] | None = None
@@ -308,7 +311,8 @@ class Producer(threading.Thread):
 
 
 class IdentityWire:
-    """Bytes as they are; a heartbeat is a blank line, sent only after a long silence."""
+    """Bytes as they are; a heartbeat is the job's filler (a blank line), sent only after a
+    long silence."""
 
     content_encoding = None
 
@@ -320,8 +324,8 @@ class IdentityWire:
     def data(self, chunk: bytes) -> bytes:
         return chunk
 
-    def heartbeat(self) -> bytes:
-        return b"\r\n" if self.heartbeats else b""
+    def heartbeat(self, filler: bytes = b"\r\n") -> bytes:
+        return filler if self.heartbeats else b""
 
     def end(self) -> bytes:
         return b""
@@ -350,7 +354,8 @@ class GzipWire:
     def data(self, chunk: bytes) -> bytes:
         return self.compressor.compress(chunk) + self.compressor.flush(self.flush_mode)
 
-    def heartbeat(self) -> bytes:
+    def heartbeat(self, filler: bytes = b"") -> bytes:
+        # The filler is not needed: an empty flush decodes to nothing.
         # compress(b"") first: a flush alone after a flush emits nothing at all.
         return self.compressor.compress(b"") + self.compressor.flush(self.flush_mode)
 
@@ -468,7 +473,10 @@ class _Session:
             return self.fail(QueryTimeout(self.job.max_duration or 0)), True
         if item is None:
             if time.monotonic() - self.last_sent >= self.wire.interval:
-                return self.count(self.wire.heartbeat()), False
+                beat = self.wire.heartbeat(self.job.filler)
+                if not beat:  # nothing may be sent: wait another interval, not at once
+                    self.last_sent = time.monotonic()
+                return self.count(beat), False
             return b"", False
         if item is _DONE:
             data = self.count(self.wire.end())

@@ -14,6 +14,10 @@ A builder returns a function of one value; it may give that function a
 format_values(values, empty) that formats a whole column of a chunk at C speed
 when it can (and returns None when it cannot): most columns hold values whose
 text csv.writer makes itself, or that are already in the column's format.
+
+A formatter also says what its cells are (`kind`, KINDS by builder: number, date,
+datetime, boolean or text) and keeps its column's format (`fmt`), for the file
+formats whose cells have types (XLSX) and the CSV whose numbers have decimal commas.
 """
 
 from __future__ import annotations
@@ -40,6 +44,8 @@ FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 # sends the column down the cell-by-cell way).
 FORMULA_STARTS = tuple("\x00" + prefix for prefix in FORMULA_PREFIXES)
 NONE_TYPE = type(None)
+# The kinds of cells (CellFormatter.kind).
+NUMBER, DATE, DATETIME, BOOLEAN, TEXT = "number", "date", "datetime", "boolean", "text"
 # PostgreSQL's text for timestamptz values in a session zone of UTC, joined by NUL.
 UTC_TEXTS = re.compile(
     r"(?:[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,6})?\+00(?:\x00|$))*"
@@ -89,12 +95,25 @@ def loaded(values: list) -> list:
 class CellFormatter:
     """A column's formatter: called with one value, or column() with a chunk's column."""
 
-    __slots__ = ("empty", "format_value", "format_values")
+    __slots__ = ("empty", "fmt", "format_value", "format_values", "kind")
 
-    def __init__(self, format_value: Formatter, empty: str) -> None:
+    def __init__(
+        self,
+        format_value: Formatter,
+        empty: str,
+        kind: str = TEXT,
+        fmt: ColumnFormat | None = None,
+    ) -> None:
         self.format_value = format_value
         self.empty = empty
         self.format_values = getattr(format_value, "format_values", None)
+        self.kind = kind
+        self.fmt = fmt or ColumnFormat(empty_label=empty)
+
+    @property
+    def places(self) -> int | None:
+        """The decimal places of a number's cells; None: an integer's, as they come."""
+        return getattr(self.format_value, "places", None)
 
     def __call__(self, value: Any) -> str:
         return self.empty if value is None else self.format_value(value)
@@ -157,6 +176,7 @@ def _decimal(field, fmt: ColumnFormat, tz) -> Formatter:
 
     format_values.number_texts = True  # type: ignore[attr-defined]
     format_decimal.format_values = format_values  # type: ignore[attr-defined]
+    format_decimal.places = places  # type: ignore[attr-defined]
     return format_decimal
 
 
@@ -334,6 +354,16 @@ def _text(field, fmt: ColumnFormat, tz) -> Formatter:
     return format_text
 
 
+# What a column's cells are, by its formatter's builder (another builder's: text).
+KINDS: dict[Callable[..., Formatter], str] = {
+    _decimal: NUMBER,
+    _integer: NUMBER,
+    _float: NUMBER,
+    _date: DATE,
+    _datetime: DATETIME,
+    _boolean: BOOLEAN,
+}
+
 FORMATTERS: dict[str, Callable[[Any, ColumnFormat, Any], Formatter]] = {
     "DecimalField": _decimal,
     "FloatField": _float,
@@ -358,4 +388,4 @@ def formatter_for(field: models.Field | None, fmt: ColumnFormat, tz: ZoneInfo) -
     if isinstance(field, models.ForeignKey):
         internal_type = field.target_field.get_internal_type()
     build = FORMATTERS.get(internal_type, _text)
-    return CellFormatter(build(field, fmt, tz), fmt.empty_label)
+    return CellFormatter(build(field, fmt, tz), fmt.empty_label, KINDS.get(build, TEXT), fmt)

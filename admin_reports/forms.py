@@ -1,7 +1,8 @@
 """
 The report form of the admin: a date range (a quick range, whose dates show in the
-date boxes, or custom dates), a saved preset, the Excel option, and what is needed to
-save the choices as a preset. The form only reads what the person typed; the run
+date boxes, or custom dates), a saved preset, the BOM option, the file format (it
+starts with the one ADMIN_REPORTS_CSV_DIALECTS gives the language), and what is needed
+to save the choices as a preset. The form only reads what the person typed; the run
 request (run_request.py) decides what it means.
 
     form = ReportForm(spec, request.user, request.POST, selection=selection.run_selection())
@@ -15,18 +16,27 @@ import json
 from typing import Any
 
 from django import forms
-from django.contrib.admin.widgets import AdminDateWidget, FilteredSelectMultiple
+from django.contrib.admin.widgets import AdminDateWidget, AdminRadioSelect, FilteredSelectMultiple
 from django.db.models import IntegerField
 from django.utils import formats, timezone
+from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy as _
 
 from .arguments import parameter_choices
 from .conf import app_settings
 from .definitions.spec import ParameterKind, ParameterSpec, ReportSpec
 from .exceptions import InvalidParameters
+from .file_formats import SHEET_ROWS
 from .models import ReportPreset
 from .presets import preset_data, visible_presets
-from .run_request import RunRequest, RunSelection, parse_run_request, quick_range_choices
+from .run_request import (
+    RunRequest,
+    RunSelection,
+    default_format,
+    format_choices,
+    parse_run_request,
+    quick_range_choices,
+)
 
 FIELDS_OF_INPUTS = {"range": "quick_range", "select": None, "on": None}
 # A parameter's form field is named "param_<name>": clear of the form's own fields.
@@ -60,7 +70,23 @@ class ReportForm(forms.Form):
         },
     )
     bom = forms.BooleanField(
-        label=_("For Excel"), required=False, help_text=_("Start the file with a UTF-8 BOM.")
+        label=_("For Excel"),
+        required=False,
+        help_text=_("Start the CSV with a UTF-8 BOM (CSV for Excel always has one)."),
+    )
+    # Its own fieldset on the page (the file format); choices and start: __init__.
+    format = forms.ChoiceField(
+        label=_("File format"),
+        required=False,
+        widget=AdminRadioSelect(attrs={"class": "radiolist"}),
+        help_text=format_lazy(
+            _(
+                "CSV for Excel: semicolons between cells and decimal commas, as Excel expects"
+                " them in German, French and many other settings. XLSX: a workbook whose"
+                " numbers and dates are typed cells, of at most {} rows."
+            ),
+            f"{SHEET_ROWS - 1:,}",
+        ),
     )
     notify = forms.BooleanField(
         label=_("E-mail me"),
@@ -98,6 +124,8 @@ class ReportForm(forms.Form):
         self.run_request: RunRequest | None = None
         self.fields["preset"].queryset = visible_presets(user, spec.name)  # type: ignore[attr-defined]
         self.fields["bom"].initial = bool(app_settings.BOM)
+        self.fields["format"].choices = format_choices()  # type: ignore[attr-defined]
+        self.fields["format"].initial = default_format()
         # parameter name -> its form field's name
         self.parameter_fields = {
             parameter.name: f"{PARAMETER_PREFIX}{parameter.name}" for parameter in spec.parameters
@@ -153,6 +181,7 @@ class ReportForm(forms.Form):
                     start=data.get("start"),
                     end=data.get("end"),
                     bom=data.get("bom", False),
+                    format=data.get("format"),
                 )
                 raw.update(
                     (name, data.get(field)) for name, field in self.parameter_fields.items()

@@ -71,7 +71,8 @@ class ReportRun(models.Model):
     path = models.CharField(_("path"), max_length=8, choices=RunPath, blank=True)
     # Run by a background worker (tasks framework) into a stored file, not streamed.
     background = models.BooleanField(_("in the background"), default=False)
-    # The stored file (gzip-compressed CSV) in ADMIN_REPORTS_STORAGE; blank: none kept.
+    # The stored file (a gzip-compressed CSV, an XLSX as it is) in ADMIN_REPORTS_STORAGE;
+    # blank: none kept.
     file = models.CharField(_("stored file"), max_length=300, blank=True)
     file_size = models.BigIntegerField(_("stored size"), null=True, blank=True)
     expires_at = models.DateTimeField(_("file expires"), null=True, blank=True)

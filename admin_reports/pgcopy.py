@@ -433,9 +433,12 @@ class LineEnds:
         return b'"'.join(parts), rows
 
 
-def explain_path(compiled: CompiledReport) -> tuple[str, str, str]:
-    """(path, why, SQL with its parameters bound, for people) of `compiled`."""
-    path, why = row_path(compiled)
+def explain_path(
+    compiled: CompiledReport, chosen: tuple[str, str] | None = None
+) -> tuple[str, str, str]:
+    """(path, why, SQL with its parameters bound, for people) of `compiled`; `chosen`:
+    the path and why, when not row_path()'s (a file format that takes the ORM's)."""
+    path, why = chosen or row_path(compiled)
     connection = connections[compiled.queryset.db]
     if path == COPY:
         query = typed_copy_query(connection, compiled)

@@ -33,6 +33,7 @@ from .definitions.paths import did_you_mean
 from .definitions.problems import shown
 from .definitions.spec import ReportSpec
 from .exceptions import InvalidParameters, ReportNotFound
+from .file_formats import CSV, FILE_FORMATS
 from .models import ReportPreset, ScheduleKind
 from .permissions import refusal
 from .registry import registry
@@ -41,12 +42,13 @@ from .run_request import (
     RunSelection,
     count_of,
     parse_date,
+    parse_format,
     parse_run_request,
     primary_key,
 )
 
 ResolveFilter = Callable[[type[models.Model], str], QuerySet]
-OPTIONS = {"bom": bool, "arguments": dict}
+OPTIONS = {"bom": bool, "format": str, "arguments": dict}
 Kind = ReportPreset.SelectionKind
 RangeKind = ReportPreset.RangeKind
 
@@ -80,17 +82,25 @@ def preset_errors(
     _range_errors(preset, spec, errors)
     _selection_errors(preset, spec, errors, resolve_filter)
     _schedule_errors(preset, spec, errors)
+    _options_errors(preset, spec, errors)
+    return dict(errors)
+
+
+def _options_errors(preset: ReportPreset, spec: ReportSpec, errors: Errors) -> None:
     options = preset.options if isinstance(preset.options, dict) else None
     if options is None or any(
         key not in OPTIONS or not isinstance(value, OPTIONS[key]) for key, value in options.items()
     ):
-        add(
+        errors.add(
             "options",
             _('Options must be a mapping such as {"bom": true, "arguments": {"status": "paid"}}.'),
         )
-    else:
-        _argument_errors(options.get("arguments") or {}, spec, errors)
-    return dict(errors)
+        return
+    try:
+        parse_format(options.get("format"))
+    except InvalidParameters as exc:
+        errors.add("options", " ".join(exc.messages))
+    _argument_errors(options.get("arguments") or {}, spec, errors)
 
 
 def _argument_errors(arguments: dict[str, Any], spec: ReportSpec, errors: Errors) -> None:
@@ -306,8 +316,9 @@ def preset_data(preset: ReportPreset) -> dict[str, Any]:
     problem = preset_problem(preset)
     if problem is not None:
         raise InvalidParameters(_("This preset cannot run: %s") % problem, code="preset")
-    data: dict[str, Any] = {"bom": preset.options.get("bom", False)}
-    data.update(preset.options.get("arguments") or {})  # no parameter takes a name above
+    options = preset.options
+    data: dict[str, Any] = {"bom": options.get("bom", False), "format": options.get("format")}
+    data.update(options.get("arguments") or {})  # no parameter takes a name above
     if preset.range_kind == RangeKind.QUICK:
         data["range"] = preset.quick_range
     elif preset.range_kind == RangeKind.FIXED:
@@ -378,7 +389,10 @@ def save_preset(
         quick_range=request.quick_range if range_kind == RangeKind.QUICK else "",
         start=request.start if fixed else None,
         end=request.end if fixed else None,
-        options={"bom": request.bom},
+        options={
+            "bom": request.bom,
+            **({"format": request.format} if request.format != CSV else {}),
+        },
     )
     if request.arguments:
         preset.options["arguments"] = stored_arguments(spec, request.arguments)
@@ -421,12 +435,19 @@ def describe_preset(preset: ReportPreset) -> str:
     else:
         dates = _("no date range")
     described = f"{dates}, {describe_selection(preset)}"
+    file_format = FILE_FORMATS.get(_option(preset, "format") or CSV)
+    if file_format is not None and file_format.name != CSV:
+        described += ", " + _("as %(format)s") % {"format": file_format.label}
     arguments = _arguments_in_words(preset)
     return f"{described}; {arguments}" if arguments else described
 
 
+def _option(preset: ReportPreset, name: str) -> Any:
+    return preset.options.get(name) if isinstance(preset.options, dict) else None
+
+
 def _arguments_in_words(preset: ReportPreset) -> str:
-    arguments = preset.options.get("arguments") if isinstance(preset.options, dict) else None
+    arguments = _option(preset, "arguments")
     if not arguments:
         return ""
     try:

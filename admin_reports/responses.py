@@ -1,7 +1,8 @@
 """
-HTTP responses that stream CSV through the engine, on WSGI and ASGI alike.
+HTTP responses that stream report files through the engine, on WSGI and ASGI alike.
 
     response = stream_csv(request, job, filename="daily_sales_2026-03-01_2026-03-31.csv")
+    response = stream_csv(request, job, filename="daily_sales.xlsx")  # its type follows
 
 The response is gzip-encoded by the engine when the client accepts gzip (so
 heartbeats leave the file intact and GZipMiddleware leaves it alone), says
@@ -31,6 +32,7 @@ from django.utils.http import content_disposition_header, http_date
 from .clients import ClientWatch
 from .conf import app_settings, report_storage, signs_urls
 from .engine import AsyncStream, GzipWire, IdentityWire, StreamJob, SyncStream
+from .file_formats import content_type_of
 from .models import ReportRun
 from .runs import slots
 from .stored import READ_SIZE, signed_url
@@ -95,7 +97,8 @@ def stream_csv(
     filename: str,
     release: Callable[[], None] | None = None,
 ) -> StreamingHttpResponse:
-    """The streaming response; takes a stream slot unless given one (`release`)."""
+    """The streaming response of a report file (CSV or XLSX: its Content-Type follows the
+    filename's extension); takes a stream slot unless given one (`release`)."""
     warn_if_cannot_abort(request)
     if release is None:
         user = getattr(request, "user", None)
@@ -106,7 +109,7 @@ def stream_csv(
             body: AsyncStream | SyncStream = AsyncStream(job, wire, release)
         else:
             body = SyncStream(job, wire, release, client_watch(request))
-        response = StreamingHttpResponse(body, content_type="text/csv; charset=utf-8")
+        response = StreamingHttpResponse(body, content_type=content_type_of(filename))
     except BaseException:
         release()
         raise
@@ -127,20 +130,24 @@ RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 
 
 def stored_file_response(request: HttpRequest, run: ReportRun) -> HttpResponseBase:
-    """A stored run's CSV, with Range support (a dropped download resumes).
+    """A stored run's file, with Range support (a dropped download resumes).
 
-    The file is kept gzip-compressed: a client that accepts gzip gets those bytes as
-    they are (Content-Encoding: gzip; a range is of them), any other client the CSV
-    decompressed as it goes (a range is of the CSV). ADMIN_REPORTS_STORAGE_REDIRECT
-    sends the client to the storage's own URL instead.
+    A CSV is kept gzip-compressed (its name ends in .gz): a client that accepts gzip
+    gets those bytes as they are (Content-Encoding: gzip; a range is of them), any
+    other client the CSV decompressed as it goes (a range is of the CSV). An XLSX is
+    kept and sent as it is. ADMIN_REPORTS_STORAGE_REDIRECT sends the client to the
+    storage's own URL instead.
     """
+    kept_gzipped = run.file.endswith(".gz")
     filename = run.file.rsplit("/", 1)[-1].removesuffix(".gz")
     storage = report_storage()
     if app_settings.STORAGE_REDIRECT and signs_urls(storage):
         return HttpResponseRedirect(signed_url(run.file, filename))  # never to MEDIA_URL
-    gzipped = bool(ACCEPTS_GZIP.search(request.headers.get("Accept-Encoding", "")))
-    total = int(run.file_size or 0) if gzipped else run.bytes
-    etag = f'"{run.token.hex}-{"gzip" if gzipped else "csv"}"'
+    accepts = bool(ACCEPTS_GZIP.search(request.headers.get("Accept-Encoding", "")))
+    gzipped = kept_gzipped and accepts
+    as_kept = gzipped or not kept_gzipped
+    total = int(run.file_size or 0) if as_kept else run.bytes
+    etag = f'"{run.token.hex}-{"gzip" if gzipped else filename.rsplit(".", 1)[-1]}"'
     last_modified = http_date((run.finished_at or run.created_at).timestamp())
     span = _requested_span(request, total, etag, last_modified)
     if span is None:
@@ -149,9 +156,9 @@ def stored_file_response(request: HttpRequest, run: ReportRun) -> HttpResponseBa
         return refused
     first, last = span
     opened = storage.open(run.file, "rb")
-    body = _raw(opened, first, last) if gzipped else _decompressed(opened, first, last)
+    body = _raw(opened, first, last) if as_kept else _decompressed(opened, first, last)
     status = 206 if (first, last) != (0, total - 1) else 200
-    response = StreamingHttpResponse(body, status=status, content_type="text/csv; charset=utf-8")
+    response = StreamingHttpResponse(body, status=status, content_type=content_type_of(filename))
     response._resource_closers.append(opened.close)  # type: ignore[attr-defined]  # unread too
     response["Content-Length"] = str(max(last - first + 1, 0))
     if status == 206:

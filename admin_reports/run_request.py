@@ -4,13 +4,15 @@ From raw input (a query string, a form, a preset, CLI options) to one validated 
     request = parse_run_request(spec, {"range": "last_month", "select": "3,7", "bom": "1"})
     request.start, request.end     # the dates, resolved once, here
     request.params()               # what the compiler takes
+    request.format, request.filename   # "csv" (the default), "csv-excel" or "xlsx"
 
 Every face hands what the person typed to `parse_run_request` and renders what
 comes back: a RunRequest, or InvalidParameters with a `code`, the input it is
 about (`field`) and a message for people. The rules live here once: a quick range
 and dates that disagree are refused, dates lie in 0001-01-01..9998-12-31, selected
 keys must be keys of the selection's model, the BOM follows ADMIN_REPORTS_BOM
-unless the run says otherwise.
+unless the run says otherwise, the file format is one of file_formats.FILE_FORMATS
+(the report form starts with the one ADMIN_REPORTS_CSV_DIALECTS gives the language).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from django.db import connections, models
 from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.text import get_valid_filename
+from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 
 from .arguments import (
@@ -36,11 +39,12 @@ from .arguments import (
     stored_arguments,
 )
 from .compiler import ReportParams, check_date_range, report_database
-from .conf import app_settings
+from .conf import app_settings, dialects_problem
 from .dates import quick_ranges
 from .definitions.problems import shown
 from .definitions.spec import ReportSpec
 from .exceptions import InvalidParameters
+from .file_formats import CSV, FILE_FORMATS
 
 FIRST_DAY = dt.date(1, 1, 1)
 LAST_DAY = dt.date(9998, 12, 31)
@@ -92,6 +96,7 @@ class RunRequest:
     extra: dict[str, Any] = field(default_factory=dict)
     # The definition's parameters given: name -> value, or a list of values (arguments.py).
     arguments: dict[str, Any] = field(default_factory=dict)
+    format: str = CSV  # a key of file_formats.FILE_FORMATS
 
     def params(self) -> ReportParams:
         selection = self.selection
@@ -107,7 +112,7 @@ class RunRequest:
     def filename(self) -> str:
         parts = [self.spec.name, self.start, self.end]
         stem = "_".join(str(part) for part in parts if part)
-        return (get_valid_filename(stem) or "report") + ".csv"
+        return (get_valid_filename(stem) or "report") + FILE_FORMATS[self.format].extension
 
     def describe(self) -> dict[str, Any]:
         """The parameters as stored in ReportRun.parameters (JSON)."""
@@ -131,6 +136,8 @@ class RunRequest:
         if self.arguments:
             described["arguments"] = stored_arguments(self.spec, self.arguments)
             described["arguments_text"] = arguments_in_words(self.spec, self.arguments)
+        if self.format != CSV:
+            described["format"] = self.format
         return {**described, **self.extra}
 
 
@@ -151,9 +158,10 @@ def parse_run_request(
     """A RunRequest from raw input, or InvalidParameters (the first problem found).
 
     `data` keys: range, start, end (YYYY-MM-DD or dates), select ("3,7"), on (a model
-    label), bom ("1"/"0"), run_token, and each of the definition's parameters by its
-    name (see arguments.py). A `selection` made by a face (a changelist's) takes the
-    place of select/on. `options` (preset, via, extra) are carried as given.
+    label), bom ("1"/"0"), format ("csv", "csv-excel", "xlsx"), run_token, and each of
+    the definition's parameters by its name (see arguments.py). A `selection` made by a
+    face (a changelist's) takes the place of select/on. `options` (preset, via, extra)
+    are carried as given.
     """
     start, end, quick_range = parse_dates(spec, data, today)
     if selection is None:
@@ -167,6 +175,7 @@ def parse_run_request(
         bom=parse_bom(data.get("bom")),
         token=parse_token(data.get("run_token")),
         arguments=parse_arguments(spec, data),
+        format=parse_format(data.get("format")),
         **options,
     )
 
@@ -335,6 +344,39 @@ def parse_bom(value: Any) -> bool:
     if word in FALSE_WORDS:
         return False
     raise invalid(_("Give bom as 1 or 0 (or true/false, yes/no, on/off)."), "bom", "bom")
+
+
+def parse_format(value: Any) -> str:
+    """A file format's name (FILE_FORMATS); "csv" when none is given."""
+    name = text(value)
+    if not name:
+        return CSV
+    if name not in FILE_FORMATS:
+        raise invalid(
+            _("Unknown file format %(name)s; choose one of: %(choices)s.")
+            % {"name": shown(name), "choices": ", ".join(FILE_FORMATS)},
+            "format",
+            "format",
+        )
+    return name
+
+
+def format_choices() -> list[tuple[str, str]]:
+    """(name, label) of every file format, for a form's choice."""
+    return [(name, str(file_format.label)) for name, file_format in FILE_FORMATS.items()]
+
+
+def default_format(language: str | None = None) -> str:
+    """The file format a report form starts with: ADMIN_REPORTS_CSV_DIALECTS' entry for
+    the language ("de-at", else "de"; default: the active one), else "csv"."""
+    dialects = app_settings.CSV_DIALECTS
+    if dialects_problem() is not None:
+        return CSV  # check E050 says what is wrong
+    code = (language or get_language() or "").lower()
+    for key in (code, code.split("-")[0]):
+        if key in dialects:
+            return dialects[key]
+    return CSV
 
 
 def parse_token(value: Any) -> uuid.UUID | None:

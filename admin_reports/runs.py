@@ -39,14 +39,13 @@ from django.utils.translation import ngettext
 
 from .compiler import CompiledReport, compile_report
 from .conf import app_settings
-from .csv_output import report_job
 from .engine import IdentityWire, Outcome, QueryTimeout, StreamAborted, StreamJob, SyncStream
 from .estimate import estimate_rows
 from .exceptions import InvalidParameters, ReportError, RunFailed, TooManyStreams
 from .models import ReportRun, RunStatus
 from .notify import notify_end
+from .outputs import explain_output, output_job, output_path
 from .permissions import refusal
-from .pgcopy import explain_path, row_path
 from .run_request import RunRequest
 from .stored import FileKeeper, stored_name
 
@@ -213,7 +212,7 @@ def start_run(request: RunRequest, *, user: Any = None) -> RunHandle:
 def _record(request: RunRequest, user: Any) -> RunHandle:
     """Compile, store the run row and build its job (the checks are the caller's)."""
     compiled = compile_report(request.spec, request.params())
-    run = create_run(request, user, path=row_path(compiled)[0])
+    run = create_run(request, user, path=output_path(compiled, request.format)[0])
     keep = app_settings.KEEP_STREAMED
     return run_handle(run, request, compiled, keep=keep)
 
@@ -245,14 +244,15 @@ def run_handle(
     """The job of a stored run, tracked on its row; `keep`: store the file too."""
     compiled = compiled or compile_report(request.spec, request.params())
     if not run.path:  # a background run's path is known once its worker compiled it
-        run.path = row_path(compiled)[0]
+        run.path = output_path(compiled, request.format)[0]
         ReportRun.objects.filter(pk=run.pk).update(path=run.path)
     tracker = RunTracker(run.pk)
     tracker.compiled = compiled
     if keep:
         tracker.keeper = FileKeeper(stored_name(run.token, request.filename, run.created_at))
-    job = report_job(
+    job = output_job(
         compiled,
+        request.format,
         bom=request.bom,
         path=run.path or None,
         on_rows=tracker.on_rows,
@@ -287,7 +287,7 @@ def _kept(
 
 def explain(request: RunRequest) -> tuple[str, str, str]:
     """(path, why, SQL) of a run of `request`, run or stored nothing (run_report --explain)."""
-    return explain_path(compile_report(request.spec, request.params()))
+    return explain_output(compile_report(request.spec, request.params()), request.format)
 
 
 def open_stream(request: RunRequest, *, user: Any) -> RunHandle:

@@ -2,12 +2,13 @@
 Report files kept in a storage: every background run writes one, and a streamed run
 keeps a copy when ADMIN_REPORTS_KEEP_STREAMED is on.
 
-    keeper = FileKeeper(stored_name(run.token, "march.csv"))
+    keeper = FileKeeper(stored_name(run.token, "march.csv"))   # .../march.csv.gz
     keeper.write(header); keeper.write(chunk) ...       # from the producer thread
     fields = keeper.save()    # {"file": name, "file_size": ..., "expires_at": ...}
 
-A file is the CSV compressed with gzip (the deflate of gzip downloads), written to a
-temporary file first and handed to the storage once complete, so a failed run leaves
+A CSV is kept compressed with gzip (the deflate of gzip downloads) and named so
+(`march.csv.gz`); an XLSX, a zip already, as it is (`march.xlsx`). A file is written to
+a temporary file first and handed to the storage once complete, so a failed run leaves
 nothing behind and any storage (local, S3) takes it. The storage is
 settings.STORAGES[ADMIN_REPORTS_STORAGE], or a FileSystemStorage in
 MEDIA_ROOT/admin_reports.
@@ -33,6 +34,7 @@ from django.utils.translation import gettext as _
 
 from .conf import app_settings, report_storage
 from .engine import GzipWire
+from .file_formats import file_format_of
 from .models import ReportRun, RunStatus
 
 logger = logging.getLogger("admin_reports.stored")
@@ -42,10 +44,12 @@ READ_SIZE = 256 * 1024
 
 
 def stored_name(token: uuid.UUID, filename: str, when: dt.datetime | None = None) -> str:
-    """Where a run's file goes: by day, under the run's token (not guessable)."""
+    """Where a run's file goes: by day, under the run's token (not guessable); ".gz" after
+    the name of a file kept gzip-compressed."""
     when = when or timezone.now()
     base = get_valid_filename(filename) or "report.csv"
-    return f"{when:%Y/%m/%d}/{token.hex}/{base}.gz"
+    suffix = ".gz" if file_format_of(base).compressible else ""
+    return f"{when:%Y/%m/%d}/{token.hex}/{base}{suffix}"
 
 
 def expiry(now: dt.datetime | None = None) -> dt.datetime | None:
@@ -56,21 +60,23 @@ def expiry(now: dt.datetime | None = None) -> dt.datetime | None:
 
 
 class FileKeeper:
-    """Compresses a run's CSV into a temporary file, and stores it once complete."""
+    """Writes a run's file into a temporary file (gzip-compressed when its name ends in
+    .gz), and stores it once complete."""
 
     def __init__(self, name: str) -> None:
         self.name = name
         self.temp = tempfile.TemporaryFile(prefix="admin-reports-")  # noqa: SIM115  closed in save/discard
-        self.wire = GzipWire()
+        self.wire = GzipWire() if name.endswith(".gz") else None
 
     def write(self, data: bytes) -> None:
-        """From the producer thread; the bytes of the CSV, in order."""
-        self.temp.write(self.wire.data(data))
+        """From the producer thread; the bytes of the file, in order."""
+        self.temp.write(self.wire.data(data) if self.wire is not None else data)
 
     def save(self) -> dict[str, Any]:
         """Store the file; the run's fields that describe it."""
         try:
-            self.temp.write(self.wire.end())
+            if self.wire is not None:
+                self.temp.write(self.wire.end())
             compressed = self.temp.tell()
             self.temp.seek(0)
             name = report_storage().save(self.name, File(self.temp, name=self.name))
@@ -141,12 +147,16 @@ def _remove_empty_folders(storage: FileSystemStorage, name: str) -> None:
 
 
 def signed_url(name: str, filename: str) -> str:
-    """The storage's own URL of a file (S3: signed, short-lived, named `filename`)."""
+    """The storage's own URL of a file (S3: signed, short-lived, named `filename`, and
+    `filename.gz` when kept gzip-compressed)."""
     storage = report_storage()
     expires = app_settings.STORAGE_REDIRECT_EXPIRES
+    gzipped = name.endswith(".gz")
+    kept_as = f"{filename}.gz" if gzipped else filename
+    content_type = "application/gzip" if gzipped else file_format_of(name).content_type
     parameters = {
-        "ResponseContentDisposition": f'attachment; filename="{filename}.gz"',
-        "ResponseContentType": "application/gzip",
+        "ResponseContentDisposition": f'attachment; filename="{kept_as}"',
+        "ResponseContentType": content_type,
     }
     try:  # django-storages' S3Storage.url(name, parameters, expire)
         return storage.url(name, parameters=parameters, expire=expires)  # type: ignore[call-arg]

@@ -1,5 +1,5 @@
 """
-The download endpoint: one report run, streamed as CSV.
+The download endpoint: one report run, streamed as CSV (or CSV for Excel, or XLSX: format=).
 
     GET /admin/reports/<name>/download/?start=2026-03-01&end=2026-03-31&select=3,7&on=shop.product
     GET /admin/reports/<name>/download/?range=last_month&select=3,7&bom=0

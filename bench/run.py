@@ -4,7 +4,7 @@ and with the alternatives, on PostgreSQL and on SQLite.
 
     make bench LINES=500000
     scripts/with-postgres .venv/bin/python bench/run.py --lines 500000 [--seed 1]
-        [--databases postgresql,sqlite] [--paths copy,orm]
+        [--databases postgresql,sqlite] [--paths copy,orm] [--formats csv,xlsx]
 
 The dataset comes from the cache (bench/dataset.py). Each case runs REPEATS times;
 the tables give medians. The results go to bench/results/<lines>.md and stdout;
@@ -93,6 +93,14 @@ def recorded_path(alias: str, name: str) -> str:
     return getattr(run, "path", "") or "?"
 
 
+def recorded_rows(alias: str, name: str) -> int:
+    """The rows the report's last run recorded (an XLSX's rows are not lines to count)."""
+    from admin_reports.models import ReportRun
+
+    run = ReportRun.objects.using(alias).filter(report=name).order_by("-created_at").first()
+    return run.rows if run is not None else 0
+
+
 def subset_ends(alias: str, lines: int) -> dict[int, str]:
     """For each subset size the dataset holds, the day its first N lines end on."""
     from django.utils import timezone
@@ -119,12 +127,16 @@ class Client:
     def get(self, path: str, gzipped: bool = False) -> Measure:
         return lambda: download(self.port, path, self.cookie, gzipped=gzipped, worker=self.worker)
 
-    def report(self, name: str, query: str, gzipped: bool) -> Measure:
-        fetch = self.get(f"/admin/reports/{name}/download/?{query}&bom=0", gzipped)
+    def report(self, name: str, query: str, gzipped: bool, file_format: str = "csv") -> Measure:
+        fetch = self.get(
+            f"/admin/reports/{name}/download/?{query}&bom=0&format={file_format}", gzipped
+        )
 
         def measure() -> Sample:
             sample = fetch()
             sample.path = recorded_path(self.alias, name)
+            if file_format == "xlsx":
+                sample.rows = recorded_rows(self.alias, name)
             return sample
 
         return measure
@@ -142,6 +154,7 @@ def serving(alias: str, **env: str) -> Iterator[Client]:
         # Imports and caches load before anything is measured.
         for name in ("order_lines", "daily_product_sales"):
             client.report(name, EMPTY, True)()
+            client.report(name, EMPTY, True, "xlsx")()
         client.get(f"/bench/hack/order_lines/?{EMPTY}")()
         client.get(f"/bench/import-export/?{EMPTY}")()
         yield client
@@ -192,7 +205,35 @@ def report_queries(alias: str) -> dict[str, tuple[str, str]]:
     }
 
 
-def postgres_cases(bench: Bench, paths: set[str]) -> None:
+def xlsx_cases(bench: Bench, client: Client, group: str, report: tuple[str, str], against):
+    """The report as XLSX (always on the ORM path), identity and gzip."""
+    for gzipped in (False, True):
+        measure = client.report(*report, gzipped, "xlsx")
+        bench.case(group, f"ours, XLSX, {encoding(gzipped)}", measure, against)
+
+
+def xlsx_notes(bench: Bench) -> None:
+    """XLSX's time over the CSV's, in the same run, group and encoding."""
+    cases = {(case.group, case.label): case for case in bench.cases if case.samples}
+    for (group, label), case in cases.items():
+        if not label.startswith("ours, XLSX, "):
+            continue
+        wire = label.rsplit(" ", 1)[1]
+        csv_labels = {
+            "ORM path": f"ours, COPY off, {wire}",
+            "COPY path": f"ours, COPY on, {wire}",
+            "SQLite": f"ours, {wire}",
+        }
+        ratios = [
+            f"{case.median('seconds') / csv.median('seconds'):.2f}x the CSV's time ({path})"
+            for path, csv_label in csv_labels.items()
+            if (csv := cases.get((group, csv_label)))
+        ]
+        if ratios:
+            bench.notes.append(f"{group}, XLSX over {wire}: " + "; ".join(ratios) + ".")
+
+
+def postgres_cases(bench: Bench, paths: set[str], formats: set[str] = frozenset({"csv"})) -> None:
     reports = report_queries("default")
     subsets = {
         f"order_lines, the first {size:,} lines": ("order_lines", f"start=2000-01-01&end={end}")
@@ -217,13 +258,18 @@ def postgres_cases(bench: Bench, paths: set[str]) -> None:
                 anchors[group],
             )
     settings = {"copy": ("1", "COPY on"), "orm": ("0", "COPY off")}
-    for copy, setting in (settings[path] for path in ("copy", "orm") if path in paths):
+    chosen = [path for path in ("copy", "orm") if path in paths]
+    for copy, setting in (settings[path] for path in chosen):
         with serving("default", BENCH_COPY=copy) as client:
             for group, (name, query) in reports.items():
-                for gzipped in (False, True):
+                for gzipped in (False, True) if "csv" in formats else ():
                     label = f"ours, {setting}, {encoding(gzipped)}"
                     measure = client.report(name, query, gzipped)
                     bench.case(f"PostgreSQL: {group}", label, measure, anchors[group])
+                # XLSX reads the ORM's rows whatever the setting: measured in one server.
+                if "xlsx" in formats and setting == settings[chosen[-1]][1]:
+                    report = (name, query)
+                    xlsx_cases(bench, client, f"PostgreSQL: {group}", report, anchors[group])
             # The first N lines set ours against the alternatives: the COPY setting's
             # run only (the whole range already gives both settings).
             for group, (name, query) in subsets.items() if copy == "1" else ():
@@ -247,7 +293,7 @@ def postgres_cases(bench: Bench, paths: set[str]) -> None:
             )
 
 
-def sqlite_cases(bench: Bench, database: Path) -> None:
+def sqlite_cases(bench: Bench, database: Path, formats: set[str] = frozenset({"csv"})) -> None:
     reports = report_queries("sqlite")
     anchors: dict[str, Case | None] = {}
     for group, report in reports.items():
@@ -265,11 +311,13 @@ def sqlite_cases(bench: Bench, database: Path) -> None:
         )
     with serving("sqlite", DATABASE_URL=f"sqlite:///{database}") as client:
         for group, (name, query) in reports.items():
-            for gzipped in (False, True):
+            for gzipped in (False, True) if "csv" in formats else ():
                 measure = client.report(name, query, gzipped)
                 bench.case(
                     f"SQLite: {group}", f"ours, {encoding(gzipped)}", measure, anchors[group]
                 )
+            if "xlsx" in formats:
+                xlsx_cases(bench, client, f"SQLite: {group}", (name, query), anchors[group])
 
 
 def machine() -> list[str]:
@@ -308,7 +356,8 @@ def results(bench: Bench, seconds: float, lines: list[str]) -> str:
         *lines,
         f'- each case {REPEATS} times, medians; "vs anchor" is the case\'s rows/s over its'
         " anchor's (1.00x: as fast as the database's own CSV output of the same SQL)",
-        "- MB/s counts the CSV as decoded, gzip or not;"
+        "- MB/s counts the file as decoded, gzip or not (an XLSX: its zip; its rows are the"
+        " run's recorded rows);"
         ' "path" is what the run recorded (ReportRun.path, or "orm" where runs record none)',
         "",
     ]
@@ -326,6 +375,12 @@ def main() -> None:
         help="the databases to measure, comma-separated (default: postgresql,sqlite)",
     )
     parser.add_argument(
+        "--formats",
+        default="csv,xlsx",
+        help="the file formats of our downloads, comma-separated (default: csv,xlsx); XLSX"
+        " takes the ORM path, measured in the last server of --paths",
+    )
+    parser.add_argument(
         "--paths",
         default="copy,orm",
         help="PostgreSQL: the row paths to measure, comma-separated (default: copy,orm);"
@@ -338,6 +393,9 @@ def main() -> None:
     paths = set(options.paths.split(","))
     if not paths or paths - {"copy", "orm"}:
         parser.error("--paths: copy, orm or both")
+    formats = set(options.formats.split(","))
+    if not formats or formats - {"csv", "xlsx"}:
+        parser.error("--formats: csv, xlsx or both")
     if not os.environ.get("DATABASE_URL", "").startswith("postgres"):
         sys.exit("Run under scripts/with-postgres: DATABASE_URL must be a throwaway PostgreSQL.")
     started = time.monotonic()
@@ -359,13 +417,15 @@ def main() -> None:
         lines += machine()
         try:
             if "postgresql" in databases:
-                postgres_cases(bench, paths)
+                postgres_cases(bench, paths, formats)
             if database is not None:
-                sqlite_cases(bench, database)
+                sqlite_cases(bench, database, formats)
         finally:
             connections.close_all()
+        xlsx_notes(bench)
     text = results(bench, time.monotonic() - started, lines)
     suffix = "" if len(paths) == 2 else f"-{''.join(paths)}"
+    suffix += "" if len(formats) == 2 else f"-{''.join(formats)}"
     target = ROOT / "bench" / "results" / f"{options.lines}{suffix}.md"
     target.parent.mkdir(exist_ok=True)
     target.write_text(text)

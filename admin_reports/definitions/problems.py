@@ -5,7 +5,7 @@ Problems found in report definitions, each with a stable id, a place and a messa
     problem.to_check()  # a django.core.checks.Error for `manage.py check`
 
 Every id is listed in CHECK_IDS (and in docs/checks.md); ids are never reused.
-E027, E028, E036 to E039 and the W ids are the settings checks' (admin_reports.checks):
+E027, E028, E036 to E039, E055 and the W ids are the settings checks' (admin_reports.checks):
 the next definition id is E045 (E050 to E054 are the parameters').
 
 A message quotes what the definition (or a request) says with `shown(value)`, and a

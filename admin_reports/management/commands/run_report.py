@@ -1,8 +1,9 @@
 """
-Run a report and write its CSV.
+Run a report and write its file: CSV, CSV for Excel or XLSX.
 
     python manage.py run_report daily_product_sales --start 2026-03-01 --end 2026-03-31 \\
         --select 3,7 --output march.csv
+    python manage.py run_report order_lines --range last_month --format xlsx -o lines.xlsx
     python manage.py run_report order_lines --explain     # the path it takes, why, its SQL
     python manage.py run_report order_lines --param status=paid --param status=shipped \\
         --param region=3                                  # the definition's parameters
@@ -41,7 +42,7 @@ from ...runs import explain, write_run
 
 
 class Command(BaseCommand):
-    help = "Run a report definition and write its CSV to a file or to stdout."
+    help = "Run a report definition and write its file (CSV or XLSX) to a file or to stdout."
     # An invalid definition is named when asked for; another broken file must not stop
     # the reports that are fine (manage.py check lists every problem).
     requires_system_checks: list[str] = []
@@ -64,6 +65,11 @@ class Command(BaseCommand):
             " repeat it for several values: --param status=paid --param status=shipped.",
         )
         parser.add_argument("--output", "-o", default="-", help="File to write; - for stdout.")
+        parser.add_argument(
+            "--format",
+            dest="file_format",
+            help="csv (the default), csv-excel (semicolons, decimal commas, a BOM) or xlsx.",
+        )
         parser.add_argument(
             "--bom",
             action=argparse.BooleanOptionalAction,
@@ -104,6 +110,7 @@ class Command(BaseCommand):
             "select": options["select"],
             "on": options["model"],
             "bom": options["bom"],
+            "format": options["file_format"],
         }
         raw.update(_parameters(spec, options["param"]))
         try:
@@ -194,6 +201,7 @@ OPTIONS = {
     "select": "--select",
     "on": "--on",
     "bom": "--bom",
+    "format": "--format",
 }
 
 
