@@ -206,7 +206,7 @@ class ReportActionMixin(_ModelAdmin):
         if valid and form.run_request is not None:
             try:
                 check_may_start(form.run_request, request.user)
-            except (ReportPermissionDenied, TooManyStreams) as exc:
+            except (ReportPermissionDenied, TooManyStreams, InvalidParameters) as exc:
                 refused = str(exc)
         return JsonResponse(
             {

@@ -41,7 +41,7 @@ from .notify import notify_end
 from .permissions import refusal
 from .registry import registry
 from .run_request import RunRequest, RunSelection, parse_run_request, primary_key
-from .runs import create_run, mark_lost, run_handle
+from .runs import check_fits, create_run, mark_lost, run_handle
 from .selection import changelist_queryset, site_named, user_request
 
 logger = logging.getLogger("admin_reports.background")
@@ -55,6 +55,7 @@ class QueueUnavailable(ReportError):
 
 def check_may_enqueue(request: RunRequest, user: Any, capped: bool = True) -> None:
     """Raise what would refuse a background run (permission, the per-user cap)."""
+    check_fits(request)
     if user is None:  # the command line
         return
     refused = refusal(user, request.spec)

@@ -64,7 +64,7 @@ def run_preview(
     """The preview of `request` for `user`; refusals as for a run, PreviewFailed after.
 
     `read`: rows to read (default PREVIEW_ROWS, or CHART_ROWS for a report with a chart)."""
-    check_may_start(request, user)
+    check_may_start(request, user, fits=False)  # a preview is of rows, in any format
     shown = app_settings.PREVIEW_ROWS
     if read is None and request.spec.chart is not None:
         read = app_settings.CHART_ROWS

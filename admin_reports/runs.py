@@ -42,12 +42,14 @@ from .conf import app_settings
 from .engine import IdentityWire, Outcome, QueryTimeout, StreamAborted, StreamJob, SyncStream
 from .estimate import estimate_rows
 from .exceptions import InvalidParameters, ReportError, RunFailed, TooManyStreams
+from .file_formats import XLSX
 from .models import ReportRun, RunStatus
 from .notify import notify_end
 from .outputs import explain_output, output_job, output_path
 from .permissions import refusal
 from .run_request import RunRequest
 from .stored import FileKeeper, stored_name
+from .xlsx_output import xlsx_row_limit
 
 logger = logging.getLogger("admin_reports.runs")
 
@@ -156,13 +158,35 @@ def _check_permission(request: RunRequest, user: Any) -> None:
         raise refused
 
 
-def check_may_start(request: RunRequest, user: Any = None) -> None:
-    """Raise what would refuse this run (permission, a stream cap), storing nothing."""
+def check_may_start(request: RunRequest, user: Any = None, *, fits: bool = True) -> None:
+    """Raise what would refuse this run (permission, a stream cap, a file format it would
+    not fit: `fits`), storing nothing."""
     _check_permission(request, user)
+    if fits:
+        check_fits(request)
     if user is not None:
         refused = cap_refusal(_user_key(user))
         if refused is not None:
             raise refused
+
+
+def check_fits(request: RunRequest, compiled: CompiledReport | None = None) -> None:
+    """InvalidParameters when the row estimate says the file format cannot hold the report
+    (an XLSX sheet's rows); the writer enforces the limit anyway (SheetFull)."""
+    if request.format != XLSX:
+        return
+    compiled = compiled or compile_report(request.spec, request.params())
+    estimate = estimate_rows(compiled)
+    most = xlsx_row_limit()
+    if estimate.rows is not None and estimate.rows > most:
+        raise InvalidParameters(
+            _(
+                "This report has %(estimate)s; an Excel sheet holds at most %(most)s below"
+                " its header. Choose CSV, or narrow the date range or the selection."
+            )
+            % {"estimate": estimate, "most": f"{most:,}"},
+            code="too_many_rows",
+        )
 
 
 # A background run that no worker has taken yet: it waits, however long, and is not lost.
@@ -206,12 +230,14 @@ def start_run(request: RunRequest, *, user: Any = None) -> RunHandle:
     permissions are checked here, whatever the face.
     """
     _check_permission(request, user)
-    return _record(request, user)
-
-
-def _record(request: RunRequest, user: Any) -> RunHandle:
-    """Compile, store the run row and build its job (the checks are the caller's)."""
     compiled = compile_report(request.spec, request.params())
+    check_fits(request, compiled)
+    return _record(request, user, compiled)
+
+
+def _record(request: RunRequest, user: Any, compiled: CompiledReport | None = None) -> RunHandle:
+    """Compile, store the run row and build its job (the checks are the caller's)."""
+    compiled = compiled or compile_report(request.spec, request.params())
     run = create_run(request, user, path=output_path(compiled, request.format)[0])
     keep = app_settings.KEEP_STREAMED
     return run_handle(run, request, compiled, keep=keep)
@@ -293,13 +319,15 @@ def explain(request: RunRequest) -> tuple[str, str, str]:
 def open_stream(request: RunRequest, *, user: Any) -> RunHandle:
     """start_run() within the stream caps, counted in the database (TooManyStreams)."""
     _check_permission(request, user)  # a missing permission says so before any cap
+    compiled = compile_report(request.spec, request.params())
+    check_fits(request, compiled)
     using = ReportRun.objects.db
     with transaction.atomic(using=using):
         _lock_caps(using)
         refused = cap_refusal(_user_key(user))
         if refused is not None:
             raise refused
-        handle = _record(request, user)
+        handle = _record(request, user, compiled)
     return RunHandle(handle.run, handle.job, handle.tracker, handle.filename, _no_slot)
 
 
