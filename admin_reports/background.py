@@ -203,6 +203,7 @@ def rebuild_request(run: ReportRun) -> RunRequest:
         if refused is not None:
             raise refused
     data = {key: parameters.get(key) for key in ("start", "end", "bom")}
+    data["columns"] = parameters.get("columns")  # absent: every column, as defined
     return parse_run_request(
         spec,
         data,

@@ -39,13 +39,14 @@ from .run_request import (
     RunRequest,
     RunSelection,
     count_of,
+    parse_columns,
     parse_date,
     parse_run_request,
     primary_key,
 )
 
 ResolveFilter = Callable[[type[models.Model], str], QuerySet]
-OPTIONS = {"bom": bool}
+OPTIONS = {"bom": bool, "columns": list}
 Kind = ReportPreset.SelectionKind
 RangeKind = ReportPreset.RangeKind
 
@@ -84,7 +85,17 @@ def preset_errors(
         key not in OPTIONS or not isinstance(value, OPTIONS[key]) for key, value in options.items()
     ):
         add("options", _('Options must be a mapping such as {"bom": true}.'))
+    elif "columns" in options:
+        _column_errors(options["columns"], spec, errors)
     return dict(errors)
+
+
+def _column_errors(columns: list[Any], spec: ReportSpec, errors: Errors) -> None:
+    """The saved columns must still fit the definition (it may have changed since)."""
+    try:
+        parse_columns(spec, [str(name) for name in columns])
+    except InvalidParameters as exc:
+        errors.add("options", _("Its columns: %s") % " ".join(exc.messages))
 
 
 def normalize_preset(preset: ReportPreset) -> None:
@@ -283,6 +294,8 @@ def preset_data(preset: ReportPreset) -> dict[str, Any]:
     if problem is not None:
         raise InvalidParameters(_("This preset cannot run: %s") % problem, code="preset")
     data: dict[str, Any] = {"bom": preset.options.get("bom", False)}
+    if "columns" in preset.options:
+        data["columns"] = preset.options["columns"]
     if preset.range_kind == RangeKind.QUICK:
         data["range"] = preset.quick_range
     elif preset.range_kind == RangeKind.FIXED:
@@ -353,12 +366,19 @@ def save_preset(
         quick_range=request.quick_range if range_kind == RangeKind.QUICK else "",
         start=request.start if fixed else None,
         end=request.end if fixed else None,
-        options={"bom": request.bom},
+        options=_options(request),
     )
     _save_selection(preset, spec, selection_kind, changelist)
     validate_preset(preset, resolve_filter)
     preset.save()
     return preset
+
+
+def _options(request: RunRequest) -> dict[str, Any]:
+    options: dict[str, Any] = {"bom": request.bom}
+    if request.columns:  # none: every column, as the definition has them when run
+        options["columns"] = list(request.columns)
+    return options
 
 
 def _save_selection(

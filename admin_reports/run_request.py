@@ -10,7 +10,8 @@ comes back: a RunRequest, or InvalidParameters with a `code`, the input it is
 about (`field`) and a message for people. The rules live here once: a quick range
 and dates that disagree are refused, dates lie in 0001-01-01..9998-12-31, selected
 keys must be keys of the selection's model, the BOM follows ADMIN_REPORTS_BOM
-unless the run says otherwise.
+unless the run says otherwise, chosen columns are the definition's, each once, the
+always included among them.
 """
 
 from __future__ import annotations
@@ -29,7 +30,13 @@ from django.utils import timezone
 from django.utils.text import get_valid_filename
 from django.utils.translation import gettext as _
 
-from .compiler import ReportParams, check_date_range, report_database
+from .compiler import (
+    ReportParams,
+    check_date_range,
+    chosen_columns,
+    column_choices,
+    report_database,
+)
 from .conf import app_settings
 from .dates import quick_ranges
 from .definitions.problems import shown
@@ -84,6 +91,7 @@ class RunRequest:
     preset: Any = None  # a ReportPreset
     via: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+    columns: tuple[str, ...] = ()  # the file's columns, in order; empty: the definition's
 
     def params(self) -> ReportParams:
         selection = self.selection
@@ -92,6 +100,7 @@ class RunRequest:
             end=self.end,
             selection=selection.objects if selection else None,
             selection_model=selection.model if selection else None,
+            columns=self.columns,
         )
 
     @property
@@ -119,6 +128,8 @@ class RunRequest:
             described["preset"] = self.preset.name
         if self.via:
             described["via"] = self.via
+        if self.columns:
+            described["columns"] = list(self.columns)
         return {**described, **self.extra}
 
 
@@ -139,8 +150,9 @@ def parse_run_request(
     """A RunRequest from raw input, or InvalidParameters (the first problem found).
 
     `data` keys: range, start, end (YYYY-MM-DD or dates), select ("3,7"), on (a model
-    label), bom ("1"/"0"), run_token. A `selection` made by a face (a changelist's)
-    takes the place of select/on. `options` (preset, via, extra) are carried as given.
+    label), bom ("1"/"0"), run_token, columns ("sku,day" or a list of names). A
+    `selection` made by a face (a changelist's) takes the place of select/on. `options`
+    (preset, via, extra) are carried as given.
     """
     start, end, quick_range = parse_dates(spec, data, today)
     if selection is None:
@@ -153,6 +165,7 @@ def parse_run_request(
         selection=selection,
         bom=parse_bom(data.get("bom")),
         token=parse_token(data.get("run_token")),
+        columns=parse_columns(spec, data.get("columns")),
         **options,
     )
 
@@ -308,6 +321,27 @@ def primary_key(model: type[models.Model], value: str) -> Any:
         if (low is not None and key < low) or (high is not None and key > high):
             raise refusal
     return key
+
+
+def parse_columns(spec: ReportSpec, value: Any) -> tuple[str, ...]:
+    """The columns named ("sku,units" or a list of names), checked; () for the definition's.
+
+    Not given (None): every column, in the definition's order; given, it must name
+    at least one column, each once, and every column that is always included.
+    """
+    if value is None:
+        return ()
+    items = value if isinstance(value, list | tuple) else str(value).split(",")
+    names = [name for name in (str(item).strip() for item in items) if name]
+    if not names:
+        message = _("Choose at least one column.")
+        raise invalid(f"{message} {column_choices(spec)}", "columns", "columns")
+    try:
+        chosen = tuple(column.name for column in chosen_columns(spec, names))
+    except InvalidParameters as exc:
+        raise invalid(" ".join(exc.messages), "columns", "columns") from None
+    # All of them, as defined, is no choice: the run is stored as one without it.
+    return () if chosen == tuple(column.name for column in spec.columns) else chosen
 
 
 def parse_bom(value: Any) -> bool:

@@ -4,6 +4,7 @@ Run a report and write its CSV.
     python manage.py run_report daily_product_sales --start 2026-03-01 --end 2026-03-31 \\
         --select 3,7 --output march.csv
     python manage.py run_report order_lines --explain     # the path it takes, why, its SQL
+    python manage.py run_report order_lines --range last_month --columns sku,quantity
 
 The same run path as the admin: a ReportRun row records the run, and the engine
 runs the query in a producer thread. Progress (rows, rows/s, elapsed) goes to
@@ -52,6 +53,11 @@ class Command(BaseCommand):
         parser.add_argument(
             "--on", dest="model", help="Model label of --select when the report has several."
         )
+        parser.add_argument(
+            "--columns",
+            help="The columns to write, by name, in this order: sku,revenue,day. Default:"
+            " every column, as the definition has them.",
+        )
         parser.add_argument("--output", "-o", default="-", help="File to write; - for stdout.")
         parser.add_argument(
             "--bom",
@@ -93,6 +99,7 @@ class Command(BaseCommand):
             "select": options["select"],
             "on": options["model"],
             "bom": options["bom"],
+            "columns": options["columns"],
         }
         try:
             run_request = parse_run_request(spec, raw, via="cli")
@@ -182,6 +189,7 @@ OPTIONS = {
     "select": "--select",
     "on": "--on",
     "bom": "--bom",
+    "columns": "--columns",
 }
 
 
