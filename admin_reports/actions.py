@@ -251,7 +251,10 @@ class ReportActionMixin(_ModelAdmin):
             % {"name": preset.name, "what": describe_preset(preset)},
             messages.SUCCESS,
         )
-        keep = {name: form.cleaned_data.get(name) for name in ("quick_range", "start", "end")}
+        keep = {
+            name: form.cleaned_data.get(name)
+            for name in ("quick_range", "start", "end", "columns")
+        }
         return ReportForm(
             spec,
             request.user,
