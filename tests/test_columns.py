@@ -22,6 +22,7 @@ from admin_reports.exceptions import InvalidParameters
 from admin_reports.models import ReportPreset, ReportRun
 from admin_reports.pgcopy import copy_chunks, row_path
 from admin_reports.presets import preset_data, preset_problem, preset_request, save_preset
+from admin_reports.preview import run_preview
 from admin_reports.registry import registry
 from admin_reports.run_request import parse_run_request
 from admin_reports.sources import orm_rows
@@ -298,6 +299,21 @@ def staff(client):
     grant(user, "admin_reports.run_report", *registry.get("daily_product_sales").permissions)
     client.force_login(user)
     return user
+
+
+@pytest.mark.django_db(transaction=True)  # a preview's thread uses the database
+def test_the_preview_and_its_chart_follow_the_columns(shop):
+    user = UserFactory()
+    grant(user, "admin_reports.run_report", *registry.get("daily_product_sales").permissions)
+    spec = registry.get("daily_product_sales")
+    data = {**MARCH_TEXT, "columns": "units,sku,product,day"}
+    preview = run_preview(parse_run_request(spec, data), user=user)
+    assert preview.headers == ["Units", "SKU", "Product", "Day"]
+    assert preview.rows[0] == ["3", "TOY-1", "Kite", "2026-03-05"]
+    assert "The chart needs the columns revenue." in preview.chart
+    data["columns"] += ",revenue"
+    charted = run_preview(parse_run_request(spec, data), user=user)
+    assert charted.chart.count('class="series ') == 2, "a line per product"
 
 
 @pytest.mark.django_db(transaction=True)  # a run's threads use the database
