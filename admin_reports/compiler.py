@@ -167,13 +167,11 @@ def _joined(queryset: QuerySet, spec: ReportSpec) -> QuerySet:
 
 
 def column_choices(spec: ReportSpec) -> str:
-    """ "Columns: sku, day, units (sku and day always included).": what a run can name."""
+    """ "Columns: sku, day, units (sku, day always included).": what a run can name."""
     text = _("Columns: %(names)s") % {"names": ", ".join(c.name for c in spec.columns)}
-    always = spec.always_included
-    if always:
-        text += " " + ngettext(
-            "(%(names)s always included)", "(%(names)s always included)", len(always)
-        ) % {"names": ", ".join(always)}
+    if spec.always_included:
+        names = ", ".join(spec.always_included)
+        text += " " + _("(%(names)s always included)") % {"names": names}
     return cut(text, HINT_CHARS) + "."
 
 
