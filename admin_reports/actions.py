@@ -251,7 +251,7 @@ class ReportActionMixin(_ModelAdmin):
             % {"name": preset.name, "what": describe_preset(preset)},
             messages.SUCCESS,
         )
-        kept = ("quick_range", "start", "end", *form.parameter_fields.values())
+        kept = ("quick_range", "start", "end", "columns", *form.parameter_fields.values())
         keep = {name: form.cleaned_data.get(name) for name in kept}
         return ReportForm(
             spec,

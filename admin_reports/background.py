@@ -212,6 +212,7 @@ def rebuild_request(run: ReportRun) -> RunRequest:
             _("The report no longer has the parameter %(name)s.") % {"name": unknown[0]}
         )
     data.update(arguments)  # checked again: a region may be gone
+    data["columns"] = parameters.get("columns")  # absent: every column, as defined
     return parse_run_request(
         spec,
         data,

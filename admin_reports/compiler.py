@@ -4,6 +4,7 @@ From a validated spec and run parameters to one queryset: pure, no request.
     compiled = compile_report(spec, ReportParams(start=date(2026, 3, 1), end=date(2026, 3, 31),
                                                  selection=[3, 7], selection_model=Product))
     compiled.headers                    # ["SKU", "Product", "Day", ...]
+    compiled.columns                    # their ColumnSpecs (ReportParams.columns: a choice)
     for row in compiled.queryset:       # tuples, in column order
         compiled.format_row(row)        # ["TOY-101", "Kite", "2026-03-01", ...]
 
@@ -24,11 +25,13 @@ from django.db import connections, models, router
 from django.db.models import FilteredRelation, Q, QuerySet, Value
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from .conf import app_settings
 from .dates import datetime_bounds
-from .definitions.problems import shown
-from .definitions.spec import ReportSpec
+from .definitions.paths import did_you_mean
+from .definitions.problems import HINT_CHARS, cut, shown
+from .definitions.spec import ColumnSpec, ReportSpec
 from .exceptions import InvalidParameters
 from .formats import Formatter, formatter_for
 
@@ -44,6 +47,8 @@ class ReportParams:
     selection_model: type[models.Model] | None = None
     filters: Q = field(default_factory=Q)  # extra conditions over the report's model
     tz: ZoneInfo | None = None  # default: the active time zone
+    # The columns of the file by name, in their order; empty: the definition's, in order.
+    columns: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -55,6 +60,8 @@ class CompiledReport:
     formatters: list[Formatter]
     tz: ZoneInfo
     max_duration: float | None = None  # seconds; the producer stops the query after it
+    columns: tuple[ColumnSpec, ...] = ()  # the file's columns, in its order
+    aliases: tuple[str, ...] = ()  # their names in the query (values_list), in that order
 
     def format_row(self, row: Sequence[Any]) -> list[str]:
         return [
@@ -76,16 +83,56 @@ def compile_report(
     queryset = _joined(queryset, spec).filter(spec.filters)
     queryset = queryset.filter(_date_condition(spec, params, tz, using))
     queryset = queryset.filter(_selection_condition(spec, params, using)).filter(params.filters)
+    columns = chosen_columns(spec, params.columns)
     aliases = {column.name: f"c{index}" for index, column in enumerate(spec.columns)}
-    queryset = _select(queryset, spec, aliases)
+    selected = tuple(aliases[column.name] for column in columns)
+    queryset = _select(queryset, spec, aliases, selected)
     queryset = queryset.order_by(*_ordering(spec, aliases, queryset))
-    fields = [queryset.query.annotations[aliases[c.name]].output_field for c in spec.columns]
+    fields = [queryset.query.annotations[alias].output_field for alias in selected]
     formatters = [
         formatter_for(output, column.format, tz)
-        for output, column in zip(fields, spec.columns, strict=True)
+        for output, column in zip(fields, columns, strict=True)
     ]
     max_duration = spec.max_duration or app_settings.MAX_DURATION
-    return CompiledReport(spec, params, queryset, spec.headers, formatters, tz, max_duration)
+    headers = [column.label for column in columns]
+    return CompiledReport(
+        spec, params, queryset, headers, formatters, tz, max_duration, columns, selected
+    )
+
+
+def chosen_columns(spec: ReportSpec, names: Sequence[str]) -> tuple[ColumnSpec, ...]:
+    """The columns `names` names, in that order (none: all, as defined).
+
+    InvalidParameters for an unknown name, a name given twice, or a column left out
+    that every run has (ReportSpec.always_included).
+    """
+    if not names:
+        return spec.columns
+    by_name = {column.name: column for column in spec.columns}
+    choices = column_choices(spec)
+    seen: set[str] = set()
+    for name in names:
+        if name not in by_name:
+            raise InvalidParameters(
+                _("Unknown column %(name)s.") % {"name": shown(name)}
+                + did_you_mean(name, list(by_name))
+                + " "
+                + choices,
+                code="columns",
+            )
+        if name in seen:
+            message = _("The column %(name)s is named twice.") % {"name": shown(name)}
+            raise InvalidParameters(f"{message} {choices}", code="columns")
+        seen.add(name)
+    missing = [name for name in spec.always_included if name not in seen]
+    if missing:
+        message = ngettext(
+            "The column %(names)s is always included: keep it in the list.",
+            "The columns %(names)s are always included: keep them in the list.",
+            len(missing),
+        ) % {"names": ", ".join(missing)}
+        raise InvalidParameters(f"{message} {choices}", code="columns")
+    return tuple(by_name[name] for name in names)
 
 
 def report_database(model: type[models.Model]) -> str:
@@ -119,15 +166,31 @@ def _joined(queryset: QuerySet, spec: ReportSpec) -> QuerySet:
     return queryset.alias(**relations) if relations else queryset
 
 
-def _select(queryset: QuerySet, spec: ReportSpec, aliases: dict[str, str]) -> QuerySet:
+def column_choices(spec: ReportSpec) -> str:
+    """ "Columns: sku, day, units (sku, day always included).": what a run can name."""
+    text = _("Columns: %(names)s") % {"names": ", ".join(c.name for c in spec.columns)}
+    if spec.always_included:
+        names = ", ".join(spec.always_included)
+        text += " " + _("(%(names)s always included)") % {"names": names}
+    return cut(text, HINT_CHARS) + "."
+
+
+def _select(
+    queryset: QuerySet, spec: ReportSpec, aliases: dict[str, str], selected: tuple[str, ...]
+) -> QuerySet:
+    """Every column's expression, the `selected` ones in the result, in their order.
+
+    The columns left out stay in the query: their joins keep the rows the whole
+    report has (a reverse relation repeats rows, a filtered join drops some), and
+    the ordering may name them."""
     expressions = {aliases[c.name]: c.expression for c in spec.columns}
     if not spec.is_aggregate:
-        return queryset.annotate(**expressions).values_list(*aliases.values())
+        return queryset.annotate(**expressions).values_list(*selected)
     keys = {aliases[c.name]: c.expression for c in spec.columns if not c.is_aggregate}
     # With no grouping column, group by a constant: one row for the whole range.
     grouped = queryset.values(**(keys or {"_all": Value(1)}))
     aggregates = {aliases[c.name]: c.expression for c in spec.columns if c.is_aggregate}
-    return grouped.annotate(**aggregates).values_list(*aliases.values())
+    return grouped.annotate(**aggregates).values_list(*selected)
 
 
 def _ordering(spec: ReportSpec, aliases: dict[str, str], queryset: QuerySet) -> list[str]:

@@ -1,9 +1,10 @@
 """
 The report form of the admin: a date range (a quick range, whose dates show in the
 date boxes, or custom dates), a saved preset, the BOM option, the file format (it
-starts with the one ADMIN_REPORTS_CSV_DIALECTS gives the language), and what is needed
-to save the choices as a preset. The form only reads what the person typed; the run
-request (run_request.py) decides what it means.
+starts with the one ADMIN_REPORTS_CSV_DIALECTS gives the language), the columns of the
+file (ticked and ordered), the definition's parameters, and what is needed to save the
+choices as a preset. The form only reads what the person typed; the run request
+(run_request.py) decides what it means.
 
     form = ReportForm(spec, request.user, request.POST, selection=selection.run_selection())
     if form.is_valid():
@@ -13,11 +14,13 @@ request (run_request.py) decides what it means.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
 from django import forms
 from django.contrib.admin.widgets import AdminDateWidget, AdminRadioSelect, FilteredSelectMultiple
 from django.db.models import IntegerField
+from django.forms.widgets import Script
 from django.utils import formats, timezone
 from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy as _
@@ -49,6 +52,70 @@ MAX_CHECKBOXES = 12
 def _form_field(name: str | None) -> str | None:
     """The form field a run request input is shown at (None: above the form)."""
     return FIELDS_OF_INPUTS.get(name, name) if name else None
+
+
+class ColumnList(forms.Widget):
+    """The definition's columns as checkboxes in the file's order, each with buttons
+    that move it up or down (column_choice.js).
+
+    Posts an empty value under the field's name (the list was on the page), then each
+    ticked column's name in the list's order: "" and nothing ticked is no column,
+    which the run request refuses; nothing at all (a preset's list, disabled) leaves
+    the choice to the preset.
+    """
+
+    template_name = "admin_reports/widgets/column_list.html"
+
+    class Media:
+        js = [Script("admin_reports/column_choice.js", defer=True)]
+        css = {"all": ["admin_reports/column_choice.css"]}
+
+    def __init__(self, attrs: dict[str, Any] | None = None) -> None:
+        super().__init__(attrs)
+        self.columns: list[tuple[str, str, bool]] = []  # (name, label, always included)
+
+    def value_from_datadict(self, data: Any, files: Any, name: str) -> str | None:
+        values = data.getlist(name) if hasattr(data, "getlist") else data.get(name)
+        if values is None or isinstance(values, str):
+            return values
+        return ",".join(value for value in values if value) if values else None
+
+    def get_context(self, name: str, value: Any, attrs: dict[str, Any] | None) -> dict[str, Any]:
+        context = super().get_context(name, value, attrs)
+        names = [column[0] for column in self.columns]
+        chosen = _names(value, names)
+        order = chosen + [name for name in names if name not in chosen]
+        by_name = {column[0]: column for column in self.columns}
+        prefix = context["widget"]["attrs"].get("id") or f"id_{name}"
+        context["widget"]["columns"] = [
+            {
+                "name": column,
+                "label": by_name[column][1],
+                "always": by_name[column][2],
+                "checked": column in chosen or by_name[column][2],
+                "id": f"{prefix}_{column}",
+                "index": names.index(column),
+            }
+            for column in order
+        ]
+        return context
+
+
+def _names(value: Any, names: list[str]) -> list[str]:
+    """The known names `value` gives ("a,b" or a list), in its order; None: all of them."""
+    if value is None:
+        return list(names)
+    items = value.split(",") if isinstance(value, str) else list(value)
+    return list(dict.fromkeys(item for item in map(str.strip, map(str, items)) if item in names))
+
+
+class ColumnsField(forms.Field):
+    """The columns of the file, as the run request takes them: "a,b", or None for all."""
+
+    widget = ColumnList
+
+    def to_python(self, value: Any) -> str | None:
+        return value
 
 
 class ReportForm(forms.Form):
@@ -94,6 +161,13 @@ class ReportForm(forms.Form):
         help_text=_("For “Run in background”: an e-mail with the link when the file is ready."),
     )
     run_token = forms.UUIDField(required=False, widget=forms.HiddenInput)
+    columns = ColumnsField(
+        label=_("Columns"),
+        required=False,
+        help_text=_(
+            "Untick the columns to leave out; the arrows move a column up or down the file."
+        ),
+    )
     preset_name = forms.CharField(label=_("Preset name"), max_length=100, required=False)
     preset_shared = forms.BooleanField(label=_("Share with other staff"), required=False)
     preset_range_kind = forms.ChoiceField(
@@ -138,11 +212,25 @@ class ReportForm(forms.Form):
             notify.help_text = _(
                 "Your account has no e-mail address: ask an administrator to add one."
             )
+        self._set_up_columns(spec)
         if spec.date_range is None:
             for name in ("quick_range", "start", "end", "preset_range_kind"):
                 del self.fields[name]
             return
         self._set_up_dates(spec)
+
+    def _set_up_columns(self, spec: ReportSpec) -> None:
+        if len(spec.columns) < 2:  # nothing to choose
+            del self.fields["columns"]
+            return
+        always = set(spec.always_included)
+        widget = self.fields["columns"].widget
+        widget.columns = [(c.name, c.label, c.name in always) for c in spec.columns]
+        # A preset picked shows its columns in the list (column_choice.js); null: all.
+        presets = self.fields["preset"].queryset  # type: ignore[attr-defined]
+        self.fields["preset"].widget.attrs["data-columns"] = json.dumps(
+            {str(preset.pk): _preset_columns(preset) for preset in presets}
+        )
 
     def _set_up_dates(self, spec: ReportSpec) -> None:
         choices = quick_range_choices()
@@ -182,6 +270,7 @@ class ReportForm(forms.Form):
                     end=data.get("end"),
                     bom=data.get("bom", False),
                     format=data.get("format"),
+                    columns=data.get("columns"),
                 )
                 raw.update(
                     (name, data.get(field)) for name, field in self.parameter_fields.items()
@@ -267,3 +356,9 @@ def _help_text(parameter: ParameterSpec, listed: bool) -> str:
     elif not listed or parameter.kind in (ParameterKind.NUMBER, ParameterKind.TEXT):
         parts.append(str(_("Empty: all rows.")))  # a list says so with its first choice
     return " ".join(part for part in parts if part)
+
+
+def _preset_columns(preset: ReportPreset) -> Sequence[str] | None:
+    options = preset.options if isinstance(preset.options, dict) else {}
+    columns = options.get("columns")
+    return columns if isinstance(columns, list) else None

@@ -41,6 +41,7 @@ from .run_request import (
     RunRequest,
     RunSelection,
     count_of,
+    parse_columns,
     parse_date,
     parse_format,
     parse_run_request,
@@ -48,7 +49,7 @@ from .run_request import (
 )
 
 ResolveFilter = Callable[[type[models.Model], str], QuerySet]
-OPTIONS = {"bom": bool, "format": str, "arguments": dict}
+OPTIONS = {"bom": bool, "format": str, "arguments": dict, "columns": list}
 Kind = ReportPreset.SelectionKind
 RangeKind = ReportPreset.RangeKind
 
@@ -93,7 +94,10 @@ def _options_errors(preset: ReportPreset, spec: ReportSpec, errors: Errors) -> N
     ):
         errors.add(
             "options",
-            _('Options must be a mapping such as {"bom": true, "arguments": {"status": "paid"}}.'),
+            _(
+                'Options must be a mapping such as {"bom": true, "format": "xlsx", "columns":'
+                ' ["sku", "day"], "arguments": {"status": "paid"}}.'
+            ),
         )
         return
     try:
@@ -101,6 +105,8 @@ def _options_errors(preset: ReportPreset, spec: ReportSpec, errors: Errors) -> N
     except InvalidParameters as exc:
         errors.add("options", " ".join(exc.messages))
     _argument_errors(options.get("arguments") or {}, spec, errors)
+    if "columns" in options:
+        _column_errors(options["columns"], spec, errors)
 
 
 def _argument_errors(arguments: dict[str, Any], spec: ReportSpec, errors: Errors) -> None:
@@ -119,6 +125,14 @@ def _argument_errors(arguments: dict[str, Any], spec: ReportSpec, errors: Errors
         parameter = spec.parameter(exc.field or "")
         label = parameter.label if parameter is not None else exc.field
         errors.add("options", f"{label}: {' '.join(exc.messages)}")
+
+
+def _column_errors(columns: list[Any], spec: ReportSpec, errors: Errors) -> None:
+    """The saved columns must still fit the definition (it may have changed since)."""
+    try:
+        parse_columns(spec, [str(name) for name in columns])
+    except InvalidParameters as exc:
+        errors.add("options", _("Its columns: %s") % " ".join(exc.messages))
 
 
 def normalize_preset(preset: ReportPreset) -> None:
@@ -319,6 +333,8 @@ def preset_data(preset: ReportPreset) -> dict[str, Any]:
     options = preset.options
     data: dict[str, Any] = {"bom": options.get("bom", False), "format": options.get("format")}
     data.update(options.get("arguments") or {})  # no parameter takes a name above
+    if "columns" in options:
+        data["columns"] = options["columns"]
     if preset.range_kind == RangeKind.QUICK:
         data["range"] = preset.quick_range
     elif preset.range_kind == RangeKind.FIXED:
@@ -389,10 +405,7 @@ def save_preset(
         quick_range=request.quick_range if range_kind == RangeKind.QUICK else "",
         start=request.start if fixed else None,
         end=request.end if fixed else None,
-        options={
-            "bom": request.bom,
-            **({"format": request.format} if request.format != CSV else {}),
-        },
+        options=_options(request),
     )
     if request.arguments:
         preset.options["arguments"] = stored_arguments(spec, request.arguments)
@@ -400,6 +413,15 @@ def save_preset(
     validate_preset(preset, resolve_filter)
     preset.save()
     return preset
+
+
+def _options(request: RunRequest) -> dict[str, Any]:
+    options: dict[str, Any] = {"bom": request.bom}
+    if request.format != CSV:
+        options["format"] = request.format
+    if request.columns:  # none: every column, as the definition has them when run
+        options["columns"] = list(request.columns)
+    return options
 
 
 def _save_selection(

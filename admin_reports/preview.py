@@ -108,17 +108,22 @@ def run_preview(
         range_text=range_in_words(request),
         seconds=time.monotonic() - started,
         more=len(found) > shown,
-        chart=_chart(request, values, cut=len(found) > read, estimate=estimate),
+        chart=_chart(compiled, values, cut=len(found) > read, estimate=estimate),
     )
 
 
 def _chart(
-    request: RunRequest, values: list[tuple[Any, ...]], *, cut: bool, estimate: RowEstimate
+    compiled: CompiledReport,
+    values: list[tuple[Any, ...]],
+    *,
+    cut: bool,
+    estimate: RowEstimate,
 ) -> ChartSVG | None:
-    chart = request.spec.chart
+    chart = compiled.spec.chart
     if chart is None:
         return None
-    svg = render_chart(chart, request.spec.columns, values)
+    # The rows have the columns chosen for the run: a chart names those it misses.
+    svg = render_chart(chart, compiled.columns, values)
     if cut:  # the chart is of the rows read, not of the whole report
         svg.caption = _("%(caption)s Drawn from the first %(read)s rows of %(all)s.") % {
             "caption": svg.caption,

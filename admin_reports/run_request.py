@@ -12,7 +12,8 @@ about (`field`) and a message for people. The rules live here once: a quick rang
 and dates that disagree are refused, dates lie in 0001-01-01..9998-12-31, selected
 keys must be keys of the selection's model, the BOM follows ADMIN_REPORTS_BOM
 unless the run says otherwise, the file format is one of file_formats.FILE_FORMATS
-(the report form starts with the one ADMIN_REPORTS_CSV_DIALECTS gives the language).
+(the report form starts with the one ADMIN_REPORTS_CSV_DIALECTS gives the language),
+chosen columns are the definition's, each once, the always included among them.
 """
 
 from __future__ import annotations
@@ -38,7 +39,13 @@ from .arguments import (
     parse_arguments,
     stored_arguments,
 )
-from .compiler import ReportParams, check_date_range, report_database
+from .compiler import (
+    ReportParams,
+    check_date_range,
+    chosen_columns,
+    column_choices,
+    report_database,
+)
 from .conf import app_settings, dialects_problem
 from .dates import quick_ranges
 from .definitions.problems import shown
@@ -97,6 +104,7 @@ class RunRequest:
     # The definition's parameters given: name -> value, or a list of values (arguments.py).
     arguments: dict[str, Any] = field(default_factory=dict)
     format: str = CSV  # a key of file_formats.FILE_FORMATS
+    columns: tuple[str, ...] = ()  # the file's columns, in order; empty: the definition's
 
     def params(self) -> ReportParams:
         selection = self.selection
@@ -106,6 +114,7 @@ class RunRequest:
             selection=selection.objects if selection else None,
             selection_model=selection.model if selection else None,
             filters=argument_condition(self.spec, self.arguments),
+            columns=self.columns,
         )
 
     @property
@@ -138,6 +147,8 @@ class RunRequest:
             described["arguments_text"] = arguments_in_words(self.spec, self.arguments)
         if self.format != CSV:
             described["format"] = self.format
+        if self.columns:
+            described["columns"] = list(self.columns)
         return {**described, **self.extra}
 
 
@@ -158,10 +169,10 @@ def parse_run_request(
     """A RunRequest from raw input, or InvalidParameters (the first problem found).
 
     `data` keys: range, start, end (YYYY-MM-DD or dates), select ("3,7"), on (a model
-    label), bom ("1"/"0"), format ("csv", "csv-excel", "xlsx"), run_token, and each of
-    the definition's parameters by its name (see arguments.py). A `selection` made by a
-    face (a changelist's) takes the place of select/on. `options` (preset, via, extra)
-    are carried as given.
+    label), bom ("1"/"0"), format ("csv", "csv-excel", "xlsx"), run_token, columns
+    ("sku,day" or a list of names), and each of the definition's parameters by its name
+    (see arguments.py). A `selection` made by a face (a changelist's) takes the place of
+    select/on. `options` (preset, via, extra) are carried as given.
     """
     start, end, quick_range = parse_dates(spec, data, today)
     if selection is None:
@@ -176,6 +187,7 @@ def parse_run_request(
         token=parse_token(data.get("run_token")),
         arguments=parse_arguments(spec, data),
         format=parse_format(data.get("format")),
+        columns=parse_columns(spec, data.get("columns")),
         **options,
     )
 
@@ -331,6 +343,27 @@ def primary_key(model: type[models.Model], value: str) -> Any:
         if (low is not None and key < low) or (high is not None and key > high):
             raise refusal
     return key
+
+
+def parse_columns(spec: ReportSpec, value: Any) -> tuple[str, ...]:
+    """The columns named ("sku,units" or a list of names), checked; () for the definition's.
+
+    Not given (None): every column, in the definition's order; given, it must name
+    at least one column, each once, and every column that is always included.
+    """
+    if value is None:
+        return ()
+    items = value if isinstance(value, list | tuple) else str(value).split(",")
+    names = [name for name in (str(item).strip() for item in items) if name]
+    if not names:
+        message = _("Choose at least one column.")
+        raise invalid(f"{message} {column_choices(spec)}", "columns", "columns")
+    try:
+        chosen = tuple(column.name for column in chosen_columns(spec, names))
+    except InvalidParameters as exc:
+        raise invalid(" ".join(exc.messages), "columns", "columns") from None
+    # All of them, as defined, is no choice: the run is stored as one without it.
+    return () if chosen == tuple(column.name for column in spec.columns) else chosen
 
 
 def parse_bom(value: Any) -> bool:

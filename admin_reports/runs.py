@@ -61,6 +61,8 @@ FINAL_WRITE_RETRY = 1.0
 FINAL_WRITE_PERSISTENCE = 120.0
 # A run whose tracker gave no sign of life for this long is lost: its process died.
 LOST_AFTER = 30.0
+# Seconds beyond ESTIMATE_SECONDS the end of a run waits for its estimate's thread.
+ESTIMATE_GRACE = 5.0
 UNFINISHED = (RunStatus.QUEUED, RunStatus.RUNNING, RunStatus.STREAMING, RunStatus.STORING)
 
 OUTCOMES = {
@@ -467,6 +469,7 @@ class RunTracker:
         self.keeper: FileKeeper | None = None
         # The run's report, whose row count is estimated as it starts (progress panels).
         self.compiled: CompiledReport | None = None
+        self.estimating: threading.Thread | None = None
 
     def on_rows(self, rows: int, size: int) -> None:
         """From the producer thread, after each chunk."""
@@ -479,10 +482,12 @@ class RunTracker:
         )
         self.thread.start()
         if self.compiled is not None and app_settings.ESTIMATE_SECONDS:
-            # Its own thread: counting (SQLite) must not hold up the tracker's looks.
-            threading.Thread(
+            # Its own thread: counting (SQLite) must not hold up the tracker's looks. The
+            # tracker waits for it before the run's end is recorded (a count is capped).
+            self.estimating = threading.Thread(
                 target=self._estimate, name=f"admin-reports-estimate-{self.run_pk}", daemon=True
-            ).start()
+            )
+            self.estimating.start()
 
     def _estimate(self) -> None:
         assert self.compiled is not None
@@ -513,6 +518,8 @@ class RunTracker:
                 )
                 if self._cancel_requested() and self.control is not None:
                     self.control.stop(RunCancelled(_("Cancelled on request.")))
+            if self.estimating is not None:
+                self.estimating.join(float(app_settings.ESTIMATE_SECONDS) + ESTIMATE_GRACE)
             self._store_final()
         finally:
             connections.close_all()

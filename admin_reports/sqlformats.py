@@ -142,24 +142,24 @@ def copy_query(
     that allow it cheaper; without them every cell takes its general form. `inner`:
     inner_query(compiled), when the caller has it already.
     """
-    spec = compiled.spec
-    if len(spec.columns) == 1:
+    columns = compiled.columns
+    if len(columns) == 1:
         # Python's csv quotes a lone empty cell and COPY a lone "\.": one column may differ.
         raise NotExpressible("it has one column (a lone cell is quoted differently)")
     time_zone = getattr(compiled.tz, "key", None)
     if not time_zone:
         raise NotExpressible(f"its time zone {compiled.tz!r} has no name for PostgreSQL")
-    if types is not None and len(types) != len(spec.columns):
-        raise ValueError(f"{len(types)} column types for {len(spec.columns)} columns")
+    if types is not None and len(types) != len(columns):
+        raise ValueError(f"{len(types)} column types for {len(columns)} columns")
     query = compiled.queryset.query
     cells = [
         cell_sql(
-            f'"report"."c{index}"',
-            query.annotations[f"c{index}"].output_field,
+            f'"report"."{alias}"',
+            query.annotations[alias].output_field,
             column,
             types[index] if types is not None else None,
         )
-        for index, column in enumerate(spec.columns)
+        for index, (alias, column) in enumerate(zip(compiled.aliases, columns, strict=True))
     ]
     inner_sql, inner_params = inner or inner_query(compiled)
     select = ", ".join(cell.sql for cell in cells)

@@ -43,6 +43,7 @@ class ColumnSpec:
     kind: ColumnKind
     format: ColumnFormat
     mark: Mark
+    always: bool = False  # `always: true`: staff cannot leave it out of a run
 
     @property
     def is_aggregate(self) -> bool:
@@ -161,6 +162,18 @@ class ReportSpec:
     @property
     def headers(self) -> list[str]:
         return [column.label for column in self.columns]
+
+    @property
+    def always_included(self) -> tuple[str, ...]:
+        """The columns every run has: those marked `always`, and an aggregate report's
+        grouping columns (its rows are their groups: leaving one out would regroup the
+        report into another)."""
+        grouped = self.is_aggregate
+        return tuple(
+            column.name
+            for column in self.columns
+            if column.always or (grouped and not column.is_aggregate)
+        )
 
     @property
     def actions_by_label(self) -> dict[str, ActionSpec]:

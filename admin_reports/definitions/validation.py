@@ -31,6 +31,7 @@ NAME_RE = f.NAME_RE
 MAX_NAME_CHARS = 100
 MAX_TITLE_CHARS = 200
 MAX_COLUMNS = 500
+COLUMN_KEYS = ("name", "label", "value", "format", "always")
 
 TOP_KEYS = (
     "name",
@@ -235,9 +236,7 @@ class _Builder:
         if not isinstance(item, MarkedDict):
             self.ctx.error("E002", f"The value of '{where}' must be a mapping.", mark)
             return None
-        f.check_keys(
-            self.ctx, item, where, ("name", "label", "value", "format"), ("name", "value")
-        )
+        f.check_keys(self.ctx, item, where, COLUMN_KEYS, ("name", "value"))
         name = f.string(self.ctx, item, "name", f"{where}.name")
         if name and not NAME_RE.match(name):
             self.ctx.error(
@@ -255,6 +254,7 @@ class _Builder:
         )
         parsed = self.expression(item, "value", f"{where}.value")
         fmt = f.column_format(self.ctx, item, where)
+        always = f.boolean(self.ctx, item, "always", f"{where}.always", False)
         if parsed is None or fmt is None:
             return None
         kind = (
@@ -268,7 +268,7 @@ class _Builder:
         if parsed.condition:
             expression = models.ExpressionWrapper(expression, output_field=models.BooleanField())
         return ColumnSpec(
-            name, label, str(item["value"]), expression, kind, fmt, item.mark_of("value")
+            name, label, str(item["value"]), expression, kind, fmt, item.mark_of("value"), always
         )
 
     def expression(self, container, key, where, *, allow_aggregates=True):

@@ -67,6 +67,7 @@ def test_every_key_is_read():
     ] + [ColumnKind.AGGREGATE] * 5
     assert [c.label for c in spec.columns[:4]] == ["Region", "Day", "Big order", "Lines"]
     assert spec.columns[0].format.empty_label == "(none)"
+    assert spec.always_included == ("region", "day", "big", "revenue")
     assert spec.order_by == ("region", "-day")
     assert spec.max_duration == 600
     chart = spec.chart

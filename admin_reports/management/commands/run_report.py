@@ -7,6 +7,7 @@ Run a report and write its file: CSV, CSV for Excel or XLSX.
     python manage.py run_report order_lines --explain     # the path it takes, why, its SQL
     python manage.py run_report order_lines --param status=paid --param status=shipped \\
         --param region=3                                  # the definition's parameters
+    python manage.py run_report order_lines --range last_month --columns sku,quantity
 
 The same run path as the admin: a ReportRun row records the run, and the engine
 runs the query in a producer thread. Progress (rows, rows/s, elapsed) goes to
@@ -64,6 +65,11 @@ class Command(BaseCommand):
             help="A value of one of the report's parameters (its definition's `parameters`);"
             " repeat it for several values: --param status=paid --param status=shipped.",
         )
+        parser.add_argument(
+            "--columns",
+            help="The columns to write, by name, in this order: sku,revenue,day. Default:"
+            " every column, as the definition has them.",
+        )
         parser.add_argument("--output", "-o", default="-", help="File to write; - for stdout.")
         parser.add_argument(
             "--format",
@@ -111,6 +117,7 @@ class Command(BaseCommand):
             "on": options["model"],
             "bom": options["bom"],
             "format": options["file_format"],
+            "columns": options["columns"],
         }
         raw.update(_parameters(spec, options["param"]))
         try:
@@ -202,6 +209,7 @@ OPTIONS = {
     "on": "--on",
     "bom": "--bom",
     "format": "--format",
+    "columns": "--columns",
 }
 
 
