@@ -129,12 +129,12 @@ def test_the_progress_panel_shows_the_share_of_the_estimate(page, server):
 def test_the_preview_draws_the_reports_chart(page, server):
     kite, ball = ProductFactory(sku="TOY-1", name="Kite"), ProductFactory(sku="TOY-2", name="Ball")
     for day in (3, 4, 5):
-        for product in (kite, ball):
+        for product, quantity in ((kite, day), (ball, 9 - day)):  # one rises, one falls
             OrderLineFactory(
                 order__placed_at=dt.datetime(2026, 1, day, 12, tzinfo=BERLIN),
                 order__status="paid",
                 product=product,
-                quantity=day,
+                quantity=quantity,
                 unit_price=Decimal("2.00"),
             )
     choose_report(page, server.url)  # daily_product_sales: revenue per day, a line per SKU
@@ -157,3 +157,5 @@ def test_the_preview_draws_the_reports_chart(page, server):
     assert "Revenue by Day" in chart.locator("title").first.text_content()
     assert "6 rows" in page.inner_text("#report-preview figcaption")
     screenshot(page.locator("#report-preview"), "report-preview-chart")
+    page.evaluate("window.scrollTo(0, 0)")
+    screenshot(page, "report-form-daily-sales", full_page=True)
