@@ -66,6 +66,8 @@ def given_texts(parameter: ParameterSpec, data: Mapping[str, Any]) -> list[str]:
     texts: list[str] = []
     for item in items:
         text = "" if item is None else str(item).strip()
+        if "\x00" in text:  # as the form's fields refuse it: no database stores it alike
+            raise invalid(_("Null characters are not allowed."), "null_character", parameter)
         if parameter.multiple and not _is_choice(parameter, text):
             texts += [part.strip() for part in text.split(",") if part.strip()]
         elif text:

@@ -187,7 +187,7 @@ def parse_run_request(
         token=parse_token(data.get("run_token")),
         arguments=parse_arguments(spec, data),
         format=parse_format(data.get("format")),
-        columns=parse_columns(spec, data.get("columns")),
+        columns=parse_columns(spec, _given_columns(data)),
         **options,
     )
 
@@ -345,6 +345,14 @@ def primary_key(model: type[models.Model], value: str) -> Any:
     return key
 
 
+def _given_columns(data: Mapping[str, Any]) -> Any:
+    """Every `columns` value of a query string or form (QueryDict.get has only the last)."""
+    if hasattr(data, "getlist"):
+        values = data.getlist("columns")
+        return values or None
+    return data.get("columns")
+
+
 def parse_columns(spec: ReportSpec, value: Any) -> tuple[str, ...]:
     """The columns named ("sku,units" or a list of names), checked; () for the definition's.
 
@@ -353,8 +361,9 @@ def parse_columns(spec: ReportSpec, value: Any) -> tuple[str, ...]:
     """
     if value is None:
         return ()
-    items = value if isinstance(value, list | tuple) else str(value).split(",")
-    names = [name for name in (str(item).strip() for item in items) if name]
+    items = value if isinstance(value, list | tuple) else [value]
+    # "sku,units", or the form's repeated keys (columns=sku&columns=units), or both.
+    names = [name.strip() for item in items for name in str(item).split(",") if name.strip()]
     if not names:
         message = _("Choose at least one column.")
         raise invalid(f"{message} {column_choices(spec)}", "columns", "columns")

@@ -362,7 +362,9 @@ def _exact_number(text: str) -> bool:
     """Whether Excel holds the number of `text` exactly (at most 15 significant digits)."""
     if not NUMBER_TEXT.fullmatch(text):
         return False
-    return len(text.lstrip("-").replace(".", "").lstrip("0")) <= MAX_DIGITS
+    # Zeros before the first digit and after the last are no significant digits:
+    # 24000000000000000 has two, and Excel shows it whole.
+    return len(text.lstrip("-").replace(".", "").strip("0")) <= MAX_DIGITS
 
 
 class SheetColumns:

@@ -347,3 +347,14 @@ def test_the_form_posts_the_ticked_columns_in_the_lists_order(client, staff, sho
     assert nothing.context["form"].errors["columns"] == [
         f"Choose at least one column. {DAILY_CHOICES}"
     ]
+
+
+def test_the_endpoint_takes_repeated_columns_keys_as_the_form_posts_them():
+    from django.http import QueryDict
+
+    spec = registry.get("daily_product_sales")
+    repeated = QueryDict(mutable=True)
+    repeated.update({"start": MARCH_TEXT["start"], "end": MARCH_TEXT["end"]})
+    for name in ("sku", "product,day", "revenue"):
+        repeated.appendlist("columns", name)
+    assert parse_run_request(spec, repeated).columns == ("sku", "product", "day", "revenue")

@@ -39,7 +39,7 @@ from admin_reports.outputs import output_job
 from admin_reports.registry import registry
 from admin_reports.run_request import parse_run_request
 from admin_reports.runs import write_run
-from admin_reports.xlsx_cells import excel_code, inline_strings
+from admin_reports.xlsx_cells import _exact_number, excel_code, inline_strings
 from admin_reports.xlsx_output import xlsx_row_limit
 from project.shop.models import Product
 
@@ -239,3 +239,19 @@ def test_a_zip_gets_no_heartbeat_without_gzip_and_its_stream_does_not_spin():
     stream.session.step = lambda item: looks.append(item) or step(item)  # type: ignore[method-assign]
     assert b"".join(stream) == b"PK\x03\x04the rest", "no blank line in the zip"
     assert len(looks) < 50, "a look an interval, not a busy loop"
+
+
+@pytest.mark.parametrize(
+    ("text", "exact"),
+    [
+        ("24000000000000000", True),  # two significant digits
+        ("-1200000000000000000000", True),
+        ("123456789012345", True),
+        ("1234567890123456", False),
+        ("0.000000000000001234", True),
+        ("1.500000000000000000", True),
+        ("12345678901234.56", False),
+    ],
+)
+def test_a_number_is_a_number_while_excel_holds_its_significant_digits(text, exact):
+    assert _exact_number(text) is exact

@@ -180,3 +180,13 @@ def test_the_copy_path_binds_the_values_as_the_orm_path_does(narrow, shop, vendo
     with connection.cursor() as cursor:
         cursor.execute("SELECT count(*) FROM shop_order")
         assert cursor.fetchone()[0] == 30
+
+
+@pytest.mark.parametrize("value", ["r\x00", "\x00", "paid\x00"])
+def test_a_null_character_is_refused_as_the_forms_fields_refuse_it(narrow, value):
+    # SQLite would cut the match at it (other rows than asked); PostgreSQL cannot store it.
+    for name in ("who", "status"):
+        with pytest.raises(InvalidParameters) as refused:
+            parse_run_request(narrow, {**MARCH, name: value})
+        assert refused.value.field == name
+        assert refused.value.messages == ["Null characters are not allowed."]

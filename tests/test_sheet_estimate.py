@@ -5,6 +5,7 @@ import datetime as dt
 import io
 
 import pytest
+from django.core.management import CommandError, call_command
 from django.db import connection
 from django.urls import reverse
 
@@ -67,4 +68,15 @@ def test_the_endpoint_refuses_it_with_400(small_sheet, client):
     response = client.get(url, {"start": EARLY, "end": LATE, "format": "xlsx"})
     assert response.status_code == 400
     assert REFUSED in response.content.decode()
+    assert not ReportRun.objects.exists()
+
+
+def test_run_report_refuses_it_in_one_line_and_makes_no_file(small_sheet, tmp_path):
+    out = tmp_path / "lines.xlsx"
+    options = ["--start", "2000-01-01", "--end", "2100-01-01", "--format", "xlsx"]
+    with pytest.raises(CommandError, match=REFUSED):
+        call_command("run_report", "order_lines", *options, "-o", str(out))
+    with pytest.raises(CommandError, match=REFUSED):
+        call_command("run_report", "order_lines", *options, "--background")
+    assert not out.exists()
     assert not ReportRun.objects.exists()

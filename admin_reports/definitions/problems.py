@@ -60,7 +60,10 @@ CHECK_IDS: dict[str, str] = {
     "E041": "A chart refers to an unknown column.",
     "E042": "A chart's column has the wrong kind (y: numbers per group; x, series: grouping).",
     "E043": "An unknown chart type.",
-    "E044": "A chart's columns do not fit together (a column twice, a series with several y).",
+    "E044": (
+        "A chart's columns do not fit together (a column twice, a series with several y,"
+        " more than 10 y)."
+    ),
     "E050": "A parameter's name is taken: by a run request's input, or by another parameter.",
     "E051": "A parameter's field cannot be one (its type, or a relation to many on its path).",
     "E052": "A parameter's lookup, or 'multiple', is not one its kind takes.",

@@ -39,7 +39,7 @@ from ...exceptions import (
 )
 from ...registry import registry
 from ...run_request import parse_run_request
-from ...runs import explain, write_run
+from ...runs import check_fits, explain, write_run
 
 
 class Command(BaseCommand):
@@ -131,6 +131,10 @@ class Command(BaseCommand):
                 raise CommandError(str(exc)) from None
             self.stdout.write(f"{spec.name}: {path} path ({why})\n{sql}")
             return
+        try:  # before the output file is made: a refused run leaves none
+            check_fits(run_request)
+        except InvalidParameters as exc:
+            raise CommandError(" ".join(exc.messages)) from None
         if options["background"]:
             self._enqueue(run_request, options["user"], options["notify"])
             return
