@@ -15,6 +15,7 @@ Lines and bars take the colours of PALETTE, text and axes the page's text colour
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import math
 import re
 import uuid
@@ -227,8 +228,13 @@ class _Drawing:
             f'<g class="x-axis" text-anchor="middle"><line x1="{self.left}" x2="{self.right}"'
             f' y1="{self.bottom}" y2="{self.bottom}" stroke="currentColor" stroke-opacity="0.5"/>'
         ]
-        for index in range(0, len(xs), every):
-            x = _f(self.x_at(xs[index]))
+        last = -math.inf
+        for index in range(0, len(xs), 1 if self.kind != "category" else every):
+            # Placed by value, ticks are as far apart as their values: each keeps its room.
+            if self.x_at(xs[index]) - last < room:
+                continue
+            last = self.x_at(xs[index])
+            x = _f(last)
             parts.append(
                 f'<line x1="{x}" x2="{x}" y1="{self.bottom}" y2="{self.bottom + 4}"'
                 f' stroke="currentColor" stroke-opacity="0.5"/><text x="{x}"'
@@ -243,19 +249,38 @@ class _Drawing:
 
     def lines(self) -> list[str]:
         parts = []
+        step = self.x_step()
         for index, (name, points) in enumerate(self.data.series.items()):
             drawn = [
                 (i, x, v) for i, x in enumerate(self.data.xs) if (v := points.get(x)) is not None
             ]
-            parts.append(self.line(index, name, drawn))
+            parts.append(self.line(index, name, drawn, step))
         return parts
 
-    def line(self, index: int, name: str, drawn: list[tuple[int, Any, float]]) -> str:
+    def x_step(self) -> float | None:
+        """The x axis's usual distance between neighbours (values placed by value): a
+        wider one between two points is x values no row has, a gap (days without sales)."""
+        if self.kind == "category" or len(self.data.xs) < 2:
+            return None
+        positions = [_position(x) for x in self.data.xs]
+        steps = [b - a for a, b in itertools.pairwise(positions) if b > a]
+        return min(steps) if steps else None
+
+    def _apart(self, before: Any, after: Any, step: float | None) -> bool:
+        return step is not None and _position(after) - _position(before) > 1.5 * step
+
+    def line(
+        self, index: int, name: str, drawn: list[tuple[int, Any, float]], step: float | None
+    ) -> str:
         """One path, broken where a value is missing; dots on its points."""
         colour, path, dots = PALETTE[index % len(PALETTE)], [], []
         for n, (i, x, value) in enumerate(drawn):
-            starts = n == 0 or drawn[n - 1][0] + 1 < i
-            alone = starts and (n + 1 == len(drawn) or drawn[n + 1][0] > i + 1)
+            starts = n == 0 or drawn[n - 1][0] + 1 < i or self._apart(drawn[n - 1][1], x, step)
+            alone = starts and (
+                n + 1 == len(drawn)
+                or drawn[n + 1][0] > i + 1
+                or self._apart(x, drawn[n + 1][1], step)
+            )
             px, py = _f(self.x_at(x)), _f(self.y_at(value))
             path.append(f"{'M' if starts else 'L'}{px} {py}")
             # A point alone draws no line: it always gets its dot.

@@ -212,6 +212,18 @@ def test_one_point_a_gap_many_series_and_many_x_values():
     assert ticks[0] == "1 Jan"
 
 
+def test_a_line_breaks_over_days_no_row_has_and_its_ticks_keep_their_room():
+    # Days 1-3 and 9-10: nothing on 4-8, in any series.
+    days = [DAYS[0], DAYS[1], DAYS[2], dt.date(2026, 3, 9), dt.date(2026, 3, 10)]
+    root = parsed(render_chart(LINE, COLUMNS, [("KITE", day, 1, 4) for day in days]))
+    assert root.find(f".//{SVG}path").get("d").count("M") == 2
+    # Ticks placed by value: none closer to the next than a label's width.
+    crowded = [dt.date(2026, 3, 1) + dt.timedelta(days=n) for n in (0, 1, 30, 31, 60, 61)]
+    root = parsed(render_chart(LINE, COLUMNS, [("KITE", day, 1, 4) for day in crowded]))
+    ticks = [float(t.get("x")) for t in root.iterfind(f".//{SVG}g[@class='x-axis']/{SVG}text")]
+    assert all(b - a >= 40 for a, b in itertools.pairwise(ticks[:-1]))
+
+
 def test_the_template_puts_the_chart_in_a_figure_with_its_caption():
     svg = render_chart(LINE, COLUMNS, [("KITE", DAYS[0], 1, 5), ("KITE", DAYS[1], 1, 6)])
     html = render_to_string("admin/admin_reports/chart.html", {"chart": svg})
