@@ -29,9 +29,9 @@ from .arguments import parameter_choices
 from .conf import app_settings
 from .definitions.spec import ParameterKind, ParameterSpec, ReportSpec
 from .exceptions import InvalidParameters
-from .file_formats import SHEET_ROWS
+from .file_formats import FILE_FORMATS, SHEET_ROWS
 from .models import ReportPreset
-from .presets import preset_data, visible_presets
+from .presets import describe_preset, preset_data, visible_presets
 from .run_request import (
     RunRequest,
     RunSelection,
@@ -146,6 +146,12 @@ class ReportForm(forms.Form):
         label=_("File format"),
         required=False,
         widget=AdminRadioSelect(attrs={"class": "radiolist"}),
+        # The words of the run request's refusal (a forged value: the page offers the rest).
+        error_messages={
+            "invalid_choice": format_lazy(
+                _("Unknown file format '%(value)s'; choose one of: {}."), ", ".join(FILE_FORMATS)
+            )
+        },
         help_text=format_lazy(
             _(
                 "CSV for Excel: semicolons between cells and decimal commas, as Excel expects"
@@ -228,6 +234,10 @@ class ReportForm(forms.Form):
         widget.columns = [(c.name, c.label, c.name in always) for c in spec.columns]
         # A preset picked shows its columns in the list (column_choice.js); null: all.
         presets = self.fields["preset"].queryset  # type: ignore[attr-defined]
+        # and what it runs with, in words, in place of the fields it overrides (report_form.js)
+        self.fields["preset"].widget.attrs["data-described"] = json.dumps(
+            {str(preset.pk): describe_preset(preset) for preset in presets}
+        )
         self.fields["preset"].widget.attrs["data-columns"] = json.dumps(
             {str(preset.pk): _preset_columns(preset) for preset in presets}
         )

@@ -129,9 +129,11 @@ def test_picked_statuses_and_region_narrow_the_download_and_a_preset_keeps_them(
     assert page.input_value("#id_preset") == str(preset.pk)
     screenshot(page, "report-form-parameters-preset-saved", full_page=True)
 
-    # The preset's values, not the boxes', when it is picked.
-    page.get_by_label("Paid").uncheck()
-    page.select_option("#id_param_region", "")
+    # The preset's values run while it is picked: the boxes are disabled, and the page
+    # says what the preset runs with.
+    assert page.get_by_label("Paid").is_disabled()
+    assert page.locator("#id_param_region").is_disabled()
+    assert "Paid, Shipped" in page.inner_text("#report-preset-runs")
     again = download(page, lambda: page.click("#report-download"))
     assert csv_rows(again.data) == rows
     assert page.locator(".errorlist").count() == 0

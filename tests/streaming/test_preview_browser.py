@@ -10,12 +10,13 @@ import re
 from decimal import Decimal
 
 import pytest
+from django.contrib.auth.models import User
 from django.db import connection
 
 from admin_reports.models import ReportRun
 from admin_reports.registry import registry
 
-from ..factories import OrderLineFactory, ProductFactory
+from ..factories import OrderLineFactory, ProductFactory, ReportPresetFactory
 from ..waiting import wait_until
 from .browser import (
     BERLIN,
@@ -159,3 +160,28 @@ def test_the_preview_draws_the_reports_chart(page, server):
     screenshot(page.locator("#report-preview"), "report-preview-chart")
     page.evaluate("window.scrollTo(0, 0)")
     screenshot(page, "report-form-daily-sales", full_page=True)
+
+
+def test_a_picked_preset_shows_what_it_runs_with_in_place_of_the_fields(page, server, lines):
+    ReportPresetFactory(
+        owner=User.objects.get(username="previewer"),
+        name="Kites of 2026 as a workbook",
+        report="order_lines",
+        range_kind="fixed",
+        start=dt.date(2026, 1, 1),
+        end=dt.date(2026, 1, 31),
+        selection_kind="ask",
+        options={"bom": False, "format": "xlsx"},
+    )
+    choose_report(page, server.url, action="report_order_lines")
+    page.select_option("select[name=preset]", label="Kites of 2026 as a workbook")
+    note = page.locator("#report-preset-runs")
+    assert "the fixed dates 2026-01-01 to 2026-01-31" in note.inner_text()
+    assert "as Excel workbook (XLSX)" in note.inner_text()
+    for field in ("#id_start", "#id_end", "select[name=quick_range]", "input[value=csv]"):
+        assert page.locator(field).is_disabled(), field
+    got = download(page, lambda: page.click("#report-download"))
+    assert got.filename == "order_lines_2026-01-01_2026-01-31.xlsx"
+    page.select_option("select[name=preset]", "")
+    assert note.is_hidden()
+    assert page.locator("#id_start").is_enabled()

@@ -27,8 +27,9 @@ window.adminReports = window.adminReports || {};
     let text = interpolate(gettext("%(percent)s% of about %(total)s rows"), {
       percent: percent, total: estimate.toLocaleString(),
     }, true);
-    if (run.rows > 0 && run.elapsed >= 1) {
-      const left = (run.elapsed * (estimate - run.rows)) / run.rows;
+    const left = run.rows > 0 && run.elapsed >= 1
+      ? (run.elapsed * (estimate - run.rows)) / run.rows : 0;
+    if (left >= 1) {
       text += ", " + interpolate(gettext("about %(time)s left"), { time: duration(left) }, true);
     }
     return text;

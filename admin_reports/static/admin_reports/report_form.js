@@ -38,6 +38,35 @@
       for (const type of ["input", "change", "focus"]) input.addEventListener(type, datesEdited);
     }
   }
+  // A picked preset runs with its own dates, parameters and options: the fields it
+  // overrides are shown disabled, and what it runs with is said under it, in words.
+  // (The column list does the same for the columns: column_choice.js.)
+  const preset = form.querySelector("select[name=preset]");
+  if (preset) {
+    const described = JSON.parse(preset.dataset.described || "{}");
+    const note = document.createElement("div");
+    note.className = "help report-preset-runs";
+    note.id = "report-preset-runs";
+    preset.closest(".form-row").appendChild(note);
+    // The fields of the form's own sections; the column list and the save section
+    // (and a widget's own disabled boxes) are left as they are.
+    const KEPT = ["report-save-preset", "report-columns-module"];
+    const overridden = () => Array.from(form.querySelectorAll(
+      "fieldset.module :is(input, select, textarea)"
+      + ":not([name=preset]):not([name=notify]):not([type=hidden])"
+    )).filter((field) => !KEPT.includes(field.closest("fieldset.module").id));
+    const showPreset = () => {
+      const picked = preset.value;
+      for (const field of overridden()) field.disabled = Boolean(picked);
+      note.hidden = !picked;
+      note.textContent = picked
+        ? interpolate(gettext("The preset runs with: %(what)s."), { what: described[picked] || "" }, true)
+        : "";
+    };
+    preset.addEventListener("change", showPreset);
+    showPreset();
+  }
+
   // Enter in the preset name saves the preset (the first button would download).
   const presetName = form.querySelector("input[name=preset_name]");
   if (presetName) {
