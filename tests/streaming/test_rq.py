@@ -88,8 +88,12 @@ def streamed_csv(product) -> bytes:
 
 
 def taken_by(run: ReportRun) -> list[str]:
-    """The names of the RQ workers that took the run's task (RQ's own record of it)."""
-    return task_backends["default"].get_result(run.task_id).worker_ids
+    """The names of the RQ workers that took the run's task (RQ's own record of it).
+
+    Deduplicated: while RQ moves a finished job from "started" to "finished", its
+    result lists the worker once for the saved result and once as the job's worker.
+    """
+    return list(dict.fromkeys(task_backends["default"].get_result(run.task_id).worker_ids))
 
 
 def unfinished(*queued: ReportRun):
