@@ -29,7 +29,6 @@ from .browser import (
     screenshot,
     staff_user,
 )
-from .conftest import running
 from .test_proxies import browser  # noqa: F401  the module's browser fixture
 
 pytestmark = [pytest.mark.server, pytest.mark.django_db(transaction=True)]
@@ -40,10 +39,8 @@ CHOSEN = ["SKU", "Product", "Revenue", "Day"]
 
 
 @pytest.fixture(scope="module")
-def server(django_db_setup, tmp_path_factory):
-    log = tmp_path_factory.mktemp("server") / "gunicorn.log"
-    with running("gunicorn", log) as server:
-        yield server
+def server(gunicorn):
+    return gunicorn
 
 
 @pytest.fixture

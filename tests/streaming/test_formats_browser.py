@@ -23,7 +23,7 @@ from project.shop.models import OrderLine
 from ..factories import OrderFactory, ProductFactory
 from ..waiting import wait_until
 from .browser import choose_report, csv_rows, download, logged_in, screenshot, staff_user
-from .conftest import FIRST_BYTE, HEARTBEAT_INTERVAL, running
+from .conftest import FIRST_BYTE, HEARTBEAT_INTERVAL
 from .http import fetch
 from .test_proxies import browser  # noqa: F401  the module's browser fixture
 from .test_report_form_browser import JANUARY, kite  # noqa: F401  its data
@@ -35,10 +35,8 @@ SLOW_LINES = 300  # slow_start reads every line (10 ms each) before its one row:
 
 
 @pytest.fixture(scope="module")
-def server(django_db_setup, tmp_path_factory):
-    log = tmp_path_factory.mktemp("server") / "gunicorn.log"
-    with running("gunicorn", log) as server:
-        yield server
+def server(gunicorn):
+    return gunicorn
 
 
 def test_a_workbook_whose_row_is_slow_starts_at_once_and_never_goes_quiet(server, session_cookie):

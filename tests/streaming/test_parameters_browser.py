@@ -20,7 +20,6 @@ from project.shop.models import OrderLine
 
 from ..factories import CustomerFactory, OrderLineFactory, ProductFactory, RegionFactory
 from .browser import BERLIN, choose_report, csv_rows, download, logged_in, screenshot, staff_user
-from .conftest import running
 from .test_proxies import browser  # noqa: F401  the module's browser fixture
 
 pytestmark = [pytest.mark.server, pytest.mark.django_db(transaction=True)]
@@ -38,10 +37,8 @@ STATUSES = ["pending", "paid", "shipped", "refunded", "cancelled"]
 
 
 @pytest.fixture(scope="module")
-def server(django_db_setup, tmp_path_factory):
-    log = tmp_path_factory.mktemp("server") / "gunicorn.log"
-    with running("gunicorn", log) as server:
-        yield server
+def server(gunicorn):
+    return gunicorn
 
 
 @pytest.fixture

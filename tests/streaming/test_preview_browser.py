@@ -27,7 +27,6 @@ from .browser import (
     screenshot,
     staff_user,
 )
-from .conftest import running
 from .test_proxies import browser  # noqa: F401  the module's browser fixture
 
 pytestmark = [pytest.mark.server, pytest.mark.django_db(transaction=True)]
@@ -37,10 +36,8 @@ LINES_PERMISSIONS = ["admin_reports.run_report", *registry.get("order_lines").pe
 
 
 @pytest.fixture(scope="module")
-def server(django_db_setup, tmp_path_factory):
-    log = tmp_path_factory.mktemp("server") / "gunicorn.log"
-    with running("gunicorn", log) as server:
-        yield server
+def server(gunicorn):
+    return gunicorn
 
 
 @pytest.fixture
