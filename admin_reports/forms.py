@@ -31,7 +31,7 @@ from .definitions.spec import ParameterKind, ParameterSpec, ReportSpec
 from .exceptions import InvalidParameters
 from .file_formats import FILE_FORMATS, SHEET_ROWS
 from .models import ReportPreset
-from .presets import describe_preset, preset_data, visible_presets
+from .presets import describe_preset, preset_data, preset_option, visible_presets
 from .run_request import (
     RunRequest,
     RunSelection,
@@ -369,6 +369,5 @@ def _help_text(parameter: ParameterSpec, listed: bool) -> str:
 
 
 def _preset_columns(preset: ReportPreset) -> Sequence[str] | None:
-    options = preset.options if isinstance(preset.options, dict) else {}
-    columns = options.get("columns")
+    columns = preset_option(preset, "columns")
     return columns if isinstance(columns, list) else None

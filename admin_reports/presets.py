@@ -457,19 +457,20 @@ def describe_preset(preset: ReportPreset) -> str:
     else:
         dates = _("no date range")
     described = f"{dates}, {describe_selection(preset)}"
-    file_format = FILE_FORMATS.get(_option(preset, "format") or CSV)
+    file_format = FILE_FORMATS.get(preset_option(preset, "format") or CSV)
     if file_format is not None and file_format.name != CSV:
         described += ", " + _("as %(format)s") % {"format": file_format.label}
     arguments = _arguments_in_words(preset)
     return f"{described}; {arguments}" if arguments else described
 
 
-def _option(preset: ReportPreset, name: str) -> Any:
+def preset_option(preset: ReportPreset, name: str) -> Any:
+    """An entry of the preset's options, or None (options come from the admin's JSON box)."""
     return preset.options.get(name) if isinstance(preset.options, dict) else None
 
 
 def _arguments_in_words(preset: ReportPreset) -> str:
-    arguments = _option(preset, "arguments")
+    arguments = preset_option(preset, "arguments")
     if not arguments:
         return ""
     try:
