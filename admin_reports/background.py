@@ -10,7 +10,7 @@ then: "last month" is the month before the day it was asked for). The worker tak
 queued run once, checks the user's permissions again (as the user who asked), rebuilds
 the same run request, and runs it through the same row sources and encoder as a
 download; the CSV goes gzip-compressed into the storage (stored.py). Progress, cancel
-and the lost-run rule are the ones of streamed runs (runs.RunTracker). The user gets an
+and the lost-run rule are the ones of streamed runs (tracker.RunTracker). The user gets an
 e-mail when it ends if they asked for one.
 """
 

@@ -221,7 +221,7 @@ def test_a_wrong_reader_setting_is_check_e036_and_the_runs_error(
 ):
     from django.core import checks
 
-    from admin_reports.runs import error_text
+    from admin_reports.tracker import error_text
 
     settings.ADMIN_REPORTS_COPY_READER = reader
     if path:

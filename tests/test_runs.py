@@ -10,7 +10,7 @@ from django.db import DatabaseError, OperationalError
 from django.db.models import QuerySet
 from django.test import override_settings
 
-from admin_reports import runs
+from admin_reports import tracker
 from admin_reports.engine import IdentityWire, StreamAborted, SyncStream
 from admin_reports.exceptions import InvalidParameters, RunFailed
 from admin_reports.models import ReportRun, RunStatus
@@ -138,7 +138,7 @@ def test_write_run_writes_the_file_and_raises_in_words(tmp_path, monkeypatch):
 
 def test_the_tracker_outlives_a_database_that_goes_away(monkeypatch, caplog):
     """Writes that fail (a restarting database) are tried again: the end is recorded."""
-    monkeypatch.setattr(runs, "FINAL_WRITE_RETRY", 0.05)
+    monkeypatch.setattr(tracker, "FINAL_WRITE_RETRY", 0.05)
     failures = {"left": 3}
     update = QuerySet.update
 
