@@ -126,6 +126,8 @@ def test_durations_have_a_text_and_functions():
         f"({span}) / 4",
         f"days(({span}) * 2)",
         "days(duration(days=14))",
+        "min(date(order.placed_at)) + duration(days=2)",
+        "hours(max(order.placed_at) - duration(hours=1) - min(order.placed_at))",
     ) == [
         "49:00:00",
         "-49:00:00",
@@ -138,6 +140,8 @@ def test_durations_have_a_text_and_functions():
         "12:15:00",
         "4",
         "14",
+        "2026-03-03",
+        "48",
     ]
 
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -205,7 +206,7 @@ class NullIfZero(Expression):
     def get_source_expressions(self) -> list[Any]:
         return [self.expression]
 
-    def set_source_expressions(self, exprs: list[Any]) -> None:
+    def set_source_expressions(self, exprs: Sequence[Any]) -> None:
         (self.expression,) = exprs
 
     def _resolve_output_field(self) -> Any:
@@ -282,7 +283,7 @@ class ExactDivision(Expression):
     def get_source_expressions(self) -> list[Any]:
         return [self.lhs, self.rhs]
 
-    def set_source_expressions(self, exprs: list[Any]) -> None:
+    def set_source_expressions(self, exprs: Sequence[Any]) -> None:
         self.lhs, self.rhs = exprs
 
     def as_sql(self, compiler: Any, connection: Any) -> tuple[str, list[Any]]:
@@ -317,7 +318,7 @@ class Rounded(Expression):
     def get_source_expressions(self) -> list[Any]:
         return [self.expression]
 
-    def set_source_expressions(self, exprs: list[Any]) -> None:
+    def set_source_expressions(self, exprs: Sequence[Any]) -> None:
         (self.expression,) = exprs
 
     def _resolve_output_field(self) -> Any:
@@ -418,7 +419,7 @@ class DurationScaled(Expression):
     def get_source_expressions(self) -> list[Any]:
         return [self.duration, self.number]
 
-    def set_source_expressions(self, exprs: list[Any]) -> None:
+    def set_source_expressions(self, exprs: Sequence[Any]) -> None:
         self.duration, self.number = exprs
 
     def as_sql(self, compiler: Any, connection: Any) -> tuple[str, list[Any]]:
@@ -447,7 +448,7 @@ class DurationPart(Expression):
     def get_source_expressions(self) -> list[Any]:
         return [self.duration]
 
-    def set_source_expressions(self, exprs: list[Any]) -> None:
+    def set_source_expressions(self, exprs: Sequence[Any]) -> None:
         (self.duration,) = exprs
 
     def resolve_expression(self, *args: Any, **kwargs: Any) -> Any:
@@ -483,7 +484,7 @@ class TextCast(Expression):
     def get_source_expressions(self) -> list[Any]:
         return [self.expression]
 
-    def set_source_expressions(self, exprs: list[Any]) -> None:
+    def set_source_expressions(self, exprs: Sequence[Any]) -> None:
         (self.expression,) = exprs
 
     def as_sql(self, compiler: Any, connection: Any) -> tuple[str, list[Any]]:
