@@ -15,8 +15,10 @@ format_values(values, empty) that formats a whole column of a chunk at C speed
 when it can (and returns None when it cannot): most columns hold values whose
 text csv.writer makes itself, or that are already in the column's format.
 
+A duration is [-]H:MM:SS[.ffffff] with the hours whole (duration_text()).
+
 A formatter also says what its cells are (`kind`, KINDS by builder: number, date,
-datetime, boolean or text) and keeps its column's format (`fmt`), for the file
+datetime, boolean, duration or text) and keeps its column's format (`fmt`), for the file
 formats whose cells have types (XLSX) and the CSV whose numbers have decimal commas.
 """
 
@@ -46,6 +48,7 @@ FORMULA_STARTS = tuple("\x00" + prefix for prefix in FORMULA_PREFIXES)
 NONE_TYPE = type(None)
 # The kinds of cells (CellFormatter.kind).
 NUMBER, DATE, DATETIME, BOOLEAN, TEXT = "number", "date", "datetime", "boolean", "text"
+DURATION = "duration"
 # PostgreSQL's text for timestamptz values in a session zone of UTC, joined by NUL.
 UTC_TEXTS = re.compile(
     r"(?:[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,6})?\+00(?:\x00|$))*"
@@ -312,6 +315,25 @@ def _hour_text(local: dt.datetime) -> str:
     return f"{local.year:04d}-{local.month:02d}-{local.day:02d} {local.hour:02d}"
 
 
+def _duration(field, fmt: ColumnFormat, tz) -> Formatter:
+    def format_duration(value) -> str:
+        return duration_text(value)
+
+    return format_duration
+
+
+def duration_text(value: dt.timedelta) -> str:
+    """[-]H:MM:SS[.ffffff], the hours whole (48:34:16 for two days and 34 minutes): a
+    spreadsheet reads it as a duration; the fraction only when there is one."""
+    micro = value // dt.timedelta(microseconds=1)
+    sign = "-" if micro < 0 else ""
+    seconds, fraction = divmod(abs(micro), 1_000_000)
+    minutes, second = divmod(seconds, 60)
+    hours, minute = divmod(minutes, 60)
+    text = f"{sign}{hours}:{minute:02d}:{second:02d}"
+    return f"{text}.{fraction:06d}" if fraction else text
+
+
 def _boolean(field, fmt: ColumnFormat, tz) -> Formatter:
     labels = {True: boolean_label(fmt, True), False: boolean_label(fmt, False)}
 
@@ -362,6 +384,7 @@ KINDS: dict[Callable[..., Formatter], str] = {
     _date: DATE,
     _datetime: DATETIME,
     _boolean: BOOLEAN,
+    _duration: DURATION,
 }
 
 FORMATTERS: dict[str, Callable[[Any, ColumnFormat, Any], Formatter]] = {
@@ -379,6 +402,7 @@ FORMATTERS: dict[str, Callable[[Any, ColumnFormat, Any], Formatter]] = {
     "DateField": _date,
     "DateTimeField": _datetime,
     "BooleanField": _boolean,
+    "DurationField": _duration,
 }
 
 

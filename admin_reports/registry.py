@@ -36,6 +36,7 @@ from .dates import quick_ranges
 from .definitions import Mark, Problem, ReportSpec, load_definition_file
 from .definitions.paths import did_you_mean
 from .definitions.problems import ERROR_CHARS, cut, shown
+from .definitions.types import TypeMismatch
 from .exceptions import InvalidDefinition, ReportNotFound
 
 logger = logging.getLogger("admin_reports")
@@ -166,16 +167,25 @@ def check_compiles(spec: ReportSpec) -> list[Problem]:
     for index, column in enumerate(spec.columns):
         # The first column that fails alone is the one to point at.
         column_error = _compile_error(replace(spec, columns=(column,), order_by=()))
+        if isinstance(column_error, TypeMismatch):
+            message = f"The value of 'columns[{index}].value' {column_error.message}"
+            return [Problem(column_error.id, message, column.mark, column_error.hint)]
         if column_error is not None:
             message = f"The value of 'columns[{index}].value' does not compile: {column_error}"
             return [Problem("E024", message, column.mark)]
+    if isinstance(error, TypeMismatch):
+        message = f"The definition {error.message}"
+        return [Problem(error.id, message, spec.source or Mark(None), error.hint)]
     message = f"The definition does not compile to a query: {error}"
     return [Problem("E024", message, spec.source or Mark(None))]
 
 
-def _compile_error(spec: ReportSpec) -> str | None:
+def _compile_error(spec: ReportSpec) -> str | TypeMismatch | None:
+    """Why Django cannot compile the spec's query; a TypeMismatch is a check of its own."""
     try:
         _compiled(spec).queryset.query.get_compiler(using=DEFAULT_DB_ALIAS).as_sql()
+    except TypeMismatch as exc:
+        return exc
     except (FieldError, TypeError, ValueError, AttributeError) as exc:
         return cut(str(exc), ERROR_CHARS)  # Django's errors may quote a filter's value whole
     return None

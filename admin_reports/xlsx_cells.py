@@ -14,6 +14,8 @@ Each column's cells follow its formatter's kind (formats.CellFormatter.kind):
   microsecond with %f), styled with the CSV's pattern where Excel has one for it
   (else yyyy-mm-dd, yyyy-mm-dd hh:mm:ss); a day before 1900 is text;
 - boolean: TRUE/FALSE, or the column's labels as text;
+- duration: a number of days shown as [h]:mm:ss, Excel's durations; a negative one
+  (Excel shows none) is the CSV's text;
 - text: an inline string, never a formula (so without the CSV's guarding apostrophe);
   characters XML cannot hold as they are are written as Excel writes them (_x0001_),
   and a cell is cut at Excel's 32,767 characters.
@@ -33,7 +35,7 @@ from typing import Any
 from xml.sax.saxutils import escape, quoteattr
 from zoneinfo import ZoneInfo
 
-from .formats import BOOLEAN, DATE, DATETIME, NUMBER, TEXT, loaded
+from .formats import BOOLEAN, DATE, DATETIME, DURATION, NUMBER, TEXT, loaded
 
 # Excel's 1900 date system: serial 1 is 1900-01-01, 60 the 29 February 1900 it counts.
 EPOCH_ORDINAL = dt.date(1899, 12, 30).toordinal()
@@ -53,6 +55,8 @@ CONTROL = re.compile("[\x00-\x08\x0b-\x1f\ufffe\uffff]")
 EDGES = [edge for space in " \t\n\r" for edge in ("\x00" + space, space + "\x00")]
 
 DATE_CODE = "yyyy-mm-dd"
+DURATION_CODE = "[h]:mm:ss"
+ONE_DAY = dt.timedelta(days=1)
 DATETIME_CODE = "yyyy-mm-dd hh:mm:ss"
 # strftime directives and the Excel number format codes that print the same (English).
 EXCEL_CODES = {
@@ -259,6 +263,9 @@ class SheetColumn:
             date_code = excel_code(getattr(fmt, "date", None) or "")
             self.style = self.date_style = styles.style(date_code or DATE_CODE)
             self.width = 11
+        if self.kind == DURATION:
+            self.style = styles.style(DURATION_CODE)
+            self.width = 12
         if self.kind == DATETIME:
             pattern = getattr(fmt, "datetime", None) or ""
             self.style = styles.style(excel_code(pattern) or DATETIME_CODE)
@@ -273,6 +280,8 @@ class SheetColumn:
             return self._dates(values, rows)
         if self.kind == BOOLEAN:
             return self._booleans(values, rows)
+        if self.kind == DURATION:
+            return self._durations(values, rows)
         return self._strings(self._unguarded(values), rows)
 
     def _strings(self, texts: list[str], rows: list[str]) -> list[str]:
@@ -331,6 +340,22 @@ class SheetColumn:
             local = value.astimezone(self.tz) if value.tzinfo else value
             return date_serial(local.date())
         return date_serial(value)
+
+    def _durations(self, values: list, rows: list[str]) -> list[str]:
+        values = loaded(values)
+        letter, style = self.letter, self.style
+        cells = [
+            f'<c r="{letter}{row}" s="{style}"><v>{value / ONE_DAY!r}</v></c>'
+            if value is not None and value >= dt.timedelta(0)
+            else ""
+            for row, value in zip(rows, values, strict=True)
+        ]
+        texts = [
+            (self.empty if value is None else self.formatter(value)) if not cell else ""
+            for value, cell in zip(values, cells, strict=True)
+        ]
+        strings = self._strings(texts, rows)
+        return [cell or string for cell, string in zip(cells, strings, strict=True)]
 
     def _booleans(self, values: list, rows: list[str]) -> list[str]:
         letter = self.letter

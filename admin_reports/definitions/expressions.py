@@ -19,18 +19,18 @@ Allowed: field paths (`order.customer.name`, join aliases first), literals
 from __future__ import annotations
 
 import ast
-import operator
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, NoReturn
 
-from django.db.models import BooleanField, Case, ExpressionWrapper, F, Q, Value, When
+from django.db.models import BooleanField, ExpressionWrapper, F, Q, Value, When
 from django.db.models import lookups as L
 
 from .functions import ArgumentError, FunctionSpec, function_table
 from .paths import PathError, ResolvedPath, did_you_mean
 from .problems import ERROR_CHARS, DefinitionError, cut, shown
+from .types import Arithmetic, UnifiedCase, decimal_value
 
 MAX_LENGTH = 2000
 MAX_DEPTH = 40
@@ -41,13 +41,9 @@ ALLOWED = (
     " 'a if condition else b', and function calls"
 )
 
-ARITHMETIC = {
-    ast.Add: operator.add,
-    ast.Sub: operator.sub,
-    ast.Mult: operator.mul,
-    ast.Div: operator.truediv,
-    ast.Mod: operator.mod,
-}
+# Django's connectors (its MOD is "%%"); the types are decided when resolved (types.Arithmetic,
+# "Numbers" in docs/definitions.md).
+ARITHMETIC = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.Mod: "%%"}
 
 COMPARISONS = {
     ast.Eq: L.Exact,
@@ -186,7 +182,7 @@ class _Compiler:
             decimal = Decimal(repr(value))
             if not decimal.is_finite():
                 _fail(node, "E026", f"uses the number {shown(value)}, which is not finite.")
-            return Node(Value(decimal))
+            return Node(decimal_value(decimal))
         _fail(node, "E012", f"uses the literal {shown(value)}, which is not allowed.")
 
     def visit_Name(self, node: ast.Name) -> Node:
@@ -213,12 +209,13 @@ class _Compiler:
         return Node(F(resolved.lookup), path=resolved)
 
     def visit_BinOp(self, node: ast.BinOp) -> Node:
-        op = ARITHMETIC.get(type(node.op))
-        if op is None:
+        connector = ARITHMETIC.get(type(node.op))
+        if connector is None:
             _fail(node, "E012", f"uses the operator {_op_text(node.op)}, which is not allowed.")
         left, right = self._value(node.left), self._value(node.right)
         return Node(
-            op(left.expression, right.expression), aggregate=left.aggregate or right.aggregate
+            Arithmetic(left.expression, connector, right.expression),
+            aggregate=left.aggregate or right.aggregate,
         )
 
     def visit_UnaryOp(self, node: ast.UnaryOp) -> Node:
@@ -232,15 +229,17 @@ class _Compiler:
             if isinstance(operand.expression, Value) and not isinstance(
                 operand.expression.value, str | bool | type(None)
             ):
-                return Node(Value(-operand.expression.value))
-            return Node(operand.expression * Value(-1), aggregate=operand.aggregate)
+                value = -operand.expression.value
+                return Node(decimal_value(value) if isinstance(value, Decimal) else Value(value))
+            negated = Arithmetic(operand.expression, "*", Value(-1))
+            return Node(negated, aggregate=operand.aggregate)
         _fail(node, "E012", "uses the operator ~, which is not allowed.")
 
     def visit_IfExp(self, node: ast.IfExp) -> Node:
         test = self._condition(node.test)
         body, orelse = self._value(node.body), self._value(node.orelse)
         return Node(
-            Case(When(test.expression, then=body.expression), default=orelse.expression),
+            UnifiedCase(When(test.expression, then=body.expression), default=orelse.expression),
             aggregate=test.aggregate or body.aggregate or orelse.aggregate,
         )
 

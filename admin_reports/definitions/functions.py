@@ -20,9 +20,9 @@ from typing import Any
 
 from django.db.models import (
     Aggregate,
-    Avg,
     Count,
     DateField,
+    FloatField,
     Func,
     Max,
     Min,
@@ -35,6 +35,16 @@ from django.utils.module_loading import import_string
 from ..conf import app_settings
 from ..exceptions import InvalidSetting
 from .problems import shown
+from .types import (
+    DIVISION_PLACES,
+    Arithmetic,
+    CheckedExtract,
+    DurationPart,
+    Rounded,
+    TextCast,
+    UnifiedCoalesce,
+    duration_value,
+)
 
 TRUNC_KINDS = ("hour", "day", "week", "month", "quarter", "year")
 EXTRACT_KINDS = (
@@ -77,7 +87,7 @@ def _trunc(expression, kind):
 
 
 def _extract(expression, kind):
-    return db.Extract(expression, kind.value)
+    return CheckedExtract(expression, kind.value)
 
 
 def _concat(*expressions):
@@ -85,11 +95,68 @@ def _concat(*expressions):
     return db.Concat(*expressions, output_field=TextField())
 
 
+def _places(places, default: int | None = 0) -> int:
+    value = places.value if places is not None else default
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 15:
+        raise ArgumentError(f"places must be a whole number from 0 to 15, not {shown(value)}")
+    return value
+
+
 def _round(expression, places=None):
-    value = places.value if places is not None else 0
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 20:
-        raise ArgumentError(f"places must be a whole number from 0 to 20, not {shown(value)}")
-    return db.Round(expression, value)
+    # Half away from zero on the exact value, on every database (Django's Round on SQLite
+    # rounds the binary double: 1.005 would give 1.00).
+    return Rounded(expression, _places(places))
+
+
+CAST_TYPES = ("decimal", "integer", "text", "float")
+
+
+def _cast(expression, kind, places=None):
+    if kind.value == "decimal":
+        if places is None:
+            raise ArgumentError("a cast to 'decimal' needs places=N")
+        digits = _places(places)
+        if isinstance(expression, Arithmetic) and expression.connector == "/":
+            expression.places = digits  # the quotient rounded once, to these places
+        return Rounded(expression, digits)
+    if places is not None:
+        raise ArgumentError(f"places= goes with 'decimal', not {kind.value!r}")
+    if kind.value == "integer":
+        return Rounded(expression, 0, integer=True)
+    if kind.value == "text":
+        return TextCast(expression)
+    return db.Cast(expression, FloatField())
+
+
+def _duration_part(unit):
+    def build(expression):
+        return DurationPart(expression, unit)
+
+    return build
+
+
+DURATION_UNITS = ("days", "hours", "minutes", "seconds")
+
+
+def _duration(**parts):
+    values = {unit: value.value for unit, value in parts.items()}
+    for unit, value in values.items():
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ArgumentError(f"{unit} must be a whole number, not {shown(value)}")
+    if not values:
+        raise ArgumentError("give at least one of days=, hours=, minutes=, seconds=")
+    try:
+        return duration_value(**values)
+    except OverflowError:
+        raise ArgumentError("the duration is longer than 999999999 days") from None
+
+
+def _avg(expression, *, filter=None, default=None):
+    # The sum over the count, divided as `/` divides: the same digits on every database.
+    options = {"filter": filter} if filter is not None else {}
+    average = Arithmetic(Sum(expression, **options), "/", Count(expression, **options))
+    average.places = DIVISION_PLACES
+    return average if default is None else UnifiedCoalesce(average, default)
 
 
 def _aggregate(cls, distinct=False):
@@ -105,7 +172,7 @@ def _aggregate(cls, distinct=False):
 
 
 FUNCTIONS: dict[str, FunctionSpec] = {
-    "coalesce": FunctionSpec(db.Coalesce, 2, None, usage="coalesce(a, b, ...)"),
+    "coalesce": FunctionSpec(UnifiedCoalesce, 2, None, usage="coalesce(a, b, ...)"),
     "round": FunctionSpec(
         _round, 1, 2, keywords=("places",), literal_args={1: None}, usage="round(x, places=0)"
     ),
@@ -121,6 +188,26 @@ FUNCTIONS: dict[str, FunctionSpec] = {
     "extract": FunctionSpec(
         _extract, 2, 2, literal_args={1: EXTRACT_KINDS}, usage="extract(date, 'year')"
     ),
+    "cast": FunctionSpec(
+        _cast,
+        2,
+        2,
+        keywords=("places",),
+        literal_args={1: CAST_TYPES},
+        usage="cast(x, 'decimal', places=2), cast(x, 'integer'), cast(x, 'text'),"
+        " cast(x, 'float')",
+    ),
+    "duration": FunctionSpec(
+        _duration,
+        0,
+        0,
+        keywords=DURATION_UNITS,
+        usage="duration(days=14, hours=0, minutes=0, seconds=0)",
+    ),
+    **{
+        unit: FunctionSpec(_duration_part(unit), 1, 1, usage=f"{unit}(duration)")
+        for unit in DURATION_UNITS
+    },
 }
 
 AGGREGATE_KEYWORDS = ("filter", "default")
@@ -138,7 +225,7 @@ AGGREGATES: dict[str, FunctionSpec] = {
         ("sum", _aggregate(Sum), 1),
         ("count", _aggregate(Count), 0),
         ("count_distinct", _aggregate(Count, distinct=True), 1),
-        ("avg", _aggregate(Avg), 1),
+        ("avg", _avg, 1),
         ("min", _aggregate(Min), 1),
         ("max", _aggregate(Max), 1),
     ]

@@ -39,8 +39,8 @@ KEYS = (
 )
 NAME_HINT = "Use lowercase letters, digits and underscores, starting with a letter."
 FUNCTIONS = (
-    "Known: abs, avg, coalesce, concat, count, count_distinct, date, extract, length, lower,"
-    " max, min, round, sum, trunc, upper."
+    "Known: abs, avg, cast, coalesce, concat, count, count_distinct, date, days, duration,"
+    " extract, hours, length, lower, max, min, minutes, round, seconds, sum, trunc, upper."
 )
 QUICK = (
     "Quick ranges: today, yesterday, last_7_days, last_30_days, this_month, last_month,"
@@ -48,6 +48,7 @@ QUICK = (
 )
 
 # id, definition text, message, line, column, hint
+CAST_HINT = "Convert one side first, e.g. cast(x, 'decimal', places=2) or cast(x, 'text')."
 CASES = [
     (
         "E001",
@@ -245,9 +246,9 @@ CASES = [
     ),
     (
         "E024",
-        one_column("product.name * quantity"),
-        "The value of 'columns[0].value' does not compile: Cannot infer type of '*' expression"
-        " involving these types: CharField, PositiveIntegerField. You must set output_field.",
+        one_column("\"trunc(quantity, 'month')\""),
+        "The value of 'columns[0].value' does not compile: 'quantity' isn't a DateField,"
+        " TimeField, or DateTimeField.",
         4,
         12,
         None,
@@ -431,6 +432,40 @@ CASES = [
         7,
         None,
     ),
+    (
+        "E060",
+        one_column("product.name * quantity"),
+        "The value of 'columns[0].value' uses text * an integer, which has no meaning in a"
+        " report.",
+        4,
+        12,
+        CAST_HINT,
+    ),
+    (
+        "E061",
+        one_column("quantity % 0.5"),
+        "The value of 'columns[0].value' uses % with a decimal or float; % takes integers.",
+        4,
+        12,
+        "Make both sides integers, e.g. cast(x, 'integer') % 7.",
+    ),
+    (
+        "E062",
+        one_column("\"extract(order.placed_at - order.placed_at, 'day')\""),
+        "The value of 'columns[0].value' uses extract() on a duration, which is not a date.",
+        4,
+        12,
+        "A duration's length: days(d), hours(d), minutes(d) or seconds(d).",
+    ),
+    (
+        "E063",
+        one_column("days(quantity)"),
+        "The value of 'columns[0].value' uses days() on an integer, which is not a duration.",
+        4,
+        12,
+        "A duration is the difference of two dates or datetimes, e.g."
+        " days(returned_at - borrowed_at).",
+    ),
 ]
 
 
@@ -470,7 +505,9 @@ def test_invalid_definition(tmp_path, id, text, message, line, column, hint):
     assert problems[0].to_check().id == f"admin_reports.{id}"
 
 
-REGISTRY_CASES = [case for case in CASES if case[0] in ("E018", "E024")]
+# Found when the query is compiled: the registry's checks.
+REGISTRY_IDS = ("E018", "E024", "E060", "E061", "E062", "E063")
+REGISTRY_CASES = [case for case in CASES if case[0] in REGISTRY_IDS]
 
 
 @pytest.mark.parametrize("case", REGISTRY_CASES, ids=[case[0] for case in REGISTRY_CASES])
