@@ -99,7 +99,11 @@ def _aggregate(cls, distinct=False):
             options["filter"] = filter
         if default is not None:
             options["default"] = default.value
-        return cls("*" if expression is None else expression, **options)
+        if expression is None:
+            # count() counts rows: "*", or with a filter the primary key, never NULL
+            # (Django refuses COUNT(*) with a filter).
+            expression = "pk" if filter is not None else "*"
+        return cls(expression, **options)
 
     return build
 

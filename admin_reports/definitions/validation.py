@@ -25,6 +25,7 @@ from .parameters import parameters
 from .paths import Alias, PathError, resolve_path
 from .problems import Mark, Problem, cut, shown
 from .spec import ActionSpec, ColumnKind, ColumnSpec, JoinSpec, ParameterSpec, ReportSpec
+from .trees import loose_lookups
 
 NAME_RE = f.NAME_RE
 # What the run log and the presets store of a report (ReportRun.report and .title).
@@ -125,6 +126,7 @@ class _Builder:
         data = self.data
         joins = self.joins()
         columns = self.columns()
+        self.check_grouping(columns)
         filters = Q()
         for condition in self.filters("filters"):
             filters &= condition
@@ -270,6 +272,34 @@ class _Builder:
         return ColumnSpec(
             name, label, str(item["value"]), expression, kind, fmt, item.mark_of("value"), always
         )
+
+    def check_grouping(self, columns: tuple[ColumnSpec, ...]) -> None:
+        """An aggregate column reads a field outside its aggregates only when that field is
+        a grouping column (SQL's rule): else the field would silently regroup the rows."""
+        grouping = {
+            column.expression.name: column.name
+            for column in columns
+            if not column.is_aggregate and isinstance(column.expression, models.F)
+        }
+        for column in columns:
+            if not column.is_aggregate:
+                continue
+            for lookup in dict.fromkeys(loose_lookups(column.expression)):
+                if lookup in grouping:
+                    continue
+                path = lookup.replace("__", ".")
+                self.ctx.error(
+                    "E065",
+                    f"The value of '{self.where_of(column)}' reads {shown(path)} outside"
+                    " an aggregate, but no grouping column has that value.",
+                    column.mark,
+                    hint=f"Put it inside an aggregate (e.g. sum({path}), min({path})), or add"
+                    f" a column with the value {shown(path)} to group the rows by it.",
+                )
+
+    def where_of(self, column: ColumnSpec) -> str:
+        """The key path of a valid column's value, e.g. columns[2].value."""
+        return f"columns[{self.named().index(column.name)}].value"
 
     def expression(self, container, key, where, *, allow_aggregates=True):
         try:

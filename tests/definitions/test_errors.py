@@ -421,6 +421,16 @@ CASES = [
         None,
     ),
     (
+        "E065",
+        BASE + "  - name: odd\n    value: quantity + sum(quantity)\n",
+        "The value of 'columns[1].value' reads 'quantity' outside an aggregate, but no"
+        " grouping column has that value.",
+        6,
+        12,
+        "Put it inside an aggregate (e.g. sum(quantity), min(quantity)), or add a column with"
+        " the value 'quantity' to group the rows by it.",
+    ),
+    (
         "E007",
         "name: "
         + "n" * 101
