@@ -69,7 +69,7 @@ CHECK_IDS: dict[str, str] = {
     "E052": "A parameter's lookup, or 'multiple', is not one its kind takes.",
     "E053": "A parameter's default is not a value it takes.",
     "E054": "The definition has too many parameters.",
-    "E065": "An aggregate column reads a field outside its aggregates that is not a grouping column.",
+    "E065": "A field outside an aggregate that is not a grouping column's value.",
 }
 
 
