@@ -35,6 +35,7 @@ from django.utils.module_loading import import_string
 from ..conf import app_settings
 from ..exceptions import InvalidSetting
 from .problems import shown
+from .runvalues import RunValue
 
 TRUNC_KINDS = ("hour", "day", "week", "month", "quarter", "year")
 EXTRACT_KINDS = (
@@ -125,6 +126,9 @@ FUNCTIONS: dict[str, FunctionSpec] = {
     "extract": FunctionSpec(
         _extract, 2, 2, literal_args={1: EXTRACT_KINDS}, usage="extract(date, 'year')"
     ),
+    # The run's start instant and its date in the report's time zone (runvalues).
+    "now": FunctionSpec(lambda: RunValue("now"), 0, 0, usage="now()"),
+    "today": FunctionSpec(lambda: RunValue("today"), 0, 0, usage="today()"),
 }
 
 AGGREGATE_KEYWORDS = ("filter", "default")

@@ -70,6 +70,10 @@ CHECK_IDS: dict[str, str] = {
     "E053": "A parameter's default is not a value it takes.",
     "E054": "The definition has too many parameters.",
     "E065": "A field outside an aggregate that is not a grouping column's value.",
+    "E066": "An expression names a column that is not defined before it (or itself).",
+    "E067": "An expression uses range.start or range.end, but the report has no date_range.",
+    "E068": "A where or having entry is a value, not a condition.",
+    "E069": "A report without aggregate columns has 'having'.",
 }
 
 

@@ -25,15 +25,25 @@ def children(expression: Any) -> list[Any]:
     return [child for child in get() if child is not None]
 
 
-def loose_lookups(expression: Any) -> Iterator[str]:
-    """The ORM paths `expression` reads outside of any aggregate or window, in order."""
+def loose_lookups(expression: Any, grouped: list[Any]) -> Iterator[str]:
+    """The ORM paths `expression` reads outside of any aggregate, window, or expression
+    of `grouped` (the grouping columns' values), in order."""
+    if any(expression is key or _equal(expression, key) for key in grouped):
+        return
     if isinstance(expression, F):
         yield expression.name
         return
     if isinstance(expression, Aggregate | Window):
         return
     for child in children(expression):
-        yield from loose_lookups(child)
+        yield from loose_lookups(child, grouped)
+
+
+def _equal(expression: Any, key: Any) -> bool:
+    try:
+        return bool(expression == key)
+    except (TypeError, ValueError):  # an expression Django cannot compare
+        return False
 
 
 def contains(expression: Any, kind: type | tuple[type, ...]) -> bool:
