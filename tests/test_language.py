@@ -16,7 +16,7 @@ from admin_reports.definitions import load_definition_text
 from admin_reports.definitions.functions import FunctionSpec
 from admin_reports.exceptions import InvalidParameters
 from admin_reports.sources import orm_rows
-from project.shop.models import OrderLine
+from project.shop.models import Order, OrderLine
 
 from .factories import OrderLineFactory, ProductFactory
 
@@ -257,3 +257,31 @@ def test_a_column_may_use_the_columns_above_it(lines):
 def test_misuses_of_names_where_and_having(columns, where, id):
     text = "model: shop.OrderLine\ncolumns:\n" + columns + where
     assert [found for found, _ in problems_of(text)] == [id]
+
+
+def test_label_gives_a_choice_fields_display_label_through_joins(lines):
+    first = in_march()[0].order
+    first.status = "refunded"
+    first.save()
+    text = (
+        "model: shop.OrderLine\ncolumns:\n  - {name: id, value: pk}\n"
+        "  - {name: status, value: label(order.status)}\n"
+    )
+    expected = [
+        (line.pk, line.order.get_status_display())
+        for line in OrderLine.objects.select_related("order").order_by("pk")
+    ]
+    assert raw_rows(text) == expected
+    assert "Refunded" in {status for _, status in expected}
+
+
+def test_label_of_a_value_that_is_no_choice_is_the_value():
+    line = OrderLineFactory()
+    Order.objects.filter(pk=line.order_id).update(status="lost")
+    text = "model: shop.Order\ncolumns:\n  - {name: status, value: label(status)}\n"
+    assert raw_rows(text) == [("lost",)]
+
+
+def test_label_of_a_field_without_choices_is_refused():
+    text = "model: shop.OrderLine\ncolumns:\n  - {name: s, value: label(product.sku)}\n"
+    assert [id for id, _ in problems_of(text)] == ["E072"]

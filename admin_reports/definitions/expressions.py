@@ -28,7 +28,7 @@ from typing import Any, NoReturn
 from django.db.models import BooleanField, Case, ExpressionWrapper, F, Q, Value, When
 from django.db.models import lookups as L
 
-from .functions import ArgumentError, FunctionSpec, function_table
+from .functions import ArgumentError, FunctionSpec, choice_label, function_table
 from .paths import PathError, ResolvedPath, did_you_mean
 from .problems import ERROR_CHARS, DefinitionError, cut, shown
 from .runvalues import RANGE, RunValue, as_local_date, temporal
@@ -352,6 +352,8 @@ class _Compiler:
             )
         if spec.aggregate:
             return self._aggregate_call(node, name, spec)
+        if spec.build is choice_label:
+            return self._label(node, spec)
         args, keywords = self._arguments(node, name, spec)
         return Node(
             self._build(node, name, spec, args, keywords),
@@ -369,6 +371,20 @@ class _Compiler:
         finally:
             self.in_aggregate = False
         return Node(self._build(node, name, spec, args, keywords), aggregate=True)
+
+    def _label(self, node: ast.Call, spec: FunctionSpec) -> Node:
+        """label(field): the display label of a choice field's value (get_FOO_display)."""
+        self._arguments(node, "label", spec)  # the number of arguments, the keywords
+        value = self.visit(node.args[0])
+        choices = getattr(value.path.field, "flatchoices", None) if value.path else None
+        if not choices:
+            _fail(
+                node,
+                "E072",
+                "calls 'label' with something other than a field with choices.",
+                "label() takes a path to a field with choices, e.g. label(order.status).",
+            )
+        return Node(choice_label(value.expression, choices), aggregate=value.aggregate)
 
     def _arguments(self, node: ast.Call, name: str, spec: FunctionSpec):
         count = len(node.args)

@@ -21,15 +21,20 @@ from typing import Any
 from django.db.models import (
     Aggregate,
     Avg,
+    Case,
     Count,
     DateField,
     Func,
     Max,
     Min,
+    Q,
     Sum,
     TextField,
+    Value,
+    When,
 )
 from django.db.models import functions as db
+from django.db.models.lookups import Exact
 from django.utils.module_loading import import_string
 
 from ..conf import app_settings
@@ -93,6 +98,18 @@ def _round(expression, places=None):
     return db.Round(expression, value)
 
 
+def choice_label(expression, choices=()):
+    """The label of each choice, in SQL; a value that is not a choice as itself, as text.
+    The labels are those of the language active when the definitions load."""
+    whens = [
+        When(Q(Exact(expression, Value(value))), then=Value(str(label)))
+        for value, label in choices
+        if value is not None
+    ]
+    fallback = db.Cast(expression, TextField())
+    return Case(*whens, default=fallback, output_field=TextField()) if whens else fallback
+
+
 def _aggregate(cls, distinct=False):
     def build(expression=None, *, filter=None, default=None):
         options = {"distinct": True} if distinct else {}
@@ -126,6 +143,8 @@ FUNCTIONS: dict[str, FunctionSpec] = {
     "extract": FunctionSpec(
         _extract, 2, 2, literal_args={1: EXTRACT_KINDS}, usage="extract(date, 'year')"
     ),
+    # Built by the expression compiler, which knows the field's choices.
+    "label": FunctionSpec(choice_label, 1, 1, usage="label(choice_field)"),
     # The run's start instant and its date in the report's time zone (runvalues).
     "now": FunctionSpec(lambda: RunValue("now"), 0, 0, usage="now()"),
     "today": FunctionSpec(lambda: RunValue("today"), 0, 0, usage="today()"),

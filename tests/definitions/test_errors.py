@@ -40,8 +40,8 @@ KEYS = (
 )
 NAME_HINT = "Use lowercase letters, digits and underscores, starting with a letter."
 FUNCTIONS = (
-    "Known: abs, avg, coalesce, concat, count, count_distinct, date, extract, length, lower,"
-    " max, min, now, round, sum, today, trunc, upper."
+    "Known: abs, avg, coalesce, concat, count, count_distinct, date, extract, label, length,"
+    " lower, max, min, now, round, sum, today, trunc, upper."
 )
 QUICK = (
     "Quick ranges: today, yesterday, last_7_days, last_30_days, this_month, last_month,"
@@ -463,6 +463,15 @@ CASES = [
         5,
         1,
         "Use 'where' for conditions over rows.",
+    ),
+    (
+        "E072",
+        one_column("label(product.sku)"),
+        "The value of 'columns[0].value' calls 'label' with something other than a field with"
+        " choices.",
+        4,
+        12,
+        "label() takes a path to a field with choices, e.g. label(order.status).",
     ),
     (
         "E007",
