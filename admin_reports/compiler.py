@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -31,6 +31,7 @@ from .conf import app_settings
 from .dates import datetime_bounds
 from .definitions.paths import did_you_mean
 from .definitions.problems import HINT_CHARS, cut, shown
+from .definitions.runvalues import Unbound, bind
 from .definitions.spec import ColumnSpec, ReportSpec
 from .exceptions import InvalidParameters
 from .formats import Formatter, formatter_for
@@ -79,10 +80,12 @@ def compile_report(
     params = params or ReportParams()
     tz = params.tz or timezone.get_current_timezone()
     using = using or report_database(spec.model)
+    defined, spec = spec, _bound(spec, params, tz)
     queryset = spec.model._default_manager.db_manager(using).all()
     queryset = _joined(queryset, spec).filter(spec.filters)
     queryset = queryset.filter(_date_condition(spec, params, tz, using))
     queryset = queryset.filter(_selection_condition(spec, params, using)).filter(params.filters)
+    queryset = queryset.filter(spec.where)
     columns = chosen_columns(spec, params.columns)
     aliases = {column.name: f"c{index}" for index, column in enumerate(spec.columns)}
     selected = tuple(aliases[column.name] for column in columns)
@@ -96,8 +99,32 @@ def compile_report(
     max_duration = spec.max_duration or app_settings.MAX_DURATION
     headers = [column.label for column in columns]
     return CompiledReport(
-        spec, params, queryset, headers, formatters, tz, max_duration, columns, selected
+        defined, params, queryset, headers, formatters, tz, max_duration, columns, selected
     )
+
+
+def _bound(spec: ReportSpec, params: ReportParams, tz: ZoneInfo) -> ReportSpec:
+    """`spec` with the run's values (range.start, now()...) in place of their placeholders."""
+    now = timezone.now()
+    values = {
+        "range.start": params.start,
+        "range.end": params.end,
+        "now": now,
+        "today": now.astimezone(tz).date(),
+    }
+    try:
+        return replace(
+            spec,
+            columns=tuple(replace(c, expression=bind(c.expression, values)) for c in spec.columns),
+            joins=tuple(replace(j, condition=bind(j.condition, values)) for j in spec.joins),
+            where=bind(spec.where, values),
+            having=bind(spec.having, values),
+        )
+    except Unbound as exc:
+        raise InvalidParameters(
+            _("This report needs a date range: it uses %(name)s.") % {"name": exc.args[0]},
+            code="required",
+        ) from None
 
 
 def chosen_columns(spec: ReportSpec, names: Sequence[str]) -> tuple[ColumnSpec, ...]:
@@ -190,7 +217,7 @@ def _select(
     # With no grouping column, group by a constant: one row for the whole range.
     grouped = queryset.values(**(keys or {"_all": Value(1)}))
     aggregates = {aliases[c.name]: c.expression for c in spec.columns if c.is_aggregate}
-    return grouped.annotate(**aggregates).values_list(*selected)
+    return grouped.annotate(**aggregates).filter(spec.having).values_list(*selected)
 
 
 def _ordering(spec: ReportSpec, aliases: dict[str, str], queryset: QuerySet) -> list[str]:

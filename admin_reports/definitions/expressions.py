@@ -19,7 +19,7 @@ Allowed: field paths (`order.customer.name`, join aliases first), literals
 from __future__ import annotations
 
 import ast
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, NoReturn
@@ -27,9 +27,10 @@ from typing import Any, NoReturn
 from django.db.models import BooleanField, ExpressionWrapper, F, Q, Value, When
 from django.db.models import lookups as L
 
-from .functions import ArgumentError, FunctionSpec, function_table
+from .functions import ArgumentError, FunctionSpec, choice_label, function_table
 from .paths import PathError, ResolvedPath, did_you_mean
 from .problems import ERROR_CHARS, DefinitionError, cut, shown
+from .runvalues import RANGE, RunValue, as_local_date, temporal
 from .types import Arithmetic, UnifiedCase, decimal_value
 
 MAX_LENGTH = 2000
@@ -105,6 +106,8 @@ def parse_expression(
     *,
     allow_aggregates: bool = True,
     functions: dict[str, FunctionSpec] | None = None,
+    columns: Mapping[str, ParsedExpression] | None = None,
+    later: Collection[str] = (),
 ) -> ParsedExpression:
     """Compile `text`, or raise ExpressionError; never anything else."""
     if isinstance(text, bool) or not isinstance(text, str | int | float):
@@ -123,6 +126,7 @@ def parse_expression(
         message = f"is not a valid expression: {cut(str(exc), ERROR_CHARS)}."
         raise ExpressionError("E011", message) from None
     compiler = _Compiler(resolve, functions or function_table(), allow_aggregates)
+    compiler.columns, compiler.later = columns or {}, later
     try:
         node = compiler.visit(tree.body)
     except RecursionError:
@@ -148,6 +152,8 @@ class _Compiler:
         self.paths: list[ResolvedPath] = []
         self.depth = 0
         self.in_aggregate = False
+        self.columns: Mapping[str, ParsedExpression] = {}
+        self.later: Collection[str] = ()
 
     def visit(self, node: ast.AST) -> Node:
         self.depth += 1
@@ -197,16 +203,37 @@ class _Compiler:
         if not isinstance(base, ast.Name):
             _fail(node, "E012", "uses an attribute of something that is not a field path.")
         parts.append(base.id)
-        return self._path(node, ".".join(reversed(parts)))
+        path = ".".join(reversed(parts))
+        if path in RANGE:  # the run's dates, not a field: see runvalues
+            return Node(RunValue(path))
+        return self._path(node, path)
 
     def _path(self, node: ast.AST, path: str) -> Node:
         try:
             resolved = self.resolve(path)
         except PathError as exc:
+            if path in self.columns or path in self.later:
+                return self._column(node, path)
             offset = getattr(node, "col_offset", 0)
             raise ExpressionError(exc.id, exc.message, offset, exc.hint) from None
         self.paths.append(resolved)
         return Node(F(resolved.lookup), path=resolved)
+
+    def _column(self, node: ast.AST, name: str) -> Node:
+        """Another column of the report, by name: its expression, as if written here."""
+        column = self.columns.get(name)
+        if column is None:
+            _fail(
+                node,
+                "E066",
+                f"refers to the column {shown(name)}, which is not defined before it.",
+                "A column may use the columns above it: move this one below it.",
+            )
+        if column.aggregate and (self.in_aggregate or not self.allow_aggregates):
+            where = "inside an aggregate" if self.in_aggregate else "here"
+            _fail(node, "E025", f"uses the aggregate column {shown(name)} {where}.")
+        self.paths.extend(column.paths)
+        return Node(column.expression, column.condition, column.aggregate)
 
     def visit_BinOp(self, node: ast.BinOp) -> Node:
         connector = ARITHMETIC.get(type(node.op))
@@ -278,9 +305,21 @@ class _Compiler:
                 _fail(comparator, "E012", "uses 'is' with something other than None.")
             return Q(L.IsNull(left.expression, isinstance(op, ast.Is))), Node(Value(None))
         right = self._value(comparator)
+        lhs, rhs = self._dates(left.expression, right.expression)
         if isinstance(op, ast.NotEq):
-            return ~Q(L.Exact(left.expression, right.expression)), right
-        return Q(COMPARISONS[type(op)](left.expression, right.expression)), right
+            return ~Q(L.Exact(lhs, rhs)), right
+        return Q(COMPARISONS[type(op)](lhs, rhs)), right
+
+    def _dates(self, left: Any, right: Any) -> tuple[Any, Any]:
+        """A datetime compared with a date is compared by its date in the report's time
+        zone (Django would compare it with the date's UTC midnight, with a warning)."""
+        fields = {path.lookup: path.field for path in self.paths}
+        kinds = temporal(left, fields), temporal(right, fields)
+        if kinds == ("datetime", "date"):
+            return as_local_date(left), right
+        if kinds == ("date", "datetime"):
+            return left, as_local_date(right)
+        return left, right
 
     def _literal_list(self, node: ast.AST) -> list[Any]:
         if not isinstance(node, ast.List | ast.Tuple | ast.Set):
@@ -312,6 +351,8 @@ class _Compiler:
             )
         if spec.aggregate:
             return self._aggregate_call(node, name, spec)
+        if spec.build is choice_label:
+            return self._label(node, spec)
         args, keywords = self._arguments(node, name, spec)
         return Node(
             self._build(node, name, spec, args, keywords),
@@ -329,6 +370,20 @@ class _Compiler:
         finally:
             self.in_aggregate = False
         return Node(self._build(node, name, spec, args, keywords), aggregate=True)
+
+    def _label(self, node: ast.Call, spec: FunctionSpec) -> Node:
+        """label(field): the display label of a choice field's value (get_FOO_display)."""
+        self._arguments(node, "label", spec)  # the number of arguments, the keywords
+        value = self.visit(node.args[0])
+        choices = getattr(value.path.field, "flatchoices", None) if value.path else None
+        if not choices:
+            _fail(
+                node,
+                "E072",
+                "calls 'label' with something other than a field with choices.",
+                "label() takes a path to a field with choices, e.g. label(order.status).",
+            )
+        return Node(choice_label(value.expression, choices), aggregate=value.aggregate)
 
     def _arguments(self, node: ast.Call, name: str, spec: FunctionSpec):
         count = len(node.args)

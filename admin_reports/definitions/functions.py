@@ -20,21 +20,27 @@ from typing import Any
 
 from django.db.models import (
     Aggregate,
+    Case,
     Count,
     DateField,
     FloatField,
     Func,
     Max,
     Min,
+    Q,
     Sum,
     TextField,
+    Value,
+    When,
 )
 from django.db.models import functions as db
+from django.db.models.lookups import Exact
 from django.utils.module_loading import import_string
 
 from ..conf import app_settings
 from ..exceptions import InvalidSetting
 from .problems import shown
+from .runvalues import RunValue
 from .types import (
     DIVISION_PLACES,
     Arithmetic,
@@ -159,6 +165,18 @@ def _avg(expression, *, filter=None, default=None):
     return average if default is None else UnifiedCoalesce(average, default)
 
 
+def choice_label(expression, choices=()):
+    """The label of each choice, in SQL; a value that is not a choice as itself, as text.
+    The labels are those of the language active when the definitions load."""
+    whens = [
+        When(Q(Exact(expression, Value(value))), then=Value(str(label)))
+        for value, label in choices
+        if value is not None
+    ]
+    fallback = db.Cast(expression, TextField())
+    return Case(*whens, default=fallback, output_field=TextField()) if whens else fallback
+
+
 def _aggregate(cls, distinct=False):
     def build(expression=None, *, filter=None, default=None):
         options = {"distinct": True} if distinct else {}
@@ -166,7 +184,11 @@ def _aggregate(cls, distinct=False):
             options["filter"] = filter
         if default is not None:
             options["default"] = default.value
-        return cls("*" if expression is None else expression, **options)
+        if expression is None:
+            # count() counts rows: "*", or with a filter the primary key, never NULL
+            # (Django refuses COUNT(*) with a filter).
+            expression = "pk" if filter is not None else "*"
+        return cls(expression, **options)
 
     return build
 
@@ -208,6 +230,11 @@ FUNCTIONS: dict[str, FunctionSpec] = {
         unit: FunctionSpec(_duration_part(unit), 1, 1, usage=f"{unit}(duration)")
         for unit in DURATION_UNITS
     },
+    # Built by the expression compiler, which knows the field's choices.
+    "label": FunctionSpec(choice_label, 1, 1, usage="label(choice_field)"),
+    # The run's start instant and its date in the report's time zone (runvalues).
+    "now": FunctionSpec(lambda: RunValue("now"), 0, 0, usage="now()"),
+    "today": FunctionSpec(lambda: RunValue("today"), 0, 0, usage="today()"),
 }
 
 AGGREGATE_KEYWORDS = ("filter", "default")

@@ -73,6 +73,12 @@ CHECK_IDS: dict[str, str] = {
     "E061": "The remainder operator % on a decimal or float.",
     "E062": "extract() on a duration.",
     "E063": "A function gets a value of the wrong type (days() of a number, round() of text).",
+    "E065": "A field outside an aggregate that is not a grouping column's value.",
+    "E066": "An expression names a column that is not defined before it (or itself).",
+    "E067": "An expression uses range.start or range.end, but the report has no date_range.",
+    "E068": "A where or having entry is a value, not a condition.",
+    "E069": "A report without aggregate columns has 'having'.",
+    "E072": "label() of something that is not a field with choices.",
 }
 
 

@@ -144,6 +144,8 @@ class ReportSpec:
     columns: tuple[ColumnSpec, ...]
     joins: tuple[JoinSpec, ...] = ()
     filters: Q = field(default_factory=Q)
+    where: Q = field(default_factory=Q)  # conditions over rows, may read run values
+    having: Q = field(default_factory=Q)  # conditions over an aggregate report's groups
     parameters: tuple[ParameterSpec, ...] = ()  # given at run time, see ParameterSpec
     action_on: tuple[ActionSpec, ...] = ()
     date_range: DateRangeSpec | None = None

@@ -19,12 +19,14 @@ from django.db.models import Q
 
 from . import parts as f
 from .chart import chart
-from .expressions import ExpressionError, parse_expression
+from .expressions import ExpressionError, ParsedExpression, parse_expression
 from .loader import MarkedDict, MarkedList
 from .parameters import parameters
 from .paths import Alias, PathError, resolve_path
 from .problems import Mark, Problem, cut, shown
+from .runvalues import RANGE, uses
 from .spec import ActionSpec, ColumnKind, ColumnSpec, JoinSpec, ParameterSpec, ReportSpec
+from .trees import loose_lookups
 
 NAME_RE = f.NAME_RE
 # What the run log and the presets store of a report (ReportRun.report and .title).
@@ -46,6 +48,8 @@ TOP_KEYS = (
     "exclude",
     "parameters",
     "columns",
+    "where",
+    "having",
     "order_by",
     "permissions",
     "max_duration",
@@ -114,6 +118,8 @@ class _Builder:
         self.data = data
         self.model = model
         self.aliases: dict[str, Alias] = {}
+        self.parsed: dict[str, ParsedExpression] = {}  # the valid columns' values so far
+        self.later: set[str] = set()  # the columns not parsed yet
         self.reached: set[type[models.Model]] = {model}
 
     def resolve(self, path: str):
@@ -125,11 +131,14 @@ class _Builder:
         data = self.data
         joins = self.joins()
         columns = self.columns()
+        self.check_grouping(columns)
         filters = Q()
         for condition in self.filters("filters"):
             filters &= condition
         for condition in self.filters("exclude"):
             filters &= ~condition
+        where = self.conditions("where", allow_aggregates=False)
+        having = self.having(columns)
         spec = ReportSpec(
             name=name,
             title=f.string(self.ctx, data, "title", "title")
@@ -139,6 +148,8 @@ class _Builder:
             columns=columns,
             joins=joins,
             filters=filters,
+            where=where,
+            having=having,
             parameters=self.parameters(joins),
             action_on=self.actions(),
             date_range=f.date_range(self.ctx, data, self.resolve),
@@ -215,6 +226,7 @@ class _Builder:
             return ()
         columns: list[ColumnSpec] = []
         seen: dict[str, int] = {}
+        self.later = set(self.named())
         for index, item in enumerate(items):
             where = f"columns[{index}]"
             column = self.column(item, where, items.mark_of(index))
@@ -252,7 +264,10 @@ class _Builder:
             f.string(self.ctx, item, "label", f"{where}.label")
             or name.replace("_", " ").capitalize()
         )
-        parsed = self.expression(item, "value", f"{where}.value")
+        parsed = self.expression(
+            item, "value", f"{where}.value", columns=self.parsed, later=self.later
+        )
+        self.later.discard(name)
         fmt = f.column_format(self.ctx, item, where)
         always = f.boolean(self.ctx, item, "always", f"{where}.always", False)
         if parsed is None or fmt is None:
@@ -264,6 +279,7 @@ class _Builder:
             if parsed.is_path
             else ColumnKind.COMPUTED
         )
+        self.parsed.setdefault(name, parsed)
         expression = parsed.expression
         if parsed.condition:
             expression = models.ExpressionWrapper(expression, output_field=models.BooleanField())
@@ -271,15 +287,84 @@ class _Builder:
             name, label, str(item["value"]), expression, kind, fmt, item.mark_of("value"), always
         )
 
-    def expression(self, container, key, where, *, allow_aggregates=True):
+    def check_grouping(self, columns: tuple[ColumnSpec, ...]) -> None:
+        """An aggregate column reads a field outside its aggregates only when that field is
+        a grouping column (SQL's rule): else the field would silently regroup the rows."""
+        grouped = [column.expression for column in columns if not column.is_aggregate]
+        for column in columns:
+            if not column.is_aggregate:
+                continue
+            for lookup in dict.fromkeys(loose_lookups(column.expression, grouped)):
+                path = lookup.replace("__", ".")
+                self.ctx.error(
+                    "E065",
+                    f"The value of '{self.where_of(column)}' reads {shown(path)} outside"
+                    " an aggregate, but no grouping column has that value.",
+                    column.mark,
+                    hint=f"Put it inside an aggregate (e.g. sum({path}), min({path})), or add"
+                    f" a column with the value {shown(path)} to group the rows by it.",
+                )
+
+    def where_of(self, column: ColumnSpec) -> str:
+        """The key path of a valid column's value, e.g. columns[2].value."""
+        return f"columns[{self.named().index(column.name)}].value"
+
+    def expression(self, container, key, where, *, allow_aggregates=True, **names):
         try:
-            return parse_expression(
-                container[key], self.resolve, allow_aggregates=allow_aggregates
+            parsed = parse_expression(
+                container[key], self.resolve, allow_aggregates=allow_aggregates, **names
             )
         except ExpressionError as exc:
             mark = f.expression_mark(container, key, exc.offset)
             self.ctx.error(exc.id, f"The value of '{where}' {exc.message}", mark, exc.hint)
             return None
+        if "date_range" not in self.data and uses(parsed.expression, RANGE):
+            self.ctx.error(
+                "E067",
+                f"The value of '{where}' uses the run's range, but the report has no"
+                " 'date_range'.",
+                f.expression_mark(container, key, 0),
+                "Add a date_range (the field the runs' dates limit), or use today().",
+            )
+            return None
+        return parsed
+
+    def conditions(self, key: str, *, allow_aggregates: bool) -> Q:
+        """`where:` or `having:`: a condition or a list of them, all of which must hold."""
+        value = self.data.get(key)
+        if value is None:
+            return Q()
+        container = value if isinstance(value, MarkedList) else self.data
+        keys = range(len(value)) if isinstance(value, MarkedList) else [key]
+        combined = Q()
+        for item in keys:
+            where = f"{key}[{item}]" if container is value else key
+            parsed = self.expression(
+                container, item, where, allow_aggregates=allow_aggregates, columns=self.parsed
+            )
+            if parsed is None:
+                continue
+            if not parsed.condition:
+                self.ctx.error(
+                    "E068",
+                    f"The value of '{where}' is a value, not a condition.",
+                    f.expression_mark(container, item, 0),
+                    "Compare it (==, <, in, is None...) or combine conditions with and, or, not.",
+                )
+                continue
+            combined &= parsed.expression
+        return combined
+
+    def having(self, columns: tuple[ColumnSpec, ...]) -> Q:
+        if "having" in self.data and columns and not any(c.is_aggregate for c in columns):
+            self.ctx.error(
+                "E069",
+                "The definition has 'having', but no aggregate column: its rows are not grouped.",
+                self.data.key_mark_of("having"),
+                "Use 'where' for conditions over rows.",
+            )
+            return Q()
+        return self.conditions("having", allow_aggregates=True)
 
     def filters(self, key: str) -> list[Q]:
         conditions = []

@@ -35,12 +35,14 @@ def one_column(value: str) -> str:
 
 KEYS = (
     "Valid keys: name, title, description, model, action_on, selection, date_range, joins,"
-    " filters, exclude, parameters, columns, order_by, permissions, max_duration, chart."
+    " filters, exclude, parameters, columns, where, having, order_by, permissions, max_duration,"
+    " chart."
 )
 NAME_HINT = "Use lowercase letters, digits and underscores, starting with a letter."
 FUNCTIONS = (
     "Known: abs, avg, cast, coalesce, concat, count, count_distinct, date, days, duration,"
-    " extract, hours, length, lower, max, min, minutes, round, seconds, sum, trunc, upper."
+    " extract, hours, label, length, lower, max, min, minutes, now, round, seconds, sum, today,"
+    " trunc, upper."
 )
 QUICK = (
     "Quick ranges: today, yesterday, last_7_days, last_30_days, this_month, last_month,"
@@ -420,6 +422,58 @@ CASES = [
         6,
         3,
         None,
+    ),
+    (
+        "E065",
+        BASE + "  - name: odd\n    value: quantity + sum(quantity)\n",
+        "The value of 'columns[1].value' reads 'quantity' outside an aggregate, but no"
+        " grouping column has that value.",
+        6,
+        12,
+        "Put it inside an aggregate (e.g. sum(quantity), min(quantity)), or add a column with"
+        " the value 'quantity' to group the rows by it.",
+    ),
+    (
+        "E066",
+        BASE + "  - name: a\n    value: b + 1\n  - name: b\n    value: quantity\n",
+        "The value of 'columns[1].value' refers to the column 'b', which is not defined before"
+        " it.",
+        6,
+        12,
+        "A column may use the columns above it: move this one below it.",
+    ),
+    (
+        "E067",
+        BASE + "where: order.placed_at < range.end\n",
+        "The value of 'where' uses the run's range, but the report has no 'date_range'.",
+        5,
+        8,
+        "Add a date_range (the field the runs' dates limit), or use today().",
+    ),
+    (
+        "E068",
+        BASE + "where: [quantity > 1, quantity]\n",
+        "The value of 'where[1]' is a value, not a condition.",
+        5,
+        23,
+        "Compare it (==, <, in, is None...) or combine conditions with and, or, not.",
+    ),
+    (
+        "E069",
+        BASE + "having: quantity > 1\n",
+        "The definition has 'having', but no aggregate column: its rows are not grouped.",
+        5,
+        1,
+        "Use 'where' for conditions over rows.",
+    ),
+    (
+        "E072",
+        one_column("label(product.sku)"),
+        "The value of 'columns[0].value' calls 'label' with something other than a field with"
+        " choices.",
+        4,
+        12,
+        "label() takes a path to a field with choices, e.g. label(order.status).",
     ),
     (
         "E007",
