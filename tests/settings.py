@@ -31,6 +31,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
 # tests it connects to the test database, and tests that use it list it in `databases`.
 DATABASES["replica"] = {**DATABASES["default"], "TEST": {"MIRROR": "default"}}  # noqa: F405
 
-INSTALLED_APPS = [*INSTALLED_APPS, "tests.apps.TestsConfig"]  # noqa: F405
+# tests.library: the second domain of docs/example-library.md (its reports load in its tests).
+INSTALLED_APPS = [*INSTALLED_APPS, "tests.apps.TestsConfig", "tests.library"]  # noqa: F405
 ADMIN_REPORTS_FUNCTIONS = {"slow_down": "tests.slow.SlowDown"}
 ADMIN_REPORTS_SITE_URL = ""  # the tests give addresses of their own
