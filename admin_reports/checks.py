@@ -38,7 +38,8 @@ SETTINGS_CHECK_IDS: dict[str, str] = {
 @checks.register("admin_reports")
 def check_definitions(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
     registry.reload()  # a check always reads the files as they are now
-    return [problem.to_check() for problem in registry.problems()]
+    with registry.checking():
+        return [problem.to_check() for problem in registry.problems()]
 
 
 @checks.register("admin_reports")

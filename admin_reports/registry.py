@@ -22,11 +22,13 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from django.core.exceptions import FieldError
+from django.core.exceptions import FieldError, ValidationError
 from django.core.signals import setting_changed
 from django.db import DEFAULT_DB_ALIAS, models
 
@@ -34,12 +36,16 @@ from .compiler import CompiledReport, ReportParams, compile_report
 from .conf import PREFIX, app_settings
 from .dates import quick_ranges
 from .definitions import Mark, Problem, ReportSpec, load_definition_file
+from .definitions.loader import MarkedDict, load_yaml
 from .definitions.paths import did_you_mean
 from .definitions.problems import ERROR_CHARS, cut, shown
 from .definitions.types import TypeMismatch
 from .exceptions import InvalidDefinition, ReportNotFound
 
 logger = logging.getLogger("admin_reports")
+
+# Set while a system check loads the definitions: it reports their problems itself.
+_checking = threading.local()
 
 SUFFIXES = (".yaml", ".yml")
 
@@ -64,6 +70,15 @@ class Registry:
             if self._specs is None:
                 self._specs, self._problems = load_all(app_settings.DIRS)
             return self._specs
+
+    @contextmanager
+    def checking(self) -> Iterator[None]:
+        """Load without logging the problems: the system check prints each one."""
+        _checking.on = True
+        try:
+            yield
+        finally:
+            _checking.on = False
 
     def reload(self) -> None:
         with self._lock:
@@ -112,11 +127,12 @@ def load_all(dirs) -> tuple[dict[str, ReportSpec], list[Problem]]:
             ]
             spec = None
         if found or spec is None:
-            logger.error(
-                "Report definition %s is invalid and left out:\n%s",
-                path,
-                "\n".join(str(problem) for problem in found),
-            )
+            if not getattr(_checking, "on", False):  # a check prints the problems itself
+                logger.error(
+                    "Report definition %s is invalid and left out:\n%s",
+                    path,
+                    "\n".join(str(problem) for problem in found),
+                )
             problems.extend(found)
             continue
         specs[spec.name] = spec
@@ -131,12 +147,15 @@ def load_definition(path: Path) -> tuple[ReportSpec | None, list[Problem]]:
     """
     try:
         spec, problems = load_definition_file(path)
-    except (RecursionError, MemoryError, ValueError, TypeError) as exc:
+        if spec is None:
+            # What can be checked without a valid spec is checked all the same: every
+            # problem of a file in one pass.
+            return None, problems + _raw_quick_range(path)
+        problems = check_quick_range(spec) + (check_compiles(spec) or check_chart(spec))
+    except Exception as exc:  # whatever one file does, the others keep working
         logger.exception("Report definition %s could not be loaded", path)
-        message = f"The definition cannot be loaded: {type(exc).__name__}."
-        return None, [Problem("E001", message, Mark(path))]
-    if spec is not None:
-        problems = check_quick_range(spec) or check_compiles(spec) or check_chart(spec)
+        message = f"The definition cannot be loaded: {type(exc).__name__}: {exc}"
+        return None, [Problem("E001", cut(message, ERROR_CHARS), Mark(path))]
     return (spec if not problems else None), problems
 
 
@@ -145,15 +164,29 @@ def check_quick_range(spec: ReportSpec) -> list[Problem]:
     date_range = spec.date_range
     if date_range is None or date_range.default is None:
         return []
+    mark = date_range.default_mark or spec.source or Mark(None)
+    return _quick_range_problems(date_range.default, mark)
+
+
+def _raw_quick_range(path: Path) -> list[Problem]:
+    """E018 for a definition that did not validate, from its YAML as it is."""
+    data, _problems = load_yaml(path.read_text(encoding="utf-8"), path)
+    config = data.get("date_range") if isinstance(data, MarkedDict) else None
+    if not isinstance(config, MarkedDict) or not isinstance(config.get("default"), str):
+        return []
+    return _quick_range_problems(config["default"], config.mark_of("default"))
+
+
+def _quick_range_problems(name: str, mark: Mark) -> list[Problem]:
     ranges = quick_ranges()
-    if date_range.default in ranges:
+    if name in ranges:
         return []
     return [
         Problem(
             "E018",
-            f"The value of 'date_range.default' is {shown(date_range.default)}, which is not a"
-            " quick range." + did_you_mean(date_range.default, ranges),
-            date_range.default_mark or spec.source or Mark(None),
+            f"The value of 'date_range.default' is {shown(name)}, which is not a"
+            " quick range." + did_you_mean(name, ranges),
+            mark,
             hint="Quick ranges: " + ", ".join(ranges) + ".",
         )
     ]
@@ -186,6 +219,8 @@ def _compile_error(spec: ReportSpec) -> str | TypeMismatch | None:
         _compiled(spec).queryset.query.get_compiler(using=DEFAULT_DB_ALIAS).as_sql()
     except TypeMismatch as exc:
         return exc
+    except ValidationError as exc:  # a value a field cannot take, through a join's alias
+        return cut(" ".join(exc.messages), ERROR_CHARS)
     except (FieldError, TypeError, ValueError, AttributeError) as exc:
         return cut(str(exc), ERROR_CHARS)  # Django's errors may quote a filter's value whole
     return None

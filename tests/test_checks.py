@@ -281,3 +281,95 @@ def test_settings_ids_are_their_own_and_documented():
     docs = (Path(settings.BASE_DIR) / "docs" / "checks.md").read_text(encoding="utf-8")
     for id, meaning in SETTINGS_CHECK_IDS.items():
         assert f"| `admin_reports.{id}` | {meaning} |" in docs
+
+
+FIVE_MISTAKES = """\
+model: shop.OrderLine
+columns:
+  - {name: sku, value: product.skuu}
+  - {name: units, value: summ(quantity)}
+  - {name: price, value: unit_price}
+date_range:
+  field: quantity
+  default: last_quater
+order_by: [sku, nope]
+"""
+
+
+def test_check_reports_five_independent_mistakes_each_once(settings, tmp_path, capsys, caplog):
+    """Validation, then the registry's quick range check, in one pass; printed by the
+    check alone (not by the registry's log as well)."""
+    (tmp_path / "five.yaml").write_text(FIVE_MISTAKES, encoding="utf-8")
+    settings.ADMIN_REPORTS_DIRS = [tmp_path]
+    with pytest.raises(SystemCheckError) as caught:
+        call_command("check")
+    text = str(caught.value) + capsys.readouterr().err + caplog.text
+    mistakes = {
+        "E009": "refers to 'skuu'",
+        "E013": "calls 'summ'",
+        "E017": "refers to 'quantity', which is not a date or datetime field",
+        "E018": "is 'last_quater', which is not a quick range. Did you mean 'last_quarter'?",
+        "E020": "refers to 'nope', which is not a column.",
+    }
+    for id, words in mistakes.items():
+        assert text.count(f"(admin_reports.{id})") == 1, id
+        assert text.count(words) == 1, id
+    assert "System check identified 5 issues" in str(caught.value)
+    assert "is invalid and left out" not in caplog.text
+
+
+BAD_VALUES = """\
+model: shop.OrderLine
+columns:
+  - {name: sku, value: product.sku}
+filters:
+  order.placed_at__lt: "end - 21"
+  unit_price__gt: abc
+  order.placed_at__gt: order.placed_at
+  product.active: maybe
+action_on: shop.Product
+selection: product
+"""
+
+
+def test_bad_filter_values_are_check_errors_and_no_page_fails(settings, tmp_path, admin_client):
+    (tmp_path / "bad.yaml").write_text(BAD_VALUES, encoding="utf-8")
+    shutil.copy(DEMO / "order_lines.yaml", tmp_path)
+    settings.ADMIN_REPORTS_DIRS = [tmp_path]
+    problems = check_definitions()
+    assert [(p.id, p.obj.rsplit(":", 2)[1]) for p in problems] == [
+        ("admin_reports.E045", "5"),
+        ("admin_reports.E045", "6"),
+        ("admin_reports.E045", "7"),
+        ("admin_reports.E045", "8"),
+    ]
+    assert "use 'where:' with an expression" in problems[0].hint
+    assert sorted(registry.specs()) == ["order_lines"], "the others keep working"
+    ProductFactory()
+    for name in ("product", "order", "orderline"):
+        response = admin_client.get(reverse(f"admin:shop_{name}_changelist"))
+        assert response.status_code == 200, name
+
+
+def test_a_definition_that_raises_anything_is_left_out_with_a_problem(
+    settings, tmp_path, monkeypatch
+):
+    from admin_reports import registry as registry_module
+
+    shutil.copy(DEMO / "order_lines.yaml", tmp_path)
+    settings.ADMIN_REPORTS_DIRS = [tmp_path]
+
+    def explode(spec):
+        if spec.name == "odd":
+            raise LookupError("something no check foresaw")
+        return []
+
+    monkeypatch.setattr(registry_module, "check_chart", explode)
+    (tmp_path / "odd.yaml").write_text(
+        "model: shop.OrderLine\ncolumns:\n  - {name: sku, value: product.sku}\n", encoding="utf-8"
+    )
+    registry.reload()
+    assert sorted(registry.specs()) == ["order_lines"]
+    (problem,) = registry.problems()
+    assert problem.id == "E001"
+    assert "LookupError: something no check foresaw" in problem.message

@@ -13,7 +13,7 @@ from dataclasses import replace
 from typing import Any
 
 from django.apps import apps
-from django.core.exceptions import FieldError
+from django.core.exceptions import FieldError, ValidationError
 from django.db import models
 from django.db.models import Q
 
@@ -336,7 +336,24 @@ def filter_condition(ctx, model, resolve, reach, aliases, key, lookup, value, ma
                 mark,
             )
             return None
+        except ValidationError as exc:  # a value the field cannot take: "abc" for a number
+            ctx.error("E045", _bad_value(where, value, exc), mark, WHERE_HINT)
+            return None
     return condition
+
+
+WHERE_HINT = (
+    "A filter compares with a literal value. To compare with another field or the run's"
+    " range, use 'where:' with an expression, e.g. where: \"returned_at > borrowed_at\"."
+)
+
+
+def _bad_value(where: str, value: Any, exc: ValidationError) -> str:
+    reason = " ".join(str(message) for message in exc.messages)
+    return (
+        f"The value of '{where}' is {shown(value)}, which the field does not take:"
+        f" {cut(reason, ERROR_CHARS)}"
+    )
 
 
 # Action and date range ---------------------------------------------------

@@ -376,6 +376,16 @@ CASES = [
         None,
     ),
     (
+        "E045",
+        BASE + "filters:\n  unit_price__gt: abc\n",
+        "The value of 'filters.unit_price__gt' is 'abc', which the field does not take:"
+        " “abc” value must be a decimal number.",
+        6,
+        3,
+        "A filter compares with a literal value. To compare with another field or the run's"
+        " range, use 'where:' with an expression, e.g. where: \"returned_at > borrowed_at\".",
+    ),
+    (
         "E050",
         BASE + "parameters:\n  - {name: start, field: order.status}\n",
         "The value of 'parameters[0].name' is 'start', which a run request already uses for"
