@@ -213,10 +213,11 @@ def _select(
     expressions = {aliases[c.name]: c.expression for c in spec.columns}
     if not spec.is_aggregate:
         return queryset.annotate(**expressions).values_list(*selected)
-    keys = {aliases[c.name]: c.expression for c in spec.columns if not c.is_aggregate}
+    keys = {aliases[c.name]: c.expression for c in spec.columns if c.is_key}
     # With no grouping column, group by a constant: one row for the whole range.
     grouped = queryset.values(**(keys or {"_all": Value(1)}))
-    aggregates = {aliases[c.name]: c.expression for c in spec.columns if c.is_aggregate}
+    # After the grouping: aggregates, and windows (over the groups, or over the rows).
+    aggregates = {aliases[c.name]: c.expression for c in spec.columns if not c.is_key}
     return grouped.annotate(**aggregates).filter(spec.having).values_list(*selected)
 
 
@@ -230,7 +231,7 @@ def _ordering(spec: ReportSpec, aliases: dict[str, str], queryset: QuerySet) -> 
     if spec.is_aggregate:
         # One row per combination of the grouping columns, so together they tell any two
         # rows apart. Without a grouping column the report is one row: nothing to add.
-        keys = [c for c in spec.columns if not c.is_aggregate]
+        keys = [c for c in spec.columns if c.is_key]
         return ordering + [aliases[c.name] for c in keys if c.name not in ordered]
     # One row per object: its primary key, which values_list() leaves out of the output.
     ordering.append("pk")

@@ -32,6 +32,9 @@ from .paths import PathError, ResolvedPath, did_you_mean
 from .problems import ERROR_CHARS, DefinitionError, cut, shown
 from .runvalues import RANGE, RunValue, as_local_date, temporal
 from .types import Arithmetic, UnifiedCase, decimal_value
+from .windows import RANKINGS, WindowCall, descending, has_window, ranking
+
+WINDOW_AGGREGATES = ("sum", "count", "avg", "min", "max")
 
 MAX_LENGTH = 2000
 MAX_DEPTH = 40
@@ -353,6 +356,8 @@ class _Compiler:
             return self._aggregate_call(node, name, spec)
         if spec.build is choice_label:
             return self._label(node, spec)
+        if name in RANKINGS and spec.build is RANKINGS[name]:
+            return self._ranking(node, name, spec)
         args, keywords = self._arguments(node, name, spec)
         return Node(
             self._build(node, name, spec, args, keywords),
@@ -364,12 +369,83 @@ class _Compiler:
             _fail(node, "E025", f"uses the aggregate {name!r}, which is not allowed here.")
         if self.in_aggregate:
             _fail(node, "E025", f"uses the aggregate {name!r} inside another aggregate.")
+        over = next((k for k in node.keywords if k.arg == "over"), None)
+        if over is not None:
+            return self._window_aggregate(node, name, spec, over)
         self.in_aggregate = True
         try:
             args, keywords = self._arguments(node, name, spec)
         finally:
             self.in_aggregate = False
         return Node(self._build(node, name, spec, args, keywords), aggregate=True)
+
+    # Windows ----------------------------------------------------------------
+
+    def _window_aggregate(self, node: ast.Call, name: str, spec: FunctionSpec, over) -> Node:
+        """`sum(x, over=[key])`: finished by the validation (windows.WindowCall)."""
+        if name not in WINDOW_AGGREGATES:
+            _fail(
+                node,
+                "E070",
+                f"calls {name!r} with over=, which it does not take.",
+                f"Aggregates that take over=: {', '.join(WINDOW_AGGREGATES)}.",
+            )
+        partition = self._partition(over.value)
+        plain = ast.Call(node.func, node.args, [k for k in node.keywords if k is not over])
+        ast.copy_location(plain, node)
+        # Its argument may be an aggregate (a grouped column's value: sum(revenue, over=True)).
+        args, keywords = self._arguments(plain, name, spec)
+        if any(has_window(arg.expression) for arg in args):
+            _fail(node, "E071", f"uses a window inside the window {name!r}.")
+        arguments = [arg.expression for arg in args]
+        options = {key: value.expression for key, value in keywords.items()}
+        if any(arg.aggregate for arg in args) and options:
+            _fail(node, "E070", f"calls {name!r} of an aggregate with filter= or default=.")
+        self._try_build(node, name, spec, arguments, options)
+        window = WindowCall(name, spec.build, arguments, options, partition)
+        return Node(window, aggregate=any(arg.aggregate for arg in args))
+
+    def _ranking(self, node: ast.Call, name: str, spec: FunctionSpec) -> Node:
+        """`rank(order_by=-revenue, over=[genre])`: a ranking window."""
+        if not self.allow_aggregates or self.in_aggregate:
+            where = "inside an aggregate" if self.in_aggregate else "here"
+            _fail(node, "E070", f"uses the window {name!r} {where}, which is not allowed.")
+        if node.args:
+            _fail(node, "E014", f"calls {name!r} with arguments; usage: {spec.usage}.")
+        found = {k.arg: k.value for k in node.keywords}
+        unknown = [key for key in found if key not in ("order_by", "over")]
+        if unknown or "order_by" not in found:
+            _fail(node, "E014", f"calls {name!r} wrongly; usage: {spec.usage}.")
+        order = self._order(found["order_by"])
+        partition = self._partition(found["over"]) if "over" in found else []
+        return Node(ranking(name, order, partition), aggregate=False)
+
+    def _terms(self, node: ast.AST) -> list[ast.AST]:
+        return list(node.elts) if isinstance(node, ast.List | ast.Tuple) else [node]
+
+    def _partition(self, node: ast.AST) -> list[Any]:
+        """over=True (the whole result) or over=[key, ...]."""
+        if isinstance(node, ast.Constant) and node.value is True:
+            return []
+        if not isinstance(node, ast.List | ast.Tuple) or not node.elts:
+            _fail(node, "E070", "uses over= with something other than True or a list of keys.")
+        keys = []
+        for term in node.elts:
+            key = self._value(term)
+            if key.aggregate or has_window(key.expression):
+                _fail(term, "E070", "uses over= with an aggregate; over= takes grouping keys.")
+            keys.append(key.expression)
+        return keys
+
+    def _order(self, node: ast.AST) -> list[Any]:
+        order = []
+        for term in self._terms(node):
+            down = isinstance(term, ast.UnaryOp) and isinstance(term.op, ast.USub)
+            value = self._value(term.operand if down else term)  # type: ignore[attr-defined]
+            if has_window(value.expression):
+                _fail(term, "E071", "orders a window by a window.")
+            order.append(descending(value.expression) if down else value.expression.asc())
+        return order
 
     def _label(self, node: ast.Call, spec: FunctionSpec) -> Node:
         """label(field): the display label of a choice field's value (get_FOO_display)."""
@@ -430,6 +506,9 @@ class _Compiler:
     def _build(self, node, name, spec, args: list[Node], keywords: dict[str, Node]):
         values = [arg.expression for arg in args]
         options = {key: value.expression for key, value in keywords.items()}
+        return self._try_build(node, name, spec, values, options)
+
+    def _try_build(self, node, name, spec, values: list[Any], options: dict[str, Any]):
         try:
             return spec.build(*values, **options)
         except (ArgumentError, TypeError, ValueError) as exc:

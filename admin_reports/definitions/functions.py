@@ -28,7 +28,6 @@ from django.db.models import (
     Max,
     Min,
     Q,
-    Sum,
     TextField,
     Value,
     When,
@@ -46,11 +45,13 @@ from .types import (
     Arithmetic,
     CheckedExtract,
     DurationPart,
+    ExactSum,
     Rounded,
     TextCast,
     UnifiedCoalesce,
     duration_value,
 )
+from .windows import RANKINGS
 
 TRUNC_KINDS = ("hour", "day", "week", "month", "quarter", "year")
 EXTRACT_KINDS = (
@@ -160,7 +161,7 @@ def _duration(**parts):
 def _avg(expression, *, filter=None, default=None):
     # The sum over the count, divided as `/` divides: the same digits on every database.
     options = {"filter": filter} if filter is not None else {}
-    average = Arithmetic(Sum(expression, **options), "/", Count(expression, **options))
+    average = Arithmetic(ExactSum(expression, **options), "/", Count(expression, **options))
     average.places = DIVISION_PLACES
     return average if default is None else UnifiedCoalesce(average, default)
 
@@ -235,6 +236,17 @@ FUNCTIONS: dict[str, FunctionSpec] = {
     # The run's start instant and its date in the report's time zone (runvalues).
     "now": FunctionSpec(lambda: RunValue("now"), 0, 0, usage="now()"),
     "today": FunctionSpec(lambda: RunValue("today"), 0, 0, usage="today()"),
+    # Rankings: windows, built by the expression compiler (windows.ranking).
+    **{
+        name: FunctionSpec(
+            function,
+            0,
+            0,
+            keywords=("order_by", "over"),
+            usage=f"{name}(order_by=-x, over=[key, ...])",
+        )
+        for name, function in RANKINGS.items()
+    },
 }
 
 AGGREGATE_KEYWORDS = ("filter", "default")
@@ -246,10 +258,11 @@ AGGREGATES: dict[str, FunctionSpec] = {
         1,
         aggregate=True,
         keywords=AGGREGATE_KEYWORDS,
-        usage=f"{name}({'x' if min_args else '[x]'}, filter=condition, default=value)",
+        usage=f"{name}({'x' if min_args else '[x]'}, filter=condition, default=value"
+        + (", over=[key, ...])" if name != "count_distinct" else ")"),
     )
     for name, build, min_args in [
-        ("sum", _aggregate(Sum), 1),
+        ("sum", _aggregate(ExactSum), 1),
         ("count", _aggregate(Count), 0),
         ("count_distinct", _aggregate(Count, distinct=True), 1),
         ("avg", _avg, 1),

@@ -79,6 +79,11 @@ CHECK_IDS: dict[str, str] = {
     "E067": "An expression uses range.start or range.end, but the report has no date_range.",
     "E068": "A where or having entry is a value, not a condition.",
     "E069": "A report without aggregate columns has 'having'.",
+    "E070": (
+        "A window (over=, rank()) used where it cannot be, or over something that is not"
+        " a grouping key."
+    ),
+    "E071": "A window inside another window.",
     "E072": "label() of something that is not a field with choices.",
 }
 

@@ -44,10 +44,16 @@ class ColumnSpec:
     format: ColumnFormat
     mark: Mark
     always: bool = False  # `always: true`: staff cannot leave it out of a run
+    window: bool = False  # its value has a window (over=, rank()): computed after grouping
 
     @property
     def is_aggregate(self) -> bool:
         return self.kind is ColumnKind.AGGREGATE
+
+    @property
+    def is_key(self) -> bool:
+        """Whether an aggregate report groups its rows by this column."""
+        return not self.is_aggregate and not self.window
 
 
 @dataclass(frozen=True)
@@ -172,9 +178,7 @@ class ReportSpec:
         report into another)."""
         grouped = self.is_aggregate
         return tuple(
-            column.name
-            for column in self.columns
-            if column.always or (grouped and not column.is_aggregate)
+            column.name for column in self.columns if column.always or (grouped and column.is_key)
         )
 
     @property

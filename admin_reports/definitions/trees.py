@@ -51,3 +51,13 @@ def contains(expression: Any, kind: type | tuple[type, ...]) -> bool:
     if isinstance(expression, kind):
         return True
     return any(contains(child, kind) for child in children(expression))
+
+
+def window_terms(expression: Any) -> Iterator[Any]:
+    """The expressions the windows in `expression` partition and order by."""
+    if isinstance(expression, Window):
+        yield from children(expression.partition_by) if expression.partition_by else ()
+        yield from children(expression.order_by) if expression.order_by else ()
+        return
+    for child in children(expression):
+        yield from window_terms(child)

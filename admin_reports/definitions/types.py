@@ -269,6 +269,24 @@ def from_scaled(sql: str, places: int, connection: Any) -> str:
     return f"({sql} / {10**places}.0)"
 
 
+class ExactSum(models.Sum):
+    """SUM of decimals, exact on SQLite too: it sums doubles, so 62.7 is 62.699999999999996
+    in one order of the rows and 62.69999999999998 in another (which ties in a rank and
+    an order break). The integers of the last place sum exactly."""
+
+    def as_sqlite(self, compiler: Any, connection: Any, **extra: Any) -> Any:
+        scale = scale_of(output_of(self.get_source_expressions()[0]))
+        if kind_of(output_of(self)) != DECIMAL or scale is None:
+            return super().as_sqlite(compiler, connection, **extra)
+        template = (
+            f"%(function)s(%(distinct)sCAST(ROUND((%(expressions)s) * {10**scale}) AS INTEGER))"
+        )
+        scaled_sum = self.copy()  # Aggregate.as_sql passes its template on with a filter
+        scaled_sum.template = template
+        sql, params = scaled_sum.as_sql(compiler, connection, **extra)
+        return f"CAST(({sql} / {10**scale}.0) AS NUMERIC)", params
+
+
 class ExactDivision(Expression):
     """`a / b` rounded half away from zero to `places`, the same digits on every database.
 
@@ -499,6 +517,17 @@ class TextCast(Expression):
         return f"CAST({sql} AS TEXT)", list(params)
 
 
+class FixedDuration(Value):
+    """A constant duration of fixed length: PostgreSQL sends `timedelta(days=21)` as an
+    interval of 21 calendar days, which a timestamptz adds in the session's time zone
+    (23 or 25 hours across a DST change, and the COPY path's session has the report's
+    zone while the ORM's has UTC). Microseconds add the same length on every path."""
+
+    def as_postgresql(self, compiler: Any, connection: Any, **extra: Any) -> Any:
+        micro = self.value // dt.timedelta(microseconds=1)
+        return "(%s::bigint * INTERVAL '1 microsecond')", [micro]
+
+
 def duration_value(**parts: int) -> Value:
-    """duration(days=14, hours=2): a constant duration."""
-    return Value(dt.timedelta(**parts), output_field=models.DurationField())
+    """duration(days=14, hours=2): a constant duration, days of 24 hours."""
+    return FixedDuration(dt.timedelta(**parts), output_field=models.DurationField())

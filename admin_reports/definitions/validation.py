@@ -26,7 +26,8 @@ from .paths import Alias, PathError, resolve_path
 from .problems import Mark, Problem, cut, shown
 from .runvalues import RANGE, uses
 from .spec import ActionSpec, ColumnKind, ColumnSpec, JoinSpec, ParameterSpec, ReportSpec
-from .trees import loose_lookups
+from .trees import contains, loose_lookups, window_terms
+from .windows import AfterGrouping, WindowCall, finish_windows, has_window
 
 NAME_RE = f.NAME_RE
 # What the run log and the presets store of a report (ReportRun.report and .title).
@@ -130,7 +131,7 @@ class _Builder:
     def build(self, name: str) -> ReportSpec | None:
         data = self.data
         joins = self.joins()
-        columns = self.columns()
+        columns = self.windows(self.columns())
         self.check_grouping(columns)
         filters = Q()
         for condition in self.filters("filters"):
@@ -287,13 +288,40 @@ class _Builder:
             name, label, str(item["value"]), expression, kind, fmt, item.mark_of("value"), always
         )
 
+    def windows(self, columns: tuple[ColumnSpec, ...]) -> tuple[ColumnSpec, ...]:
+        """Finish the columns' windows, now that it is known whether the rows are grouped."""
+        grouped = any(column.is_aggregate for column in columns)
+        finished = []
+        for column in columns:
+            expression = finish_windows(column.expression, grouped)
+            window = has_window(expression)
+            if window and grouped:
+                expression = AfterGrouping(expression)
+            finished.append(replace(column, expression=expression, window=window))
+        return tuple(finished)
+
     def check_grouping(self, columns: tuple[ColumnSpec, ...]) -> None:
         """An aggregate column reads a field outside its aggregates only when that field is
-        a grouping column (SQL's rule): else the field would silently regroup the rows."""
-        grouped = [column.expression for column in columns if not column.is_aggregate]
+        a grouping column (SQL's rule): else the field would silently regroup the rows.
+        A window over grouped rows partitions and orders them by grouping columns' values
+        or aggregates alike."""
+        if not any(column.is_aggregate for column in columns):
+            return
+        grouped = [column.expression for column in columns if column.is_key]
         for column in columns:
-            if not column.is_aggregate:
+            if column.is_key:
                 continue
+            for term in window_terms(column.expression):
+                for lookup in dict.fromkeys(loose_lookups(term, grouped)):
+                    self.ctx.error(
+                        "E070",
+                        f"The value of '{self.where_of(column)}' partitions or orders a"
+                        f" window by {shown(lookup.replace('__', '.'))}, which is not a"
+                        " grouping column's value.",
+                        column.mark,
+                        hint="In a grouped report, over= and order_by= take grouping"
+                        " columns (by name) or aggregates.",
+                    )
             for lookup in dict.fromkeys(loose_lookups(column.expression, grouped)):
                 path = lookup.replace("__", ".")
                 self.ctx.error(
@@ -364,7 +392,16 @@ class _Builder:
                 "Use 'where' for conditions over rows.",
             )
             return Q()
-        return self.conditions("having", allow_aggregates=True)
+        having = self.conditions("having", allow_aggregates=True)
+        if has_window(having) or contains(having, WindowCall):
+            self.ctx.error(
+                "E070",
+                "The value of 'having' uses a window (over=, rank()), which SQL computes after"
+                " 'having'.",
+                self.data.key_mark_of("having"),
+                "Filter on the grouped rows' aggregates; a window's value is a column.",
+            )
+        return having
 
     def filters(self, key: str) -> list[Q]:
         conditions = []

@@ -40,9 +40,9 @@ KEYS = (
 )
 NAME_HINT = "Use lowercase letters, digits and underscores, starting with a letter."
 FUNCTIONS = (
-    "Known: abs, avg, cast, coalesce, concat, count, count_distinct, date, days, duration,"
-    " extract, hours, label, length, lower, max, min, minutes, now, round, seconds, sum, today,"
-    " trunc, upper."
+    "Known: abs, avg, cast, coalesce, concat, count, count_distinct, date, days, dense_rank,"
+    " duration, extract, hours, label, length, lower, max, min, minutes, now, rank, round,"
+    " row_number, seconds, sum, today, trunc, upper."
 )
 QUICK = (
     "Quick ranges: today, yesterday, last_7_days, last_30_days, this_month, last_month,"
@@ -477,6 +477,23 @@ CASES = [
         "Use 'where' for conditions over rows.",
     ),
     (
+        "E070",
+        CHARTED + "  - {name: share, value: 'units / sum(units, over=[order.status])'}\n",
+        "The value of 'columns[3].value' partitions or orders a window by 'order.status', which"
+        " is not a grouping column's value.",
+        7,
+        26,
+        "In a grouped report, over= and order_by= take grouping columns (by name) or aggregates.",
+    ),
+    (
+        "E071",
+        one_column("'rank(order_by=rank(order_by=quantity))'"),
+        "The value of 'columns[0].value' orders a window by a window.",
+        4,
+        27,
+        None,
+    ),
+    (
         "E072",
         one_column("label(product.sku)"),
         "The value of 'columns[0].value' calls 'label' with something other than a field with"
@@ -877,7 +894,9 @@ def test_a_long_value_is_quoted_by_its_start(tmp_path, text, expected):
     assert [(problem.id, problem.message) for problem in problems] == expected
     for problem in problems:
         assert len(problem.message) < 300
-        assert len(problem.hint or "") < 200
+        assert len(problem.hint or "") < 300  # the list of known functions, at most
+        assert "a" * 100 not in (problem.hint or "")
+        assert "f" * 100 not in (problem.hint or "")
 
 
 def test_a_hint_that_lists_long_column_names_stays_short(tmp_path):

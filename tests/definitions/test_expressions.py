@@ -6,7 +6,7 @@ from decimal import Decimal
 from unittest import mock
 
 import pytest
-from django.db.models import Count, ExpressionWrapper, F, Q, Sum, Value, When
+from django.db.models import Count, ExpressionWrapper, F, Q, Value, When
 from django.db.models import functions as db
 from django.db.models import lookups as L
 from django.test import override_settings
@@ -19,6 +19,7 @@ from admin_reports.definitions.paths import resolve_path
 from admin_reports.definitions.types import (
     Arithmetic,
     CheckedExtract,
+    ExactSum,
     Rounded,
     UnifiedCase,
     UnifiedCoalesce,
@@ -71,10 +72,10 @@ def parse(text, **options):
         ("extract(order.placed_at, 'year')", CheckedExtract(F("order__placed_at"), "year")),
         ("count()", Count("*")),
         ("count_distinct(order)", Count(F("order"), distinct=True)),
-        ("sum(quantity, default=0)", Sum(F("quantity"), default=0)),
+        ("sum(quantity, default=0)", ExactSum(F("quantity"), default=0)),
         (
             "sum(quantity, filter=order.status == 'paid')",
-            Sum(F("quantity"), filter=Q(L.Exact(F("order__status"), Value("paid")))),
+            ExactSum(F("quantity"), filter=Q(L.Exact(F("order__status"), Value("paid")))),
         ),
         (
             "'big' if quantity > 5 else 'small'",
@@ -115,7 +116,7 @@ def test_compiles_to(text, expected):
 )
 def test_conditions(text, expected):
     parsed = parse(f"sum(quantity, filter={text})")
-    assert parsed.expression == Sum(F("quantity"), filter=expected)
+    assert parsed.expression == ExactSum(F("quantity"), filter=expected)
 
 
 def test_condition_as_a_value_is_a_boolean():
@@ -181,7 +182,7 @@ def test_reports_kind_and_paths():
             "sum(quantity, where=1)",
             "E014",
             "calls 'sum' with the keyword 'where';"
-            " usage: sum(x, filter=condition, default=value).",
+            " usage: sum(x, filter=condition, default=value, over=[key, ...]).",
             20,
         ),
         (
@@ -194,7 +195,7 @@ def test_reports_kind_and_paths():
             "sum(quantity, default=quantity)",
             "E014",
             "calls 'sum' with a non-literal argument;"
-            " usage: sum(x, filter=condition, default=value).",
+            " usage: sum(x, filter=condition, default=value, over=[key, ...]).",
             22,
         ),
         ("abs()", "E014", "calls 'abs' with 0 argument(s); usage: abs(x).", 0),

@@ -35,11 +35,6 @@ def in_range(loans: Iterable[Loan], start: dt.date, end: dt.date) -> list[Loan]:
     return [loan for loan in loans if start <= local(loan.borrowed_at).date() <= end]
 
 
-def end_instant(end: dt.date) -> dt.datetime:
-    """The instant the range's last day ends: local midnight after it."""
-    return dt.datetime.combine(end + dt.timedelta(days=1), dt.time(), BERLIN).astimezone(UTC)
-
-
 def text(value: str) -> str:
     """A text cell: a leading quote before what a spreadsheet would run as a formula."""
     return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
@@ -47,6 +42,13 @@ def text(value: str) -> str:
 
 def number(value: Decimal, places: int) -> str:
     return str(value.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP))
+
+
+def quotient(dividend: Decimal, divisor: Decimal) -> Decimal:
+    """`/` in a definition (docs/definitions.md, Numbers): half away from zero, 6 places."""
+    exact = dividend / divisor
+    rounded = abs(exact).quantize(Decimal("0.000001"), rounding=ROUND_HALF_UP)
+    return rounded.copy_sign(exact)
 
 
 def moment(when: dt.datetime | None, empty: str = "") -> str:
@@ -96,9 +98,10 @@ def book_loans(loans: Iterable[Loan], start: dt.date, end: dt.date) -> Rows:
 
 
 def is_overdue(loan: Loan, end: dt.date) -> bool:
-    """Borrowed more than 21 days before the range's end (the instant its last day ends),
-    and not back within 21 days of borrowing: still out, or returned late."""
-    if not loan.borrowed_at < end_instant(end) - GRACE:
+    """Borrowed on a day before the range's last day minus 21 days (a datetime compared
+    with a date compares its local date), and not back within 21 days of 24 hours of
+    borrowing: still out, or returned late."""
+    if not local(loan.borrowed_at).date() < end - GRACE:
         return False
     return loan.returned_at is None or loan.returned_at > loan.borrowed_at + GRACE
 
@@ -125,7 +128,8 @@ def overdue_loans(loans: Iterable[Loan], start: dt.date, end: dt.date) -> Rows:
 def genre_revenue(loans: Iterable[Loan], start: dt.date, end: dt.date) -> Rows:
     """Per genre label (get_genre_display: the stored value when it is not a choice): the sum
     of fees (2 places); genres whose sum is 0 left out (having); the share of the sum of the
-    rows shown (4 places, half up), and the rank by revenue, ties sharing the lower rank
+    rows shown (the language's division: the quotient rounded half away from zero to 6
+    places, then shown with the column's 4 places, half up), and the rank by revenue, ties sharing the lower rank
     (SQL's RANK: 1, 2, 2, 4). By revenue descending, then genre label."""
     revenue: dict[str, Decimal] = defaultdict(Decimal)
     for loan in in_range(loans, start, end):
@@ -139,5 +143,5 @@ def genre_revenue(loans: Iterable[Loan], start: dt.date, end: dt.date) -> Rows:
     rows = [header]
     for genre, total in kept:
         rank = 1 + sum(1 for _, other in kept if other > total)
-        rows.append([text(genre), number(total, 2), number(total / whole, 4), str(rank)])
+        rows.append([text(genre), number(total, 2), number(quotient(total, whole), 4), str(rank)])
     return rows
