@@ -44,6 +44,7 @@ class MarkedDict(dict):
     key_marks: dict[Any, Mark]
     value_marks: dict[Any, Mark]
     quoted: dict[Any, bool]
+    flow: bool = False  # written {key: value, ...}: a comma ends a value there
 
     def mark_of(self, key: Any) -> Mark:
         return self.value_marks.get(key, self.mark)
@@ -123,6 +124,7 @@ class _Loader(yaml.SafeLoader):
         data = MarkedDict()
         data.mark = _mark(self.file, node)
         data.key_marks, data.value_marks, data.quoted = {}, {}, {}
+        data.flow = bool(node.flow_style)
         yield data
         self.flatten_mapping(node)
         for key_node, value_node in node.value:

@@ -42,8 +42,53 @@ def _where(where: str) -> str:
     return f"'{where}'" if where else "the definition"
 
 
+# What a key cannot hold but an expression's tail does: a comma in {...} cut it there.
+TAIL = re.compile(r"[()=<>!+*/%'\" ]")
+
+
+def cut_by_comma(data: MarkedDict, key: Any) -> str | None:
+    """The key whose value a comma of a flow mapping cut, `key` being its tail; or None."""
+    if not data.flow or not isinstance(key, str) or not TAIL.search(key):
+        return None
+    keys = list(data)
+    before = keys[keys.index(key) - 1] if keys.index(key) else None
+    if before is None or not isinstance(data[before], str) or data.quoted.get(before):
+        return None
+    return before
+
+
+def _comma_cut(ctx, data: MarkedDict, where: str, cut_key: Any, first: Any, allowed) -> list:
+    """E056 once for a value a flow mapping's commas cut; the keys its tail became."""
+    keys = list(data)
+    tail = [first]
+    for key in keys[keys.index(first) + 1 :]:
+        if key in allowed or not isinstance(key, str) or not TAIL.search(key):
+            break
+        tail.append(key)
+    parts = [str(data[cut_key])]
+    parts += [key if data[key] is None else f"{key}: {data[key]}" for key in tail]
+    whole = ", ".join(parts)
+    path = f"{where}.{cut_key}" if where else str(cut_key)
+    ctx.error(
+        "E056",
+        f"The value of '{path}' was cut at a comma: in a flow mapping {{...}} a comma ends a"
+        f" value, so YAML read {shown(data[cut_key])} and then a key {shown(first)}.",
+        data.key_mark_of(first),
+        hint=f"Quote the value: {cut_key}: {shown(whole)}.",
+    )
+    return tail
+
+
 def check_keys(ctx, data: MarkedDict, where: str, allowed, required=()) -> None:
-    for key in data:
+    keys = list(data)
+    tails: set[Any] = set()
+    for key in keys:
+        cut_key = cut_by_comma(data, key) if key not in allowed and key not in tails else None
+        if cut_key is not None:
+            tails.update(_comma_cut(ctx, data, where, cut_key, key, allowed))
+            continue
+        if key in tails:
+            continue
         if key not in allowed:
             ctx.error(
                 "E003",

@@ -70,6 +70,7 @@ CHECK_IDS: dict[str, str] = {
     "E052": "A parameter's lookup, or 'multiple', is not one its kind takes.",
     "E053": "A parameter's default is not a value it takes.",
     "E054": "The definition has too many parameters.",
+    "E056": "A comma inside a flow mapping {...} cut an unquoted value in two.",
     "E060": "An operator or function gets operands whose types have no meaning together.",
     "E061": "The remainder operator % on a decimal or float.",
     "E062": "extract() on a duration.",

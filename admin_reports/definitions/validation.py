@@ -261,6 +261,8 @@ class _Builder:
             return None
         if not name or "value" not in item:
             return None
+        if any(f.cut_by_comma(item, key) == "value" for key in item):
+            return None  # E056 says what happened to the value
         label = (
             f.string(self.ctx, item, "label", f"{where}.label")
             or name.replace("_", " ").capitalize()

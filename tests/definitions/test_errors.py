@@ -514,6 +514,15 @@ CASES = [
         None,
     ),
     (
+        "E056",
+        BASE + "  - {name: units, value: sum(quantity, filter=quantity > 1, default=0)}\n",
+        "The value of 'columns[1].value' was cut at a comma: in a flow mapping {...} a comma"
+        " ends a value, so YAML read 'sum(quantity' and then a key 'filter=quantity > 1'.",
+        5,
+        40,
+        "Quote the value: value: 'sum(quantity, filter=quantity > 1, default=0)'.",
+    ),
+    (
         "E060",
         one_column("product.name * quantity"),
         "The value of 'columns[0].value' uses text * an integer, which has no meaning in a"
