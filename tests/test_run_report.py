@@ -31,6 +31,25 @@ def test_quick_range(line, time_machine_today):
     assert output.splitlines()[1:] == ["TOY-1,Kite,2026-03-10,2,7.00,1"]
 
 
+def test_without_dates_the_definitions_default_range_is_used(line, time_machine_today):
+    out, err = StringIO(), StringIO()
+    call_command("run_report", "--no-bom", "daily_product_sales", stdout=out, stderr=err)
+    assert out.getvalue() == run("daily_product_sales", "--range", "last_month")
+    assert out.getvalue().splitlines()[1:] == ["TOY-1,Kite,2026-03-10,2,7.00,1"]
+    assert "default range last_month (2026-03-01 to 2026-03-31)" in err.getvalue()
+
+
+def test_a_report_without_a_default_range_still_needs_dates(settings, tmp_path):
+    (tmp_path / "plain.yaml").write_text(
+        "model: shop.OrderLine\ndate_range: order.placed_at\n"
+        "columns:\n  - {name: sku, value: product.sku}\n",
+        encoding="utf-8",
+    )
+    settings.ADMIN_REPORTS_DIRS = [tmp_path]
+    with pytest.raises(CommandError, match=r"This report needs a date range\."):
+        run("plain")
+
+
 def test_selection_on_the_report_with_several_actions(line):
     both = run("region_monthly", "--start", "2026-03-01", "--end", "2026-03-31")
     region = line.order.customer.region
@@ -77,7 +96,6 @@ def test_selection_on_the_report_with_several_actions(line):
             "The start date is after the end date.",
         ),
         (["order_lines", "--start", "2026-03-02"], "Give both a start and an end date."),
-        (["order_lines"], "This report needs a date range."),
         (
             ["daily_product_sales", "--start", "2024-01-01", "--end", "2026-01-01"],
             "The range spans 732 days; this report allows at most 400.",
@@ -215,7 +233,14 @@ def test_no_progress_when_stderr_is_not_a_terminal(line, monkeypatch):
 
 def test_explain_prints_the_path_why_and_the_sql(vendor, settings):
     output = run("order_lines", "--start", "2026-03-01", "--end", "2026-03-31", "--explain")
-    first, *sql = output.splitlines()
+    explained, needs = output.split("\n\n")
+    first, *sql = explained.splitlines()
+    assert needs.splitlines() == [
+        "Reads: shop.Customer, shop.Order, shop.OrderLine, shop.Product, shop.Region",
+        "Needs: an active staff user with admin_reports.run_report, shop.view_customer,"
+        " shop.view_order, shop.view_orderline, shop.view_product, shop.view_region",
+        "On the changelist of shop.Product: on=shop.product, the rows through 'product'",
+    ]
     if vendor == "postgresql":
         assert first == "order_lines: copy path (every column has an identical SQL format)"
         assert sql[0] == (

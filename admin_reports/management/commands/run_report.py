@@ -22,6 +22,7 @@ import sys
 import time
 from typing import Any
 
+from django.apps import apps
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import BaseCommand, CommandError
@@ -37,6 +38,7 @@ from ...exceptions import (
     RunFailed,
     TooManyStreams,
 )
+from ...permissions import RUN_PERMISSION
 from ...registry import registry
 from ...run_request import parse_run_request
 from ...runs import check_fits, explain, write_run
@@ -120,16 +122,24 @@ class Command(BaseCommand):
             "columns": options["columns"],
         }
         raw.update(_parameters(spec, options["param"]))
+        default = _default_range(spec, raw)
+        if default:
+            raw["range"] = default
         try:
             run_request = parse_run_request(spec, raw, via="cli")
         except InvalidParameters as exc:
             raise CommandError(_option_text(exc)) from None
+        if default:
+            self.stderr.write(
+                f"No dates given: the report's default range {default}"
+                f" ({run_request.start} to {run_request.end})."
+            )
         if options["explain"]:
             try:
                 path, why, sql = explain(run_request)
             except ImproperlyConfigured as exc:
                 raise CommandError(str(exc)) from None
-            self.stdout.write(f"{spec.name}: {path} path ({why})\n{sql}")
+            self.stdout.write(f"{spec.name}: {path} path ({why})\n{sql}\n\n{_needs(spec)}")
             return
         try:  # before the output file is made: a refused run leaves none
             check_fits(run_request)
@@ -195,6 +205,40 @@ class Command(BaseCommand):
         except BrokenPipeError:
             # The reader went away (e.g. `| head`): stop quietly, as other tools do.
             sys.stdout = open(os.devnull, "w")  # noqa: SIM115  keeps exit-time flush quiet
+
+
+def _needs(spec: Any) -> str:
+    """What a report reads and what a user needs to run it (run_report --explain)."""
+    reads = []
+    for permission in spec.permissions:
+        app_label, _dot, codename = permission.partition(".")
+        if codename.startswith("view_"):
+            try:
+                model = apps.get_model(app_label, codename.removeprefix("view_"))
+            except LookupError:  # a permission of the definition's own, not a model's
+                continue
+            reads.append(model._meta.label)
+    needs = ", ".join(dict.fromkeys([RUN_PERMISSION, *spec.permissions]))
+    lines = [
+        f"Reads: {', '.join(reads)}",
+        f"Needs: an active staff user with {needs}",
+    ]
+    for action in spec.action_on:
+        lines.append(
+            f"On the changelist of {action.label}: on={action.label.lower()}, the rows"
+            f" through {action.selection!r}"
+        )
+    if not spec.action_on:
+        lines.append("On no changelist (run it here, or from the endpoint without on=).")
+    return "\n".join(lines)
+
+
+def _default_range(spec: Any, raw: dict[str, Any]) -> str | None:
+    """The definition's default quick range, when the command gives no dates."""
+    date_range = spec.date_range
+    if date_range is None or raw["range"] or raw["start"] or raw["end"]:
+        return None
+    return date_range.default
 
 
 def stop_at_settings_errors(ids: tuple[str, ...]) -> None:

@@ -1,0 +1,25 @@
+"""The development loop: runserver's autoreloader watches the report definitions."""
+
+from django.utils import autoreload
+
+from admin_reports.apps import watch_definitions
+
+
+def test_the_autoreloader_watches_every_definition_directory(settings, tmp_path):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "deep").mkdir()
+    definition = tmp_path / "a" / "deep" / "sales.yml"
+    definition.write_text("model: shop.OrderLine\n", encoding="utf-8")
+    other = tmp_path / "a" / "notes.txt"
+    other.write_text("not a definition", encoding="utf-8")
+    settings.ADMIN_REPORTS_DIRS = [tmp_path / "a", tmp_path / "missing"]
+    reloader = autoreload.StatReloader()
+    autoreload.autoreload_started.send(sender=reloader)
+    watched = set(reloader.watched_files(include_globs=True))
+    assert definition.resolve() in watched
+    assert other.resolve() not in watched
+    assert (tmp_path / "a").resolve() in reloader.directory_globs
+
+
+def test_the_handler_is_connected_when_the_app_is_ready():
+    assert watch_definitions in autoreload.autoreload_started._live_receivers(None)[0]
