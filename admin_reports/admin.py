@@ -11,9 +11,9 @@ import logging
 from typing import Any, cast
 
 from django import forms
+from django.apps import apps
 from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
-from django.core.exceptions import ValidationError
 from django.db.models import Q
 from django.http import Http404, HttpRequest, HttpResponseNotAllowed, JsonResponse
 from django.http.response import HttpResponseBase
@@ -26,12 +26,9 @@ from django.utils.html import format_html
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
-from import_export import fields, resources, widgets
-from import_export.admin import ImportExportModelAdmin
 
 from .actions import ReportActionMixin, ReportActionModelAdmin
 from .background import QueueUnavailable, enqueue_run, queued_message
-from .definitions.problems import shown
 from .exceptions import (
     InvalidParameters,
     ReportNotFound,
@@ -238,90 +235,6 @@ class ReportRunAdmin(StaffWhoRunReports, admin.ModelAdmin):
         return reverse(f"{self.admin_site.name}:admin_reports_reportrun_file", args=[run.token])
 
 
-class UserByUsername(widgets.ForeignKeyWidget):
-    def __init__(self) -> None:
-        super().__init__(get_user_model(), "username")
-
-    def clean(self, value: Any, row: Any = None, **kwargs: Any) -> Any:
-        try:
-            return super().clean(value, row, **kwargs)
-        except get_user_model().DoesNotExist:
-            raise ValueError(_("No user is named %(name)s.") % {"name": shown(value)}) from None
-
-
-class ReportPresetResource(resources.ModelResource):
-    """Presets move between environments by owner username, report and name.
-
-    Built by the admin for the importing user: a non-superuser imports only presets
-    of their own (a row without an owner becomes theirs), and changelist filters are
-    checked against the changelists of `admin_site`.
-    """
-
-    owner = fields.Field(attribute="owner", column_name="owner", widget=UserByUsername())
-
-    def __init__(self, user: Any = None, resolve_filter: Any = None, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.user = user
-        self.resolve_filter = resolve_filter
-
-    def get_queryset(self) -> Any:
-        presets = ReportPreset.objects.all()
-        if self.user is not None and not self.user.is_superuser:
-            presets = presets.filter(owner=self.user.pk)  # others' presets do not exist
-        return presets
-
-    def before_import_row(self, row: Any, **kwargs: Any) -> None:
-        user = self.user
-        if user is None or user.is_superuser:
-            return
-        owner = (row.get("owner") or "").strip()
-        if not owner:
-            row["owner"] = user.get_username()
-        elif owner != user.get_username():
-            raise ValueError(
-                _("You may import only your own presets; this row's owner is %(owner)s.")
-                % {"owner": shown(owner)}
-            )
-
-    def validate_instance(self, instance: Any, *args: Any, **kwargs: Any) -> None:
-        errors: dict[str, Any] = {}
-        try:
-            super().validate_instance(instance, *args, **kwargs)
-        except ValidationError as exc:
-            errors = exc.update_error_dict(errors)
-        if self.resolve_filter is not None and "selection_filter" not in errors:
-            found = filter_errors(instance, self.resolve_filter)
-            if found:
-                errors["selection_filter"] = found
-        if errors:
-            raise ValidationError(errors)
-
-    class Meta:
-        model = ReportPreset
-        import_id_fields = ["owner", "report", "name"]
-        fields = [
-            "name",
-            "report",
-            "owner",
-            "shared",
-            "range_kind",
-            "quick_range",
-            "start",
-            "end",
-            "selection_kind",
-            "selection_model",
-            "selection_pks",
-            "selection_filter",
-            "options",
-            "schedule",
-            "schedule_time",
-            "schedule_weekday",
-            "schedule_day",
-        ]
-        skip_unchanged = True
-        clean_model_instances = True  # a preset is validated wherever it is written
-
-
 class ReportPresetForm(forms.ModelForm):
     """The admin's preset form: the preset's rules, the changelist filter included."""
 
@@ -345,9 +258,16 @@ class ReportPresetForm(forms.ModelForm):
             self.add_error("selection_filter", message)
 
 
+# Presets move between sites through django-import-export when it is installed.
+PresetAdminBase: type[admin.ModelAdmin] = admin.ModelAdmin
+if apps.is_installed("import_export"):
+    from .preset_transfer import PresetTransfer
+
+    PresetAdminBase = PresetTransfer
+
+
 @admin.register(ReportPreset)
-class ReportPresetAdmin(StaffWhoRunReports, ImportExportModelAdmin):
-    resource_classes = [ReportPresetResource]
+class ReportPresetAdmin(StaffWhoRunReports, PresetAdminBase):  # type: ignore[misc,valid-type]
     form = ReportPresetForm
     # Narrow columns, Run next to the name: the list fits 1280 px beside the filters.
     list_display = ["name", "report_title", "date_range", "selection", "owner_and_sharing"]
@@ -361,20 +281,6 @@ class ReportPresetAdmin(StaffWhoRunReports, ImportExportModelAdmin):
 
     def get_queryset(self, request: HttpRequest) -> Any:
         return visible_presets(request.user)
-
-    def has_import_permission(self, request: HttpRequest) -> bool:
-        """Staff who run reports import their own presets (the resource sees to it)."""
-        return may_run_reports(request.user) or request.user.is_superuser
-
-    def has_export_permission(self, request: HttpRequest) -> bool:
-        return may_run_reports(request.user) or request.user.is_superuser
-
-    def get_import_resource_kwargs(self, request: HttpRequest, **kwargs: Any) -> Any:
-        return {
-            **super().get_import_resource_kwargs(request, **kwargs),
-            "user": request.user,
-            "resolve_filter": filter_resolver(self.admin_site, request),
-        }
 
     def get_list_display(self, request: HttpRequest) -> list:
         problems = PresetProblems(

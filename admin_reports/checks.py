@@ -8,16 +8,26 @@ ids are in SETTINGS_CHECK_IDS. docs/checks.md lists them all; ids are never reus
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from django.conf import settings
 from django.core import checks
 
 from .compiler import database_problem
-from .conf import app_settings, dialects_problem, reader_problem, report_storage, signs_urls
+from .conf import (
+    DEFAULTS,
+    PREFIX,
+    app_settings,
+    dialects_problem,
+    reader_problem,
+    report_storage,
+    signs_urls,
+)
 from .dates import project_quick_ranges
 from .definitions.functions import project_functions
-from .registry import registry
+from .definitions.paths import did_you_mean
+from .registry import definition_files, registry
 
 # id -> what it is about; definition problems use the other ids (definitions.CHECK_IDS).
 SETTINGS_CHECK_IDS: dict[str, str] = {
@@ -32,6 +42,8 @@ SETTINGS_CHECK_IDS: dict[str, str] = {
     "W003": "The tasks backend of background runs has no worker (immediate or dummy).",
     "W004": "ADMIN_REPORTS_STORAGE_REDIRECT is on for a storage without signed URLs.",
     "E055": "ADMIN_REPORTS_CSV_DIALECTS cannot be used.",
+    "W005": "A setting looks like one of admin_reports' but is not (a misspelled name).",
+    "W006": "ADMIN_REPORTS_DIRS is empty, or its directories hold no definition.",
 }
 
 
@@ -44,7 +56,7 @@ def check_definitions(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
 
 @checks.register("admin_reports")
 def check_settings(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
-    messages: list[checks.CheckMessage] = [*_check_dirs()]
+    messages: list[checks.CheckMessage] = [*_check_dirs(), *_check_names()]
     _, errors = project_functions()
     messages += [checks.Error(str(e), hint=e.hint, id="admin_reports.E027") for e in errors]
     _, errors = project_quick_ranges()
@@ -167,6 +179,39 @@ def _check_dirs() -> list[checks.CheckMessage]:
                 " read from it.",
                 hint="Give directories that hold report definitions (*.yaml, *.yml).",
                 id="admin_reports.W001",
+            )
+        )
+    return messages
+
+
+# How a misspelled name of ours may start: ADMIN_REPORT_DIRS, ADMINREPORTS_DIRS...
+LOOKALIKE = re.compile(r"^ADMIN_?REPORTS?_?")
+
+
+def _check_names() -> list[checks.CheckMessage]:
+    """A setting named like ours that is none of ours is ignored: say so."""
+    known = [PREFIX + name for name in DEFAULTS]
+    messages: list[checks.CheckMessage] = []
+    for name in dir(settings):
+        if name in known or not LOOKALIKE.match(name):
+            continue
+        guess = PREFIX + LOOKALIKE.sub("", name)
+        messages.append(
+            checks.Warning(
+                f"The setting {name} is not one of admin_reports' settings: it is ignored."
+                + did_you_mean(guess, known),
+                hint="The settings are listed in docs/settings.md.",
+                id="admin_reports.W005",
+            )
+        )
+    dirs = [Path(directory) for directory in app_settings.DIRS]
+    if all(path.is_dir() for path in dirs) and not definition_files(dirs):  # else W001
+        where = ", ".join(str(path.resolve()) for path in dirs) or "no directory"
+        messages.append(
+            checks.Warning(
+                f"No report definition was found: ADMIN_REPORTS_DIRS searched {where}.",
+                hint="List the directories of your *.yaml definitions in ADMIN_REPORTS_DIRS.",
+                id="admin_reports.W006",
             )
         )
     return messages

@@ -349,7 +349,7 @@ def test_presets_export_and_import(client, staff):
         "admin_reports.add_reportpreset",
         "admin_reports.change_reportpreset",
     )
-    from admin_reports.admin import ReportPresetResource
+    from admin_reports.preset_transfer import ReportPresetResource
 
     ReportPreset.objects.create(
         name="p1", report="order_lines", owner=staff, quick_range="last_7_days"

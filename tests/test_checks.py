@@ -150,7 +150,9 @@ NAME_HINT = "Name it like a Python variable: letters, digits and underscores, e.
 )
 def test_a_bad_function_entry_is_an_error(setting, message, hint):
     with override_settings(ADMIN_REPORTS_DIRS=[], ADMIN_REPORTS_FUNCTIONS=setting):
-        assert check_settings() == [checks.Error(message, hint=hint, id="admin_reports.E027")]
+        assert [m for m in check_settings() if m.is_serious()] == [
+            checks.Error(message, hint=hint, id="admin_reports.E027")
+        ]
 
 
 def test_good_function_entries_pass():
@@ -236,7 +238,7 @@ D = dt.date
 )
 def test_a_bad_quick_range_entry_is_an_error(time_machine_today, value, message):
     with override_settings(ADMIN_REPORTS_DIRS=[], ADMIN_REPORTS_QUICK_RANGES={"x": value}):
-        assert check_settings() == [
+        assert [m for m in check_settings() if m.is_serious()] == [
             checks.Error(message, hint=QUICK_HINT, id="admin_reports.E028")
         ]
         assert "x" not in quick_ranges()
@@ -373,3 +375,24 @@ def test_a_definition_that_raises_anything_is_left_out_with_a_problem(
     (problem,) = registry.problems()
     assert problem.id == "E001"
     assert "LookupError: something no check foresaw" in problem.message
+
+
+def test_a_misspelled_setting_name_is_a_warning(settings):
+    settings.ADMIN_REPORT_DIRS = ["report_defs"]
+    settings.ADMINREPORTS_COPY = False
+    found = [m for m in check_settings() if m.id == "admin_reports.W005"]
+    assert [m.msg for m in found] == [
+        "The setting ADMINREPORTS_COPY is not one of admin_reports' settings: it is ignored."
+        " Did you mean 'ADMIN_REPORTS_COPY'?",
+        "The setting ADMIN_REPORT_DIRS is not one of admin_reports' settings: it is ignored."
+        " Did you mean 'ADMIN_REPORTS_DIRS'?",
+    ]
+
+
+def test_directories_without_a_definition_are_a_warning(settings, tmp_path):
+    settings.ADMIN_REPORTS_DIRS = [tmp_path]
+    (tmp_path / "notes.txt").write_text("no definition here", encoding="utf-8")
+    (found,) = [m for m in check_settings() if m.id == "admin_reports.W006"]
+    assert found.msg == f"No report definition was found: ADMIN_REPORTS_DIRS searched {tmp_path}."
+    (tmp_path / "sales.yaml").write_text("model: shop.OrderLine\n", encoding="utf-8")
+    assert not [m for m in check_settings() if m.id == "admin_reports.W006"]
