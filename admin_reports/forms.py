@@ -243,7 +243,7 @@ class ReportForm(forms.Form):
         )
 
     def _set_up_dates(self, spec: ReportSpec) -> None:
-        choices = quick_range_choices()
+        choices = quick_range_choices(spec=spec)
         field = self.fields["quick_range"]
         field.choices = [("", _("Custom dates"))] + [  # type: ignore[attr-defined]
             (choice.name, choice.label) for choice in choices

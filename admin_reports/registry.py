@@ -160,12 +160,39 @@ def load_definition(path: Path) -> tuple[ReportSpec | None, list[Problem]]:
 
 
 def check_quick_range(spec: ReportSpec) -> list[Problem]:
-    """The default quick range of the date range is one the project has."""
+    """The date range's quick ranges (its default, those it offers) are the project's."""
     date_range = spec.date_range
-    if date_range is None or date_range.default is None:
+    if date_range is None:
         return []
+    ranges = quick_ranges()
+    problems = [
+        Problem(
+            "E073",
+            f"The value of 'date_range.quick_ranges' names {shown(name)}, which is not a"
+            " quick range." + did_you_mean(name, ranges),
+            mark,
+            hint="Quick ranges: " + ", ".join(ranges) + ".",
+        )
+        for name, mark in date_range.quick_ranges
+        if name not in ranges
+    ]
+    if date_range.default is None:
+        return problems
     mark = date_range.default_mark or spec.source or Mark(None)
-    return _quick_range_problems(date_range.default, mark)
+    offered = [name for name, _mark in date_range.quick_ranges]
+    if offered and date_range.default in ranges and date_range.default not in offered:
+        problems.append(
+            Problem(
+                "E074",
+                f"The value of 'date_range.default' is {shown(date_range.default)}, which"
+                " 'date_range.quick_ranges' does not offer.",
+                mark,
+                hint="Add it to quick_ranges, or start the form with one of: "
+                + ", ".join(offered)
+                + ".",
+            )
+        )
+    return problems + _quick_range_problems(date_range.default, mark)
 
 
 def _raw_quick_range(path: Path) -> list[Problem]:

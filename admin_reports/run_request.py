@@ -68,11 +68,24 @@ class QuickRangeChoice:
     end: dt.date
 
 
-def quick_range_choices(today: dt.date | None = None) -> list[QuickRangeChoice]:
-    """Every quick range with its dates for `today` (default: local today)."""
+def offered_ranges(spec: ReportSpec | None = None) -> dict[str, Any]:
+    """The quick ranges a report offers: those its definition lists, else every one."""
+    ranges = quick_ranges()
+    listed = (
+        [name for name, _mark in spec.date_range.quick_ranges] if spec and spec.date_range else []
+    )
+    if not listed:
+        return ranges
+    return {name: ranges[name] for name in listed if name in ranges}
+
+
+def quick_range_choices(
+    today: dt.date | None = None, spec: ReportSpec | None = None
+) -> list[QuickRangeChoice]:
+    """The quick ranges `spec` offers (default: all) with their dates for `today`."""
     today = today or timezone.localdate()
     choices = []
-    for name, quick in quick_ranges().items():
+    for name, quick in offered_ranges(spec).items():
         start, end = quick.resolve(today)
         choices.append(QuickRangeChoice(name, str(quick.label), start, end))
     return choices
@@ -205,7 +218,7 @@ def parse_dates(
             raise invalid(_("This report has no date range."), "no_range", given)
         return None, None, ""
     if name:
-        ranges = quick_ranges()
+        ranges = offered_ranges(spec)
         if name not in ranges:
             raise invalid(
                 _("Unknown quick range %(name)s; choose one of: %(choices)s.")

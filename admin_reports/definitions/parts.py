@@ -31,7 +31,7 @@ from .problems import ERROR_CHARS, HINT_CHARS, Mark, cut, shown
 from .spec import ActionSpec, ColumnFormat, DateRangeSpec
 
 FORMAT_KEYS = ("decimals", "date", "datetime", "true_label", "false_label", "empty_label")
-DATE_RANGE_KEYS = ("field", "required", "default", "max_days")
+DATE_RANGE_KEYS = ("field", "required", "default", "max_days", "quick_ranges")
 JOIN_KEYS = ("path", "condition")
 MAX_DECIMALS = 20
 NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")  # names of reports, columns, parameters
@@ -513,4 +513,6 @@ def _date_range(ctx, path, mark, resolve, config: MarkedDict | None) -> DateRang
         default=default,
         default_mark=config.mark_of("default") if default is not None else None,
         max_days=max_days,
+        # Names the registry checks against the project's quick ranges (E073, E074).
+        quick_ranges=tuple(string_list(ctx, config, "quick_ranges", "date_range.quick_ranges")),
     )

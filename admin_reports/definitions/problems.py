@@ -86,6 +86,8 @@ CHECK_IDS: dict[str, str] = {
     ),
     "E071": "A window inside another window.",
     "E072": "label() of something that is not a field with choices.",
+    "E073": "A quick range a definition offers is not one of the project's.",
+    "E074": "A date range's default is not among the quick ranges it offers.",
 }
 
 

@@ -84,6 +84,8 @@ class DateRangeSpec:
     default: str | None = None  # a quick range name, see admin_reports.dates
     default_mark: Mark | None = None  # where `default` is written
     max_days: int | None = None
+    # The quick ranges its form offers, with their marks; empty: every one of the project's.
+    quick_ranges: tuple[tuple[str, Mark], ...] = ()
 
 
 class ChartType(enum.Enum):

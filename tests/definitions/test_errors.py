@@ -199,6 +199,25 @@ CASES = [
         QUICK,
     ),
     (
+        "E073",
+        BASE + "date_range:\n  field: order.placed_at\n  quick_ranges: [last_month, lst_year]\n",
+        "The value of 'date_range.quick_ranges' names 'lst_year', which is not a quick range."
+        " Did you mean 'last_year'?",
+        7,
+        30,
+        QUICK,
+    ),
+    (
+        "E074",
+        BASE
+        + "date_range:\n  field: order.placed_at\n  default: today\n  quick_ranges: [last_year]\n",
+        "The value of 'date_range.default' is 'today', which 'date_range.quick_ranges' does"
+        " not offer.",
+        7,
+        12,
+        "Add it to quick_ranges, or start the form with one of: last_year.",
+    ),
+    (
         "E019",
         BASE + "action_on: shop.Product\nselection: order\n",
         "The value of 'selection' is 'order', which leads to 'shop.Order', not to 'shop.Product'.",
@@ -596,7 +615,7 @@ def test_invalid_definition(tmp_path, id, text, message, line, column, hint):
 
 
 # Found when the query is compiled: the registry's checks.
-REGISTRY_IDS = ("E018", "E024", "E060", "E061", "E062", "E063")
+REGISTRY_IDS = ("E018", "E024", "E060", "E061", "E062", "E063", "E073", "E074")
 REGISTRY_CASES = [case for case in CASES if case[0] in REGISTRY_IDS]
 
 
