@@ -41,6 +41,7 @@ from .run_request import (
     RunRequest,
     RunSelection,
     count_of,
+    offered_ranges,
     parse_columns,
     parse_date,
     parse_format,
@@ -207,12 +208,16 @@ def _range_errors(preset: ReportPreset, spec: ReportSpec, errors: Errors) -> Non
             add("range_kind", _("This report has no date range: choose “No date range”."))
         return
     if preset.range_kind == RangeKind.QUICK:
-        ranges = quick_ranges()
+        ranges = offered_ranges(spec)  # a report's own quick_ranges, else every one
         if preset.quick_range not in ranges:
+            message = (
+                _("%(name)s is not one of this report's quick ranges; choose one of: %(choices)s.")
+                if preset.quick_range in quick_ranges()
+                else _("%(name)s is not a quick range; choose one of: %(choices)s.")
+            )
             add(
                 "quick_range",
-                _("%(name)s is not a quick range; choose one of: %(choices)s.")
-                % {"name": shown(preset.quick_range), "choices": ", ".join(ranges)},
+                message % {"name": shown(preset.quick_range), "choices": ", ".join(ranges)},
             )
         return
     start, end = preset.start, preset.end

@@ -6,10 +6,11 @@ import pytest
 from django.contrib.admin import helpers
 from django.urls import reverse
 
+from admin_reports.presets import preset_errors
 from admin_reports.registry import load_definition, registry
 from admin_reports.run_request import parse_run_request
 
-from .factories import ProductFactory, UserFactory
+from .factories import ProductFactory, ReportPresetFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -115,3 +116,26 @@ def test_offered_ranges_are_checked(tmp_path, quick, default, expected):
     spec, problems = load_definition(path)
     assert spec is None
     assert [(problem.id, problem.message) for problem in problems] == expected
+
+
+@pytest.mark.parametrize(
+    ("quick", "message"),
+    [
+        (
+            "last_year",
+            "'last_year' is not one of this report's quick ranges; choose one of:"
+            " last_month, fiscal_year.",
+        ),
+        ("last_yaer", "'last_yaer' is not a quick range; choose one of: last_month, fiscal_year."),
+    ],
+)
+def test_a_preset_or_schedule_of_a_range_the_report_does_not_offer_cannot_run(
+    offering, quick, message
+):
+    preset = ReportPresetFactory(report="offering", range_kind="quick", quick_range=quick)
+    assert preset_errors(preset) == {"quick_range": [message]}
+    preset.quick_range = "fiscal_year"
+    assert preset_errors(preset) == {}
+    preset.report = "everything"
+    preset.quick_range = "last_year"
+    assert preset_errors(preset) == {}
