@@ -82,7 +82,11 @@ def test_selection_on_the_report_with_several_actions(line):
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["nope"], "No valid report is named 'nope'."),
+        (
+            ["nope"],
+            "No valid report is named 'nope'. Definitions are read from ADMIN_REPORTS_DIRS:"
+            " {report_defs} (3 definition files).",
+        ),
         (
             ["order_line", "--range", "today"],
             "No valid report is named 'order_line'. Did you mean 'order_lines'?",
@@ -147,13 +151,14 @@ def test_selection_on_the_report_with_several_actions(line):
         ),
     ],
 )
-def test_clear_errors(args, message, time_machine_today):
+def test_clear_errors(args, message, time_machine_today, settings):
     if message is None:  # the last of several flags wins, and a trailing comma is fine
         assert run(*args).startswith("Order,")
         return
     with pytest.raises(CommandError) as caught:
         run(*args)
-    assert str(caught.value) == message
+    report_defs = (settings.BASE_DIR / "report_defs").resolve()
+    assert str(caught.value) == message.format(report_defs=report_defs)
 
 
 @pytest.mark.parametrize(
@@ -206,7 +211,11 @@ def test_exit_status_is_non_zero_from_the_shell(tmp_path):
         },
     )
     assert result.returncode == 1
-    assert result.stderr.strip() == "CommandError: No valid report is named 'nope'."
+    assert result.stderr.strip() == (
+        "CommandError: No valid report is named 'nope'. Definitions are read from"
+        f" ADMIN_REPORTS_DIRS: {(settings.BASE_DIR / 'report_defs').resolve()}"
+        " (3 definition files)."
+    )
 
 
 class Terminal(StringIO):
@@ -265,3 +274,29 @@ def test_explain_prints_the_path_why_and_the_sql(vendor, settings):
     output = run("order_lines", "--start", "2026-03-01", "--end", "2026-03-31", "--explain")
     assert output.splitlines()[0] == "order_lines: orm path (ADMIN_REPORTS_COPY is off)"
     assert not ReportRun.objects.exists(), "--explain runs nothing"
+
+
+@pytest.mark.parametrize(
+    ("dirs", "searched"),
+    [
+        ([], "ADMIN_REPORTS_DIRS is empty: no definition is read."),
+        (
+            ["report_def"],
+            "Definitions are read from ADMIN_REPORTS_DIRS: {base}/report_def (no such directory).",
+        ),
+        (
+            ["empty", "one"],
+            "Definitions are read from ADMIN_REPORTS_DIRS: {base}/empty (0 definition files),"
+            " {base}/one (1 definition file).",
+        ),
+    ],
+)
+def test_an_unknown_report_names_the_directories_searched(settings, tmp_path, dirs, searched):
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "one").mkdir()
+    (tmp_path / "one" / "sales.yaml").write_text("model: shop.OrderLine\n", encoding="utf-8")
+    settings.ADMIN_REPORTS_DIRS = [tmp_path / name for name in dirs]
+    with pytest.raises(CommandError) as caught:
+        run("overdue")
+    base = tmp_path.resolve()
+    assert str(caught.value) == "No valid report is named 'overdue'. " + searched.format(base=base)
