@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from django.apps import apps
 from django.conf import settings
 from django.core import checks
 
@@ -44,6 +45,8 @@ SETTINGS_CHECK_IDS: dict[str, str] = {
     "E055": "ADMIN_REPORTS_CSV_DIALECTS cannot be used.",
     "W005": "A setting looks like one of admin_reports' but is not (a misspelled name).",
     "W006": "ADMIN_REPORTS_DIRS is empty, or its directories hold no definition.",
+    "W007": "STATIC_ROOT is not set (check --deploy): the report form's script and styles"
+    " are not served.",
 }
 
 
@@ -71,6 +74,23 @@ def check_settings(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
         hint = "See ADMIN_REPORTS_CSV_DIALECTS in docs/settings.md; the form starts with CSV."
         messages.append(checks.Error(problem, hint=hint, id="admin_reports.E055"))
     return messages + _check_background()
+
+
+@checks.register("admin_reports", deploy=True)
+def check_static_files(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
+    """With DEBUG off Django serves no static file: collectstatic needs STATIC_ROOT."""
+    if not apps.is_installed("django.contrib.staticfiles") or settings.STATIC_ROOT:
+        return []
+    return [
+        checks.Warning(
+            "STATIC_ROOT is not set: collectstatic cannot gather the report form's script"
+            " and styles, and with DEBUG off nothing serves them (the form then shows no"
+            " progress or Cancel button, and its columns cannot be reordered).",
+            hint="Set STATIC_ROOT, run collectstatic at each release and serve it"
+            " (WhiteNoise or the web server); see docs/deployment.md, Static files.",
+            id="admin_reports.W007",
+        )
+    ]
 
 
 def settings_errors(*ids: str) -> list[checks.CheckMessage]:

@@ -12,7 +12,12 @@ from django.db.models import Variance
 from django.test import override_settings
 from django.urls import reverse
 
-from admin_reports.checks import SETTINGS_CHECK_IDS, check_definitions, check_settings
+from admin_reports.checks import (
+    SETTINGS_CHECK_IDS,
+    check_definitions,
+    check_settings,
+    check_static_files,
+)
 from admin_reports.dates import QUICK_RANGES, QuickRange, quick_ranges
 from admin_reports.definitions import CHECK_IDS
 from admin_reports.definitions.functions import FunctionSpec, function_table
@@ -396,3 +401,16 @@ def test_directories_without_a_definition_are_a_warning(settings, tmp_path):
     assert found.msg == f"No report definition was found: ADMIN_REPORTS_DIRS searched {tmp_path}."
     (tmp_path / "sales.yaml").write_text("model: shop.OrderLine\n", encoding="utf-8")
     assert not [m for m in check_settings() if m.id == "admin_reports.W006"]
+
+
+def test_an_unset_static_root_is_a_deployment_warning(settings):
+    assert check_static_files in checks.registry.registry.get_checks(
+        include_deployment_checks=True
+    )
+    assert check_static_files not in checks.registry.registry.get_checks()
+    assert check_static_files() == []  # the demo sets it
+    settings.STATIC_ROOT = None
+    (warning,) = check_static_files()
+    assert warning.id == "admin_reports.W007"
+    assert warning.msg.startswith("STATIC_ROOT is not set: collectstatic cannot gather")
+    assert "docs/deployment.md" in warning.hint
