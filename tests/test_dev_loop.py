@@ -23,3 +23,28 @@ def test_the_autoreloader_watches_every_definition_directory(settings, tmp_path)
 
 def test_the_handler_is_connected_when_the_app_is_ready():
     assert watch_definitions in autoreload.autoreload_started._live_receivers(None)[0]
+
+
+class RecordingReloader:
+    """Stands in for runserver's reloader: records what it is asked to watch."""
+
+    def __init__(self):
+        self.watched = []
+
+    def watch_dir(self, path, glob):
+        self.watched.append((path, glob))
+
+
+def test_each_existing_directory_is_watched_for_yaml_and_yml(settings, tmp_path):
+    (tmp_path / "one").mkdir()
+    (tmp_path / "two").mkdir()
+    settings.ADMIN_REPORTS_DIRS = [tmp_path / "one", str(tmp_path / "two"), tmp_path / "gone"]
+    sender = RecordingReloader()
+    watch_definitions(sender)
+    one, two = (tmp_path / "one").resolve(), (tmp_path / "two").resolve()
+    assert sender.watched == [
+        (one, "**/*.yaml"),
+        (one, "**/*.yml"),
+        (two, "**/*.yaml"),
+        (two, "**/*.yml"),
+    ]
