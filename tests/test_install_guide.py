@@ -43,6 +43,7 @@ def test_the_guides_report_is_valid(guide_report):
     assert list(guide_report.specs()) == ["loans_per_branch"]
 
 
+@pytest.mark.django_db
 def test_explain_prints_the_guides_permission_lines(guide_report, vendor):
     out, err = StringIO(), StringIO()
     call_command("run_report", "loans_per_branch", "--explain", stdout=out, stderr=err)
