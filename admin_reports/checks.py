@@ -44,7 +44,7 @@ SETTINGS_CHECK_IDS: dict[str, str] = {
     "W004": "ADMIN_REPORTS_STORAGE_REDIRECT is on for a storage without signed URLs.",
     "E055": "ADMIN_REPORTS_CSV_DIALECTS cannot be used.",
     "W005": "A setting looks like one of admin_reports' but is not (a misspelled name).",
-    "W006": "ADMIN_REPORTS_DIRS is empty, or its directories hold no definition.",
+    "W006": "ADMIN_REPORTS_DIRS is empty, or one of its directories holds no definition.",
     "W007": "STATIC_ROOT is not set (check --deploy): the report form's script and styles"
     " are not served.",
 }
@@ -187,21 +187,38 @@ def _backend_problem() -> str | None:
 
 
 def _check_dirs() -> list[checks.CheckMessage]:
+    """Each entry of ADMIN_REPORTS_DIRS that gives no definition, by its absolute path (a
+    relative one is resolved against the directory the process runs in)."""
+    if not app_settings.DIRS:
+        return [_no_definition("ADMIN_REPORTS_DIRS is empty: no definition is read.")]
     messages: list[checks.CheckMessage] = []
     for directory in app_settings.DIRS:
         path = Path(directory)
+        shown = f"'{path}'" if path.is_absolute() else f"'{path}' ({path.resolve()})"
         if path.is_dir():
+            if not definition_files([path]):
+                message = f"ADMIN_REPORTS_DIRS contains {shown}, which holds no definition."
+                messages.append(_no_definition(message))
             continue
         what = "is not a directory" if path.exists() else "does not exist"
         messages.append(
             checks.Warning(
-                f"ADMIN_REPORTS_DIRS contains '{path}', which {what}: no definitions are"
+                f"ADMIN_REPORTS_DIRS contains {shown}, which {what}: no definitions are"
                 " read from it.",
                 hint="Give directories that hold report definitions (*.yaml, *.yml).",
                 id="admin_reports.W001",
             )
         )
     return messages
+
+
+def _no_definition(message: str) -> checks.Warning:
+    return checks.Warning(
+        message,
+        hint="List the directories of your definitions in ADMIN_REPORTS_DIRS: the *.yaml"
+        " and *.yml files under them (subdirectories too) are read.",
+        id="admin_reports.W006",
+    )
 
 
 # How a misspelled name of ours may start: ADMIN_REPORT_DIRS, ADMINREPORTS_DIRS...
@@ -222,16 +239,6 @@ def _check_names() -> list[checks.CheckMessage]:
                 + did_you_mean(guess, known),
                 hint="The settings are listed in docs/settings.md.",
                 id="admin_reports.W005",
-            )
-        )
-    dirs = [Path(directory) for directory in app_settings.DIRS]
-    if all(path.is_dir() for path in dirs) and not definition_files(dirs):  # else W001
-        where = ", ".join(str(path.resolve()) for path in dirs) or "no directory"
-        messages.append(
-            checks.Warning(
-                f"No report definition was found: ADMIN_REPORTS_DIRS searched {where}.",
-                hint="List the directories of your *.yaml definitions in ADMIN_REPORTS_DIRS.",
-                id="admin_reports.W006",
             )
         )
     return messages

@@ -59,6 +59,25 @@ def definition_files(dirs) -> list[Path]:
     return files
 
 
+def with_directories(exc: ReportNotFound) -> str:
+    """An unknown report's message, with where definitions are read from (unless it names
+    an invalid definition or guesses a name): a misspelled or missing directory shows."""
+    if isinstance(exc, InvalidDefinition) or "Did you mean" in str(exc):
+        return str(exc)
+    dirs = [Path(directory) for directory in app_settings.DIRS]
+    if not dirs:
+        return f"{exc} ADMIN_REPORTS_DIRS is empty: no definition is read."
+    where = ", ".join(f"{path.resolve()} ({_holds(path)})" for path in dirs)
+    return f"{exc} Definitions are read from ADMIN_REPORTS_DIRS: {where}."
+
+
+def _holds(path: Path) -> str:
+    if not path.is_dir():
+        return "no such directory"
+    count = len(definition_files([path]))
+    return f"{count} definition file{'' if count == 1 else 's'}"
+
+
 class Registry:
     def __init__(self) -> None:
         self._lock = threading.Lock()

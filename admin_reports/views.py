@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlsplit
 
+from django.conf import settings
 from django.contrib import admin
 from django.contrib.admin.views.decorators import staff_member_required
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
@@ -29,7 +30,7 @@ from .exceptions import (
     ReportPermissionDenied,
     TooManyStreams,
 )
-from .registry import registry
+from .registry import registry, with_directories
 from .responses import stream_csv
 from .run_request import parse_run_request
 from .runs import open_stream
@@ -42,7 +43,9 @@ def download(request: HttpRequest, name: str) -> HttpResponseBase:
     try:
         spec = registry.get(name)
     except ReportNotFound as exc:  # InvalidDefinition too, with its problems
-        return refusal_response(request, str(exc), 404)
+        # The server's directories are shown while developing only, as Django's 404 does.
+        message = with_directories(exc) if settings.DEBUG else str(exc)
+        return refusal_response(request, message, 404)
     if from_another_site(request):
         message = _(
             "A report does not start from another site's page: open it from this site's admin."

@@ -84,6 +84,7 @@ def test_a_missing_or_plain_file_directory_is_a_warning(settings, tmp_path):
     (tmp_path / "notes.txt").write_text("", encoding="utf-8")
     settings.ADMIN_REPORTS_DIRS = [tmp_path, tmp_path / "missing", tmp_path / "notes.txt"]
     hint = "Give directories that hold report definitions (*.yaml, *.yml)."
+    (tmp_path / "sales.yaml").write_text("model: shop.OrderLine\n", encoding="utf-8")
     assert check_settings() == [
         checks.Warning(
             f"ADMIN_REPORTS_DIRS contains '{tmp_path / 'missing'}', which does not exist:"
@@ -395,12 +396,49 @@ def test_a_misspelled_setting_name_is_a_warning(settings):
 
 
 def test_directories_without_a_definition_are_a_warning(settings, tmp_path):
-    settings.ADMIN_REPORTS_DIRS = [tmp_path]
-    (tmp_path / "notes.txt").write_text("no definition here", encoding="utf-8")
-    (found,) = [m for m in check_settings() if m.id == "admin_reports.W006"]
-    assert found.msg == f"No report definition was found: ADMIN_REPORTS_DIRS searched {tmp_path}."
-    (tmp_path / "sales.yaml").write_text("model: shop.OrderLine\n", encoding="utf-8")
+    (tmp_path / "reports").mkdir()
+    (tmp_path / "reports" / "notes.txt").write_text("no definition here", encoding="utf-8")
+    (tmp_path / "sales").mkdir()
+    (tmp_path / "sales" / "2026").mkdir()
+    (tmp_path / "sales" / "2026" / "sales.yml").write_text("model: shop.OrderLine\n")
+    settings.ADMIN_REPORTS_DIRS = [tmp_path / "reports", tmp_path / "sales"]
+    found = [m for m in check_settings() if m.id == "admin_reports.W006"]
+    assert found == [
+        checks.Warning(
+            f"ADMIN_REPORTS_DIRS contains '{tmp_path / 'reports'}', which holds no definition.",
+            hint="List the directories of your definitions in ADMIN_REPORTS_DIRS: the *.yaml"
+            " and *.yml files under them (subdirectories too) are read.",
+            id="admin_reports.W006",
+        )
+    ]
+    (tmp_path / "reports" / "loans.yaml").write_text("model: shop.OrderLine\n")
     assert not [m for m in check_settings() if m.id == "admin_reports.W006"]
+    settings.ADMIN_REPORTS_DIRS = []
+    (found,) = check_settings()
+    assert (found.id, found.msg) == (
+        "admin_reports.W006",
+        "ADMIN_REPORTS_DIRS is empty: no definition is read.",
+    )
+
+
+def test_a_relative_directory_is_shown_resolved(settings, tmp_path, monkeypatch):
+    """A relative entry is resolved against the directory the process runs in, which
+    may not be the project's: the warning shows where it looked."""
+    monkeypatch.chdir(tmp_path)
+    settings.ADMIN_REPORTS_DIRS = ["report_defs"]
+    (found,) = check_settings()
+    assert (found.id, found.msg) == (
+        "admin_reports.W001",
+        f"ADMIN_REPORTS_DIRS contains 'report_defs' ({tmp_path.resolve() / 'report_defs'}),"
+        " which does not exist: no definitions are read from it.",
+    )
+    (tmp_path / "report_defs").mkdir()
+    (found,) = check_settings()
+    assert (found.id, found.msg) == (
+        "admin_reports.W006",
+        f"ADMIN_REPORTS_DIRS contains 'report_defs' ({tmp_path.resolve() / 'report_defs'}),"
+        " which holds no definition.",
+    )
 
 
 def test_an_unset_static_root_is_a_deployment_warning(settings):

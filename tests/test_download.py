@@ -194,6 +194,22 @@ def test_unknown_report_is_404_saying_so(superuser_client, settings, tmp_path):
     assert response.content.decode().startswith("The report definition 'broken' is invalid:")
 
 
+def test_while_developing_an_unknown_report_names_the_directories_searched(
+    superuser_client, settings, tmp_path
+):
+    """A misspelled ADMIN_REPORTS_DIRS shows on the 404; the server's paths only with DEBUG."""
+    settings.ADMIN_REPORTS_DIRS = [tmp_path / "report_def"]
+    url = reverse("admin_reports:download", args=["overdue"])
+    assert superuser_client.get(url).content.decode() == "No valid report is named 'overdue'.\n"
+    settings.DEBUG = True
+    response = superuser_client.get(url)
+    assert response.status_code == 404
+    assert response.content.decode() == (
+        "No valid report is named 'overdue'. Definitions are read from ADMIN_REPORTS_DIRS:"
+        f" {tmp_path.resolve() / 'report_def'} (no such directory).\n"
+    )
+
+
 def test_a_head_request_starts_nothing(superuser_client, line):
     response = superuser_client.head(URL, MARCH)
     assert response.status_code == 405

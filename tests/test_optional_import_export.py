@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 from django.conf import settings
+from django.urls import reverse
 
 SCRIPT = """
 import django
@@ -12,15 +13,17 @@ django.setup()
 from django.core.management import call_command
 from django.test import Client
 from django.test.utils import setup_test_environment
-from django.contrib.auth.models import User
+from django.contrib.auth.models import Permission, User
 setup_test_environment()
 call_command("migrate", verbosity=0)
-call_command("check")
-user = User.objects.create_superuser("admin", password="x")
-client = Client()
-client.force_login(user)
-page = client.get("/admin/admin_reports/reportpreset/")
-print(page.status_code, b"/import/" in page.content, b"/export/" in page.content)
+call_command("check", fail_level="WARNING")
+for make in (User.objects.create_superuser, User.objects.create_user):
+    user = make(f"{make.__name__}", password="x", is_staff=True)
+    user.user_permissions.add(Permission.objects.get(codename="run_report"))
+    client = Client()
+    client.force_login(user)
+    page = client.get("/admin/admin_reports/reportpreset/")
+    print(page.status_code, b"/import/" in page.content, b"/export/" in page.content)
 """
 
 
@@ -41,4 +44,12 @@ def test_the_presets_admin_works_without_import_export(tmp_path):
         check=False,
     )
     assert done.returncode == 0, done.stderr
-    assert done.stdout.split()[-3:] == ["200", "False", "False"]
+    # A superuser, then staff who may run reports: the page, without the two buttons.
+    assert done.stdout.split()[-6:] == ["200", "False", "False"] * 2
+
+
+def test_with_import_export_the_presets_admin_has_its_buttons(admin_client):
+    page = admin_client.get(reverse("admin:admin_reports_reportpreset_changelist"))
+    assert page.status_code == 200
+    assert reverse("admin:admin_reports_reportpreset_import") in page.content.decode()
+    assert reverse("admin:admin_reports_reportpreset_export") in page.content.decode()

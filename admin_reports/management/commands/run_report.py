@@ -20,7 +20,6 @@ import argparse
 import os
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
 from django.apps import apps
@@ -33,7 +32,6 @@ from ...background import QueueUnavailable, enqueue_run
 from ...checks import settings_errors
 from ...conf import app_settings
 from ...exceptions import (
-    InvalidDefinition,
     InvalidParameters,
     ReportNotFound,
     ReportPermissionDenied,
@@ -41,7 +39,7 @@ from ...exceptions import (
     TooManyStreams,
 )
 from ...permissions import RUN_PERMISSION
-from ...registry import definition_files, registry
+from ...registry import registry, with_directories
 from ...run_request import parse_run_request
 from ...runs import check_fits, explain, write_run
 
@@ -185,11 +183,8 @@ class Command(BaseCommand):
     def _spec(self, name: str) -> Any:
         try:
             return registry.get(name)
-        except InvalidDefinition as exc:  # named, with its problems
-            raise CommandError(str(exc)) from None
-        except ReportNotFound as exc:
-            guessed = "Did you mean" in str(exc)
-            raise CommandError(str(exc) if guessed else f"{exc} {_searched()}") from None
+        except ReportNotFound as exc:  # InvalidDefinition too, with its problems
+            raise CommandError(with_directories(exc)) from None
 
     def _write(self, run_request: Any, output: str, progress: Progress | None) -> None:
         on_chunk = progress.show if progress else None
@@ -236,22 +231,6 @@ def _needs(spec: Any) -> str:
     if not spec.action_on:
         lines.append("On no changelist (run it here, or from the endpoint without on=).")
     return "\n".join(lines)
-
-
-def _searched() -> str:
-    """Where definitions are read from: a misspelled or missing directory shows here."""
-    dirs = [Path(directory) for directory in app_settings.DIRS]
-    if not dirs:
-        return "ADMIN_REPORTS_DIRS is empty: no definition is read."
-    where = ", ".join(f"{path.resolve()} ({_holds(path)})" for path in dirs)
-    return f"Definitions are read from ADMIN_REPORTS_DIRS: {where}."
-
-
-def _holds(path: Path) -> str:
-    if not path.is_dir():
-        return "no such directory"
-    count = len(definition_files([path]))
-    return f"{count} definition file{'' if count == 1 else 's'}"
 
 
 def _default_range(spec: Any, raw: dict[str, Any]) -> str | None:
