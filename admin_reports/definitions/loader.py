@@ -23,6 +23,7 @@ from typing import Any
 import yaml
 
 from .problems import ERROR_CHARS, Mark, Problem, cut, shown
+from .quoting import yaml_problem
 
 MAX_FILE_BYTES = 256 * 1024
 MAX_DEPTH = 16
@@ -44,6 +45,7 @@ class MarkedDict(dict):
     key_marks: dict[Any, Mark]
     value_marks: dict[Any, Mark]
     quoted: dict[Any, bool]
+    comments: dict[Any, str]  # the comment after an unquoted value on its line
     flow: bool = False  # written {key: value, ...}: a comma ends a value there
 
     def mark_of(self, key: Any) -> Mark:
@@ -59,6 +61,7 @@ class MarkedList(list):
     mark: Mark
     item_marks: list[Mark]
     quoted: list[bool]
+    comments: dict[int, str]  # the comment after an unquoted item on its line
 
     def mark_of(self, index: int) -> Mark:
         if 0 <= index < len(self.item_marks):
@@ -72,6 +75,16 @@ def _mark(file: Path | None, node: yaml.Node) -> Mark:
 
 def _is_quoted(node: yaml.Node) -> bool:
     return isinstance(node, yaml.ScalarNode) and node.style in {"'", '"'}
+
+
+def _comment_after(node: yaml.Node) -> str | None:
+    """The comment after an unquoted value on its line: it may have cut the value."""
+    end = node.end_mark
+    if not isinstance(node, yaml.ScalarNode) or node.style or not isinstance(end.buffer, str):
+        return None
+    rest = end.buffer[end.pointer : end.buffer.find("\n", end.pointer)]
+    match = re.match(r"[ \t]+#(.*)", rest)
+    return match.group(1) if match else None
 
 
 class _Loader(yaml.SafeLoader):
@@ -91,7 +104,21 @@ class _Loader(yaml.SafeLoader):
                     f"The definition uses the YAML alias '*{cut(str(event.anchor), 40)}': aliases"
                     " are not allowed in definitions.",
                     Mark(self.file, event.start_mark.line + 1, event.start_mark.column + 1),
-                    hint="Write the value out where it is needed.",
+                    hint="Write the value out where it is needed (a value that starts with"
+                    " '*' is quoted: '*...').",
+                )
+            )
+        anchor = getattr(self.peek_event(), "anchor", None)
+        if anchor is not None:
+            # An anchor alone is harmless to YAML, but `value: &x > 1` silently loses '&x'.
+            mark = self.peek_event().start_mark
+            raise LimitExceeded(
+                Problem(
+                    "E031",
+                    f"The definition uses the YAML anchor '&{cut(str(anchor), 40)}': anchors"
+                    " and aliases are not allowed in definitions.",
+                    Mark(self.file, mark.line + 1, mark.column + 1),
+                    hint="A value that starts with '&' is quoted: '&...'.",
                 )
             )
         if self.check_event(yaml.ScalarEvent):
@@ -123,7 +150,7 @@ class _Loader(yaml.SafeLoader):
     def construct_yaml_map(self, node):
         data = MarkedDict()
         data.mark = _mark(self.file, node)
-        data.key_marks, data.value_marks, data.quoted = {}, {}, {}
+        data.key_marks, data.value_marks, data.quoted, data.comments = {}, {}, {}, {}
         data.flow = bool(node.flow_style)
         yield data
         self.flatten_mapping(node)
@@ -150,12 +177,19 @@ class _Loader(yaml.SafeLoader):
             data.key_marks[key] = _mark(self.file, key_node)
             data.value_marks[key] = _mark(self.file, value_node)
             data.quoted[key] = _is_quoted(value_node)
+            if (comment := _comment_after(value_node)) is not None:
+                data.comments[key] = comment
 
     def construct_yaml_seq(self, node):
         data = MarkedList()
         data.mark = _mark(self.file, node)
         data.item_marks = [_mark(self.file, item) for item in node.value]
         data.quoted = [_is_quoted(item) for item in node.value]
+        data.comments = {
+            index: comment
+            for index, item in enumerate(node.value)
+            if (comment := _comment_after(item)) is not None
+        }
         yield data
         data.extend(self.construct_object(item, deep=True) for item in node.value)
 
@@ -196,11 +230,7 @@ def load_yaml(text: str, file: Path | None = None) -> tuple[Any, list[Problem]]:
     except LimitExceeded as exc:
         return None, [exc.problem]
     except yaml.MarkedYAMLError as exc:
-        place = exc.problem_mark or exc.context_mark
-        mark = Mark(file, place.line + 1, place.column + 1) if place else Mark(file)
-        # PyYAML quotes what it could not read (a tag, a character) whole.
-        message = cut(": ".join(part for part in (exc.context, exc.problem) if part), ERROR_CHARS)
-        return None, [Problem("E001", f"Invalid YAML: {message}.", mark)]
+        return None, [yaml_problem(exc, file)]
     except yaml.YAMLError as exc:
         return None, [Problem("E001", f"Invalid YAML: {cut(str(exc), ERROR_CHARS)}.", Mark(file))]
     finally:

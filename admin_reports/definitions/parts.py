@@ -28,6 +28,7 @@ from .paths import (
     split_path,
 )
 from .problems import ERROR_CHARS, HINT_CHARS, Mark, cut, shown
+from .quoting import comment_hint
 from .spec import ActionSpec, ColumnFormat, DateRangeSpec
 
 FORMAT_KEYS = ("decimals", "date", "datetime", "true_label", "false_label", "empty_label")
@@ -115,6 +116,10 @@ def string(ctx, data: MarkedDict, key: str, where: str) -> str | None:
             "E002",
             f"The value of '{where}' must be a string, not {shown(value)}.",
             data.mark_of(key),
+            hint=f"YAML reads {str(value).lower()} as a boolean: quote it,"
+            f" {key}: '{str(value).lower()}'."
+            if isinstance(value, bool)
+            else None,
         )
         return None
     return value
@@ -255,7 +260,8 @@ def join_condition(ctx, alias, text, lookup, target, container, reach) -> Q | No
         parsed = parse_expression(text, resolve, allow_aggregates=False)
     except ExpressionError as exc:
         mark = expression_mark(container, "condition", exc.offset)
-        ctx.error(exc.id, f"The value of '{where}' {exc.message}", mark, exc.hint)
+        hint = exc.hint or comment_hint(container, "condition")
+        ctx.error(exc.id, f"The value of '{where}' {exc.message}", mark, hint)
         return None
     if not parsed.condition:
         ctx.error(

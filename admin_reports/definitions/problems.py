@@ -51,7 +51,7 @@ CHECK_IDS: dict[str, str] = {
     "E026": "A number is out of range.",
     "E029": "A path reads a field that no report may read.",
     "E030": "The file is larger than a definition may be.",
-    "E031": "The definition uses a YAML alias.",
+    "E031": "The definition uses a YAML alias or anchor.",
     "E032": "The definition nests too deep.",
     "E033": "The definition has too many columns.",
     "E034": "A value is longer than a definition's values may be.",

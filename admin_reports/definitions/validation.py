@@ -346,7 +346,8 @@ class _Builder:
             )
         except ExpressionError as exc:
             mark = f.expression_mark(container, key, exc.offset)
-            self.ctx.error(exc.id, f"The value of '{where}' {exc.message}", mark, exc.hint)
+            hint = exc.hint or f.comment_hint(container, key)
+            self.ctx.error(exc.id, f"The value of '{where}' {exc.message}", mark, hint)
             return None
         if "date_range" not in self.data and uses(parsed.expression, RANGE):
             self.ctx.error(

@@ -310,10 +310,11 @@ CASES = [
     (
         "E031",
         "title: &t Sales\nmodel: shop.OrderLine\ndescription: *t\ncolumns: []\n",
-        "The definition uses the YAML alias '*t': aliases are not allowed in definitions.",
-        3,
-        14,
-        "Write the value out where it is needed.",
+        "The definition uses the YAML anchor '&t': anchors and aliases are not allowed in"
+        " definitions.",
+        1,
+        8,
+        "A value that starts with '&' is quoted: '&...'.",
     ),
     (
         "E032",
@@ -903,9 +904,7 @@ LONG_CASES = [
         [
             (
                 "E001",
-                "Invalid YAML: could not determine a constructor for the tag '!"
-                + "t" * 152
-                + "….",
+                "Invalid YAML: YAML reads a value that starts with '!' as a tag.",
             )
         ],
     ),
