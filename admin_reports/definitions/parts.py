@@ -13,8 +13,8 @@ from dataclasses import replace
 from typing import Any
 
 from django.apps import apps
-from django.core.exceptions import FieldError, ValidationError
-from django.db import models
+from django.core.exceptions import EmptyResultSet, FieldError, ValidationError
+from django.db import DEFAULT_DB_ALIAS, models
 from django.db.models import Q
 
 from .expressions import ExpressionError, parse_expression
@@ -25,7 +25,6 @@ from .paths import (
     did_you_mean,
     models_along,
     resolve_path,
-    split_path,
 )
 from .problems import ERROR_CHARS, HINT_CHARS, Mark, cut, shown
 from .quoting import comment_hint
@@ -357,9 +356,12 @@ def filter_items(ctx, data: MarkedDict, key: str) -> Iterator[tuple[str, Any, Ma
         yield str(lookup), value, filters.key_mark_of(lookup)
 
 
-def filter_condition(ctx, model, resolve, reach, aliases, key, lookup, value, mark) -> Q | None:
+def filter_condition(ctx, base, resolve, reach, key, lookup, value, mark) -> Q | None:
     """`order.status__in: [paid]`: a path with dots, then Django lookups after '__'.
 
+    `base` is the model's queryset with the joins' aliases (None when it cannot have
+    this filter's): the filter is compiled on it (no database round trip), so a value
+    its field cannot take is a problem here.
     `resolve(path)` resolves a path and records the models it reaches; reach(models)
     records the relations walked in the lookups (`order__customer__email`): they are
     read too.
@@ -376,35 +378,79 @@ def filter_condition(ctx, model, resolve, reach, aliases, key, lookup, value, ma
         return None
     if isinstance(value, MarkedList):
         value = list(value)
+    if problem := _shape_problem(lookups[-1:], value):
+        ctx.error("E045", f"The value of '{where}' is {shown(value)}, {problem}", mark)
+        return None
     condition = Q(**{"__".join([resolved.lookup, *lookups]): value})
-    if not any(part in aliases for part in split_path(path)[:1]):
-        try:
-            model._default_manager.filter(condition)
-        except (FieldError, TypeError, ValueError) as exc:
-            ctx.error(
-                "E015",
-                f"The key '{where}' is not a valid filter: {cut(str(exc), ERROR_CHARS)}",
-                mark,
-            )
-            return None
-        except ValidationError as exc:  # a value the field cannot take: "abc" for a number
-            ctx.error("E045", _bad_value(where, value, exc), mark, WHERE_HINT)
-            return None
-    return condition
+    if base is None:  # through a join Django refuses: the registry's compile check says so
+        return condition
+    match _filter_error(base, condition):
+        case ("E015", reason):
+            ctx.error("E015", f"The key '{where}' is not a valid filter: {reason}", mark)
+        case (id, reason, hint):
+            message = f"The value of '{where}' is {shown(value)}, which the field does not take:"
+            ctx.error(id, f"{message} {reason}", mark, hint)
+        case None:
+            return condition
+    return None
 
 
 WHERE_HINT = (
     "A filter compares with a literal value. To compare with another field or the run's"
     " range, use 'where:' with an expression, e.g. where: \"returned_at > borrowed_at\"."
 )
+NO_ROW_HINT = "Give a value some row can have, or leave the filter out."
+# Django's words for a value that is not a number: "Field 'quantity' expected a number
+# but got 'abc'." ('None' for a transform's value, such as __year).
+EXPECTED = re.compile(r"^Field '[^']*' expected (.+?) but got .*$", re.S)
 
 
-def _bad_value(where: str, value: Any, exc: ValidationError) -> str:
-    reason = " ".join(str(message) for message in exc.messages)
-    return (
-        f"The value of '{where}' is {shown(value)}, which the field does not take:"
-        f" {cut(reason, ERROR_CHARS)}"
-    )
+def _shape_problem(last: list[str], value: Any) -> str | None:
+    """What is wrong with a value for __in or __range before Django sees it: a string
+    would be taken letter by letter."""
+    if last not in (["in"], ["range"]):
+        return None
+    example = "[first, last]" if last == ["range"] else "[a, b]"
+    if not isinstance(value, list):
+        return f"which is not a list: __{last[0]} takes a list, e.g. {example}."
+    if last == ["range"] and len(value) != 2:
+        return f"a list of {len(value)}: __range takes two, e.g. {example}."
+    return None
+
+
+def _filter_error(base, condition: Q) -> tuple[str, ...] | None:
+    """("E015", reason) for a lookup Django does not know; ("E045", reason, hint) for a
+    value the field cannot take; None when the filter compiles."""
+    try:
+        base.filter(condition).query.get_compiler(using=DEFAULT_DB_ALIAS).as_sql()
+    except FieldError as exc:
+        return "E015", cut(str(exc), ERROR_CHARS)
+    except EmptyResultSet:  # Django knows no row can match: [] for __in, 10**30 for an int
+        return (
+            "E045",
+            "no row can match it (an empty list, or beyond the field's range).",
+            (NO_ROW_HINT),
+        )
+    except ValidationError as exc:  # "abc" for a decimal, "end - 21" for a datetime
+        return "E045", _reason(_validation_reason(exc)), WHERE_HINT
+    except (ValueError, TypeError, ArithmeticError, IndexError) as exc:
+        return "E045", _reason(str(exc)), WHERE_HINT
+    return None
+
+
+def _validation_reason(exc: ValidationError) -> str:
+    """Django's words, quoting the value shortly: the message quotes it already."""
+    texts = []
+    for error in exc.error_list:
+        params = dict(error.params or {})
+        if "value" in params:
+            params["value"] = cut(str(params["value"]), 40)
+        texts.append(str(error.message % params if params else error.message))
+    return " ".join(texts)
+
+
+def _reason(text: str) -> str:
+    return cut(EXPECTED.sub(r"\1 is needed.", text), ERROR_CHARS)
 
 
 # Action and date range ---------------------------------------------------

@@ -14,17 +14,19 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from django.core.exceptions import FieldError
 from django.db import models
-from django.db.models import Q
+from django.db.models import FilteredRelation, Q
+from django.utils import timezone
 
 from . import parts as f
 from .chart import chart
 from .expressions import ExpressionError, ParsedExpression, parse_expression
 from .loader import MarkedDict, MarkedList
 from .parameters import parameters
-from .paths import Alias, PathError, resolve_path
+from .paths import Alias, PathError, resolve_path, split_path
 from .problems import Mark, Problem, cut, shown
-from .runvalues import RANGE, uses
+from .runvalues import DATES, RANGE, bind, uses
 from .spec import ActionSpec, ColumnKind, ColumnSpec, JoinSpec, ParameterSpec, ReportSpec
 from .trees import contains, loose_lookups, window_terms
 from .windows import AfterGrouping, WindowCall, finish_windows, has_window
@@ -35,6 +37,8 @@ MAX_NAME_CHARS = 100
 MAX_TITLE_CHARS = 200
 MAX_COLUMNS = 500
 COLUMN_KEYS = ("name", "label", "value", "format", "always")
+# A run's values, for checking a join condition that reads them (range.start...).
+SAMPLE_RUN = {**dict.fromkeys(DATES, timezone.now().date()), "now": timezone.now()}
 
 TOP_KEYS = (
     "name",
@@ -122,6 +126,7 @@ class _Builder:
         self.parsed: dict[str, ParsedExpression] = {}  # the valid columns' values so far
         self.later: set[str] = set()  # the columns not parsed yet
         self.reached: set[type[models.Model]] = {model}
+        self.relations: dict[str, tuple[str, Q]] = {}  # joins with a condition
 
     def resolve(self, path: str):
         resolved = resolve_path(self.model, path, self.aliases)
@@ -203,6 +208,9 @@ class _Builder:
                     config,
                     self.reached.update,
                 )
+            if condition is not None:
+                sample = bind(condition, SAMPLE_RUN)  # for the filters' check only
+                self.relations[alias] = (resolved.lookup, sample)
             lookup = alias if condition is not None else resolved.lookup
             self.aliases[alias] = Alias(lookup, target, resolved.models)
             joins.append(JoinSpec(alias, path, resolved.lookup, condition, target))
@@ -408,13 +416,13 @@ class _Builder:
 
     def filters(self, key: str) -> list[Q]:
         conditions = []
+        base, broken = self.base()
         for lookup, value, mark in f.filter_items(self.ctx, self.data, key):
             q = f.filter_condition(
                 self.ctx,
-                self.model,
+                None if split_path(lookup)[0] in broken else base,
                 self.resolve,
                 self.reached.update,
-                self.aliases,
                 key,
                 lookup,
                 value,
@@ -423,6 +431,18 @@ class _Builder:
             if q is not None:
                 conditions.append(q)
         return conditions
+
+    def base(self) -> tuple[models.QuerySet, set[str]]:
+        """The model's rows with the joins' aliases, to check the filters on; the aliases
+        Django refuses (the compile check reports them) are left out."""
+        base, broken = self.model._default_manager.all(), set()
+        for alias, (lookup, condition) in self.relations.items():
+            try:
+                # Django rewrites a FilteredRelation a query takes: a new one each time.
+                base = base.alias(**{alias: FilteredRelation(lookup, condition=condition)})
+            except (FieldError, ValueError):
+                broken.add(alias)
+        return base, broken
 
     def parameters(self, joins: tuple[JoinSpec, ...]) -> tuple[ParameterSpec, ...]:
         filtered = {join.name: join.lookup for join in joins if join.condition is not None}

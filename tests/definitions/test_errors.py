@@ -807,9 +807,20 @@ LONG_CASES = [
         BASE + f"filters:\n  quantity: {LONG}\n",
         [
             (
-                "E015",
-                "The key 'filters.quantity' is not a valid filter: Field 'quantity' expected a"
-                " number but got '" + "a" * 156 + "…",
+                "E045",
+                f"The value of 'filters.quantity' is {start('a')}, which the field does not"
+                " take: a number is needed.",
+            )
+        ],
+    ),
+    (
+        BASE + f"filters:\n  order.placed_at__date: {LONG}\n",
+        [
+            (
+                "E045",
+                f"The value of 'filters.order.placed_at__date' is {start('a')}, which the field"
+                " does not take: “" + "a" * 40 + "…” value has an invalid date format. It must be"
+                " in YYYY-MM-DD format.",
             )
         ],
     ),

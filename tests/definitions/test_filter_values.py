@@ -1,0 +1,164 @@
+"""A filter's value its field cannot take is one problem (E045) of its definition, with
+what to write instead; never an exception out of validation or the registry.
+
+Each case is a `filters:` entry on the demo's shop.OrderLine; it goes through
+`registry.load_definition`, the path `manage.py check` and the pages take.
+"""
+
+import pytest
+
+from admin_reports.definitions.parts import WHERE_HINT
+from admin_reports.registry import load_definition
+
+BASE = "model: shop.OrderLine\ncolumns:\n  - {name: sku, value: product.sku}\n"
+NO_ROW_HINT = "Give a value some row can have, or leave the filter out."
+DATETIME = "It must be in YYYY-MM-DD HH:MM[:ss[.uuuuuu]][TZ] format."
+
+# the filter, its message after "The value of 'filters.<key>' is ", its hint
+CASES = [
+    (
+        'order.placed_at__lt: "end - 21"',
+        f"'end - 21', which the field does not take: “end - 21” value has an invalid"
+        f" format. {DATETIME}",
+        WHERE_HINT,
+    ),
+    (
+        "unit_price__gt: quantity",  # another field: where: compares two fields
+        "'quantity', which the field does not take: “quantity” value must be a decimal number.",
+        WHERE_HINT,
+    ),
+    (
+        "order.placed_at__gt: 12:30",  # YAML 1.1 read it as 750; it is text, as it reads
+        f"'12:30', which the field does not take: “12:30” value has an invalid format. {DATETIME}",
+        WHERE_HINT,
+    ),
+    (
+        "unit_price__gt: abc",
+        "'abc', which the field does not take: “abc” value must be a decimal number.",
+        WHERE_HINT,
+    ),
+    (
+        "unit_price__in: [1, abc]",
+        "[1, 'abc'], which the field does not take: “abc” value must be a decimal number.",
+        WHERE_HINT,
+    ),
+    (
+        "quantity__gt: 1.5x",
+        "'1.5x', which the field does not take: a number is needed.",
+        WHERE_HINT,
+    ),
+    (
+        "order__in: [1, two]",
+        "[1, 'two'], which the field does not take: a number is needed.",
+        WHERE_HINT,
+    ),
+    (
+        "order.placed_at__year: this",
+        "'this', which the field does not take: a number is needed.",
+        WHERE_HINT,
+    ),
+    (
+        "product.active: maybe",
+        "'maybe', which the field does not take: “maybe” value must be either True or False.",
+        WHERE_HINT,
+    ),
+    (
+        "product.active__in: [true, maybe]",
+        "[True, 'maybe'], which the field does not take: “maybe” value must be either True"
+        " or False.",
+        WHERE_HINT,
+    ),
+    (
+        "quantity__isnull: maybe",
+        "'maybe', which the field does not take: The QuerySet value for an isnull lookup"
+        " must be True or False.",
+        WHERE_HINT,
+    ),
+    (
+        'order.placed_at__date: "2026-02-30"',
+        "'2026-02-30', which the field does not take: “2026-02-30” value has the correct"
+        " format (YYYY-MM-DD) but it is an invalid date.",
+        WHERE_HINT,
+    ),
+    (
+        'order.placed_at__date__gte: "yesterday"',
+        "'yesterday', which the field does not take: “yesterday” value has an invalid date"
+        " format. It must be in YYYY-MM-DD format.",
+        WHERE_HINT,
+    ),
+    (
+        "product.sku__in: abc",  # Django would take it letter by letter
+        "'abc', which is not a list: __in takes a list, e.g. [a, b].",
+        None,
+    ),
+    ("quantity__in: 5", "5, which is not a list: __in takes a list, e.g. [a, b].", None),
+    (
+        'order.placed_at__range: ["2026-01-01"]',
+        "['2026-01-01'], a list of 1: __range takes two, e.g. [first, last].",
+        None,
+    ),
+    (
+        "quantity__in: []",
+        "[], which the field does not take: no row can match it (an empty list, or beyond"
+        " the field's range).",
+        NO_ROW_HINT,
+    ),
+    (
+        "quantity: 99999999999999999999999",
+        "99999999999999999999999, which the field does not take: no row can match it (an"
+        " empty list, or beyond the field's range).",
+        NO_ROW_HINT,
+    ),
+]
+
+
+@pytest.mark.parametrize(("entry", "message", "hint"), CASES, ids=[c[0] for c in CASES])
+def test_a_bad_filter_value_is_one_e045(tmp_path, entry, message, hint):
+    path = tmp_path / "report.yaml"
+    path.write_text(f"{BASE}filters:\n  {entry}\n", encoding="utf-8")
+    spec, problems = load_definition(path)
+    key = entry.split(": ")[0]
+    assert spec is None
+    assert [(p.id, p.message, p.hint, p.mark.line, p.mark.column) for p in problems] == [
+        ("E045", f"The value of 'filters.{key}' is {message}", hint, 5, 3)
+    ]
+
+
+def test_exclude_and_filters_through_a_join_are_checked_too(tmp_path):
+    path = tmp_path / "report.yaml"
+    path.write_text(
+        BASE
+        + "joins:\n"
+        + "  paid: {path: order, condition: \"status == 'paid'\"}\n"
+        + "  placed: {path: order, condition: 'placed_at >= range.start'}\n"
+        + "filters:\n  paid.placed_at__lt: end - 21\n  placed.id__gt: x\n"
+        + "exclude:\n  unit_price__gt: abc\n"
+        + "date_range: {field: order.placed_at}\n",
+        encoding="utf-8",
+    )
+    _, problems = load_definition(path)
+    assert [(p.id, p.message.split(", which")[0], p.mark.line) for p in problems] == [
+        ("E045", "The value of 'filters.paid.placed_at__lt' is 'end - 21'", 8),
+        ("E045", "The value of 'filters.placed.id__gt' is 'x'", 9),
+        ("E045", "The value of 'exclude.unit_price__gt' is 'abc'", 11),
+    ]
+
+
+def test_a_good_filter_of_each_kind_stays_valid(tmp_path):
+    path = tmp_path / "report.yaml"
+    path.write_text(
+        BASE
+        + "filters:\n"
+        + "  order.placed_at__date__gte: 2026-01-01\n"
+        + "  order.placed_at__year: 2026\n"
+        + "  unit_price__gt: '9.99'\n"
+        + "  quantity__in: [1, 2]\n"
+        + "  quantity__range: [1, 10]\n"
+        + "  product.active: true\n"
+        + "  order.placed_at__isnull: false\n"
+        + "  product.sku__in: [a, b]\n",
+        encoding="utf-8",
+    )
+    spec, problems = load_definition(path)
+    assert problems == []
+    assert spec is not None
