@@ -13,8 +13,9 @@ The report definitions of the project: every YAML file in ADMIN_REPORTS_DIRS.
 Loaded once, on first use; reloaded when ADMIN_REPORTS_* settings change and by
 `reload()`. A definition is registered when it validates (admin_reports.definitions)
 and passes the checks that need the rest of the app: its default quick range exists
-and its query compiles. An invalid one is left out (and logged), never raised: the
-admin keeps working; `manage.py check` reports it.
+and its query compiles. An invalid one is left out, never raised: the admin keeps
+working. `manage.py check` reports each problem once; outside a check (the first
+request of a server started with --skip-checks, a reload) they are logged instead.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from .compiler import CompiledReport, ReportParams, compile_report
 from .conf import PREFIX, app_settings
 from .dates import quick_ranges
 from .definitions import Mark, Problem, ReportSpec, load_definition_file
-from .definitions.loader import MarkedDict, load_yaml
+from .definitions.loader import MarkedDict, MarkedList, load_yaml
 from .definitions.paths import did_you_mean
 from .definitions.problems import ERROR_CHARS, cut, shown
 from .definitions.types import TypeMismatch
@@ -172,7 +173,8 @@ def load_definition(path: Path) -> tuple[ReportSpec | None, list[Problem]]:
             return None, problems + _raw_quick_range(path)
         problems = check_quick_range(spec) + (check_compiles(spec) or check_chart(spec))
     except Exception as exc:  # whatever one file does, the others keep working
-        logger.exception("Report definition %s could not be loaded", path)
+        if not getattr(_checking, "on", False):  # a check prints the problem, once
+            logger.exception("Report definition %s could not be loaded", path)
         message = f"The definition cannot be loaded: {type(exc).__name__}: {exc}"
         return None, [Problem("E001", cut(message, ERROR_CHARS), Mark(path))]
     return (spec if not problems else None), problems
@@ -184,17 +186,7 @@ def check_quick_range(spec: ReportSpec) -> list[Problem]:
     if date_range is None:
         return []
     ranges = quick_ranges()
-    problems = [
-        Problem(
-            "E073",
-            f"The value of 'date_range.quick_ranges' names {shown(name)}, which is not a"
-            " quick range." + did_you_mean(name, ranges),
-            mark,
-            hint="Quick ranges: " + ", ".join(ranges) + ".",
-        )
-        for name, mark in date_range.quick_ranges
-        if name not in ranges
-    ]
+    problems = _offered_problems(date_range.quick_ranges)
     if date_range.default is None:
         return problems
     mark = date_range.default_mark or spec.source or Mark(None)
@@ -215,12 +207,37 @@ def check_quick_range(spec: ReportSpec) -> list[Problem]:
 
 
 def _raw_quick_range(path: Path) -> list[Problem]:
-    """E018 for a definition that did not validate, from its YAML as it is."""
+    """E073 and E018 for a definition that did not validate, from its YAML as it is."""
     data, _problems = load_yaml(path.read_text(encoding="utf-8"), path)
     config = data.get("date_range") if isinstance(data, MarkedDict) else None
-    if not isinstance(config, MarkedDict) or not isinstance(config.get("default"), str):
+    if not isinstance(config, MarkedDict):
         return []
-    return _quick_range_problems(config["default"], config.mark_of("default"))
+    offered = config.get("quick_ranges")
+    problems = []
+    if isinstance(offered, MarkedList):
+        named = enumerate(offered)
+        problems = _offered_problems(
+            [(name, offered.mark_of(i)) for i, name in named if isinstance(name, str)]
+        )
+    if isinstance(config.get("default"), str):
+        problems += _quick_range_problems(config["default"], config.mark_of("default"))
+    return problems
+
+
+def _offered_problems(offered) -> list[Problem]:
+    """E073 for each quick range a definition offers that the project does not have."""
+    ranges = quick_ranges()
+    return [
+        Problem(
+            "E073",
+            f"The value of 'date_range.quick_ranges' names {shown(name)}, which is not a"
+            " quick range." + did_you_mean(name, ranges),
+            mark,
+            hint="Quick ranges: " + ", ".join(ranges) + ".",
+        )
+        for name, mark in offered
+        if name not in ranges
+    ]
 
 
 def _quick_range_problems(name: str, mark: Mark) -> list[Problem]:

@@ -21,7 +21,7 @@ from admin_reports.checks import (
 from admin_reports.dates import QUICK_RANGES, QuickRange, quick_ranges
 from admin_reports.definitions import CHECK_IDS
 from admin_reports.definitions.functions import FunctionSpec, function_table
-from admin_reports.registry import registry
+from admin_reports.registry import load_definition, registry
 
 from .factories import ProductFactory
 
@@ -360,7 +360,7 @@ def test_bad_filter_values_are_check_errors_and_no_page_fails(settings, tmp_path
 
 
 def test_a_definition_that_raises_anything_is_left_out_with_a_problem(
-    settings, tmp_path, monkeypatch
+    settings, tmp_path, monkeypatch, caplog
 ):
     from admin_reports import registry as registry_module
 
@@ -381,6 +381,13 @@ def test_a_definition_that_raises_anything_is_left_out_with_a_problem(
     (problem,) = registry.problems()
     assert problem.id == "E001"
     assert "LookupError: something no check foresaw" in problem.message
+    (logged,) = [r for r in caplog.records if "could not be loaded" in r.getMessage()]
+    assert logged.exc_info[0] is LookupError, "outside a check, the traceback is logged"
+    caplog.clear()
+    with pytest.raises(SystemCheckError) as caught:
+        call_command("check")
+    assert str(caught.value).count("something no check foresaw") == 1
+    assert caplog.records == [], "a check prints it, once"
 
 
 def test_a_misspelled_setting_name_is_a_warning(settings):
@@ -452,3 +459,19 @@ def test_an_unset_static_root_is_a_deployment_warning(settings):
     assert warning.id == "admin_reports.W007"
     assert warning.msg.startswith("STATIC_ROOT is not set: collectstatic cannot gather")
     assert "docs/deployment.md" in warning.hint
+
+
+def test_an_invalid_definition_still_has_its_quick_ranges_checked(tmp_path):
+    path = tmp_path / "report.yaml"
+    path.write_text(
+        "model: shop.OrderLine\ncolumns:\n  - {name: sku, value: product.sku}\n"
+        "date_range:\n  field: quantity\n  default: last_quater\n"
+        "  quick_ranges: [last_quarter, this_mnth]\n",
+        encoding="utf-8",
+    )
+    _, problems = load_definition(path)
+    assert [(p.id, p.mark.line, p.mark.column) for p in problems] == [
+        ("E017", 5, 10),
+        ("E073", 7, 32),
+        ("E018", 6, 12),
+    ]
