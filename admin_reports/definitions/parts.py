@@ -27,7 +27,7 @@ from .paths import (
     resolve_path,
 )
 from .problems import ERROR_CHARS, HINT_CHARS, Mark, cut, shown
-from .quoting import comment_hint
+from .quoting import comment_hint, quote
 from .spec import ActionSpec, ColumnFormat, DateRangeSpec
 
 FORMAT_KEYS = ("decimals", "date", "datetime", "true_label", "false_label", "empty_label")
@@ -55,6 +55,20 @@ def cut_by_comma(data: MarkedDict, key: Any) -> str | None:
     if before is None or not isinstance(data[before], str) or data.quoted.get(before):
         return None
     return before
+
+
+def _comma_hint(data: MarkedDict, key: Any) -> str | None:
+    """For a word after a comma in {...}: it may be the rest of the value before it."""
+    keys = list(data)
+    before = keys[keys.index(key) - 1] if keys.index(key) else None
+    if not data.flow or before is None or data[key] is not None:
+        return None
+    if not isinstance(data[before], str) or data.quoted.get(before):
+        return None
+    return (
+        f"In a flow mapping {{...}} a comma ends a value: if {shown(key)} belongs to the"
+        f" value of {shown(before)}, quote it: {before}: {quote(f'{data[before]}, {key}')}."
+    )
 
 
 def _comma_cut(ctx, data: MarkedDict, where: str, cut_key: Any, first: Any, allowed) -> list:
@@ -95,7 +109,7 @@ def check_keys(ctx, data: MarkedDict, where: str, allowed, required=()) -> None:
                 f"{shown(key)} is not a valid key of {_where(where)}."
                 + did_you_mean(str(key), allowed),
                 data.key_mark_of(key),
-                hint="Valid keys: " + ", ".join(allowed) + ".",
+                hint=_comma_hint(data, key) or "Valid keys: " + ", ".join(allowed) + ".",
             )
     for key in required:
         if key not in data:

@@ -64,7 +64,10 @@ CHECK_IDS: dict[str, str] = {
         "A chart's columns do not fit together (a column twice, a series with several y,"
         " more than 10 y)."
     ),
-    "E045": "A filter's value is not one its field takes (text where a date or number is needed).",
+    "E045": (
+        "A filter's value is not one its field takes (text where a date or number is needed,"
+        " no list for __in, a value no row can have)."
+    ),
     "E050": "A parameter's name is taken: by a run request's input, or by another parameter.",
     "E051": "A parameter's field cannot be one (its type, or a relation to many on its path).",
     "E052": "A parameter's lookup, or 'multiple', is not one its kind takes.",

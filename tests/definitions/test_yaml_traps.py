@@ -211,3 +211,20 @@ def test_yes_no_on_off_stay_text(tmp_path, word):
     spec, problems = load_definition(path)
     assert problems == []
     assert (spec.columns[1].format.true_label, spec.columns[1].format.false_label) == (word, word)
+
+
+def test_a_word_after_a_comma_in_a_flow_mapping_may_be_the_value_before(tmp_path):
+    path = tmp_path / "report.yaml"
+    path.write_text(
+        "model: shop.OrderLine\ncolumns:\n  - {name: t, value: quantity, label: Units, total}\n",
+        encoding="utf-8",
+    )
+    _, problems = load_definition(path)
+    assert [(p.id, p.message, p.hint) for p in problems] == [
+        (
+            "E003",
+            "'total' is not a valid key of 'columns[0]'.",
+            "In a flow mapping {...} a comma ends a value: if 'total' belongs to the value of"
+            " 'label', quote it: label: \"Units, total\".",
+        )
+    ]
