@@ -95,6 +95,25 @@ def test_a_valid_chart_is_in_the_spec(tmp_path):
     assert [(mark.line, mark.column) for mark in chart.y_marks] == [(8, 31)]
 
 
+def test_a_window_column_is_drawn_but_groups_no_chart(tmp_path):
+    windows = (
+        "  - {name: share, value: 'revenue / sum(revenue, over=True)'}\n"
+        "  - {name: place, value: 'rank(order_by=-revenue, over=[day])'}\n"
+    )
+    drawn = windows + "chart: {type: line, x: day, y: [share, place]}\n"
+    spec, problems = problems_of(tmp_path, drawn)
+    assert problems == []
+    assert spec.chart.y == ("share", "place")
+    _, problems = problems_of(tmp_path, windows + "chart: {type: bar, x: place, y: units}\n")
+    assert [(problem[0], problem[3]) for problem in problems] == [
+        (
+            "E042",
+            "The value of 'chart.x' refers to 'place', which is a window: x and series must"
+            " be columns the rows are grouped by.",
+        )
+    ]
+
+
 def test_the_demo_reports_declare_their_charts():
     daily, regions = registry.get("daily_product_sales"), registry.get("region_monthly")
     assert (daily.chart.type, daily.chart.x, daily.chart.y, daily.chart.series) == (

@@ -188,3 +188,41 @@ order_by: [sku]
     assert rows_of(text) == [
         (line.product.sku, divided(Decimal(line.quantity), Decimal(7), 6)) for line in made
     ]
+
+
+def test_window_sums_of_decimals_are_exact_and_take_a_default(lines):
+    """0.10 + 0.20 is 0.30, not the doubles' 0.30000000000000004 (SQLite sums doubles in a
+    window); default= stands for an empty partition (a window cannot be of COALESCE)."""
+    product = ProductFactory(sku="E-1")
+    for unit in ("0.10", "0.20"):
+        OrderLineFactory(product=product, quantity=5, unit_price=Decimal(unit))
+    text = """\
+model: shop.OrderLine
+columns:
+  - {name: sku, value: product.sku}
+  - {name: price, value: unit_price}
+  - {name: total, value: "sum(unit_price, over=[product.sku])", format: {decimals: 2}}
+  - {name: exact, value: "sum(unit_price, over=[product.sku]) == 0.3"}
+  - {name: big, value: "sum(unit_price, filter=quantity > 4, default=0, over=[product.sku])"}
+  - {name: of_all, value: "sum(unit_price, over=True) - sum(unit_price, over=True)"}
+order_by: [sku, price]
+"""
+    rows = OrderLine.objects.select_related("product").order_by("product__sku", "unit_price")
+    everything = list(rows)
+    expected = []
+    for line in everything:
+        mine = [other for other in everything if other.product.sku == line.product.sku]
+        total = sum(other.unit_price for other in mine)
+        big = sum((other.unit_price for other in mine if other.quantity > 4), Decimal(0))
+        expected.append(
+            (
+                line.product.sku,
+                str(line.unit_price),
+                str(total),
+                "true" if total == Decimal("0.3") else "false",
+                str(big.quantize(Decimal("0.01"))),
+                "0.00",
+            )
+        )
+    assert ("E-1", "0.10", "0.30", "true", "0.30", "0.00") in expected
+    assert rows_of(text) == expected

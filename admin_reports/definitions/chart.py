@@ -169,15 +169,16 @@ def _kinds(ctx, data: MarkedDict, by_name: dict[str, ColumnSpec], x, series, y) 
         )
         return
     for place in (x, series):
-        if place is not None and by_name[place.name].is_aggregate:
+        if place is not None and not by_name[place.name].is_key:
+            what = "an aggregate" if by_name[place.name].is_aggregate else "a window"
             ctx.error(
                 "E042",
-                f"The value of '{place.where}' refers to {shown(place.name)}, which is an"
-                " aggregate: x and series must be columns the rows are grouped by.",
+                f"The value of '{place.where}' refers to {shown(place.name)}, which is {what}:"
+                " x and series must be columns the rows are grouped by.",
                 place.mark,
             )
-    for place in y:
-        if not by_name[place.name].is_aggregate:
+    for place in y:  # a window over the groups (a share, a rank) is a number per group too
+        if not (by_name[place.name].is_aggregate or by_name[place.name].window):
             ctx.error(
                 "E042",
                 f"The value of '{place.where}' refers to {shown(place.name)}, which is not an"

@@ -32,7 +32,16 @@ from django.db.models import functions as db
 from django.db.models.expressions import OrderBy
 
 from .trees import contains
-from .types import DIVISION_PLACES, Arithmetic, ExactSum
+from .types import (
+    DECIMAL,
+    DIVISION_PLACES,
+    Arithmetic,
+    ExactSum,
+    UnifiedCoalesce,
+    kind_of,
+    output_of,
+    scale_of,
+)
 
 RANKINGS = {"rank": db.Rank, "dense_rank": db.DenseRank, "row_number": db.RowNumber}
 
@@ -77,6 +86,15 @@ class WindowCall(Expression):
         return any(contains(argument, Aggregate) for argument in self.arguments)
 
     def finish(self, grouped: bool) -> Any:
+        """The window; with default=, the default where the window's value is NULL (a
+        window cannot be of COALESCE(SUM(x), 0), which Django makes of Sum(default=))."""
+        if "default" not in self.options:
+            return self._finish(grouped)
+        options = {key: value for key, value in self.options.items() if key != "default"}
+        bare = WindowCall(self.name, self.build, self.arguments, options, self.partition)
+        return UnifiedCoalesce(bare._finish(grouped), self.options["default"])
+
+    def _finish(self, grouped: bool) -> Any:
         partition = self.partition or None
         if self.over_aggregates:  # one level: over the column's values
             (value,) = self.arguments
@@ -100,10 +118,34 @@ class OverGroups(Func):
     window_compatible = True
 
 
+class ExactWindow(Window):
+    """A window, whose SUM of decimals is exact on SQLite too: Django sums it as doubles
+    there (Window.as_sqlite), so a total may miss its last place or tie differently;
+    the integers of the last place sum exactly, as in types.ExactSum."""
+
+    def as_sqlite(self, compiler: Any, connection: Any, **extra: Any) -> Any:
+        source, output = self.get_source_expressions()[0], output_of(self)
+        scale = scale_of(output)
+        function = getattr(source, "extra", {}).get("function") or source.function
+        if function != "SUM" or kind_of(output) != DECIMAL or not scale:
+            return super().as_sqlite(compiler, connection)
+        distinct = "%(distinct)s" if isinstance(source, Aggregate) else ""
+        scaled = source.copy()
+        scaled.template = (
+            f"%(function)s({distinct}CAST(ROUND((%(expressions)s) * {10**scale}) AS INTEGER))"
+        )
+        scaled.output_field = BigIntegerField()
+        window = self.copy()
+        window.set_source_expressions([scaled, *window.get_source_expressions()[1:]])
+        window.output_field = BigIntegerField()
+        sql, params = window.as_sql(compiler, connection)
+        return f"CAST(({sql} / {10**scale}.0) AS NUMERIC)", params
+
+
 def _of(value: Any, function: str, partition: Any) -> Window:
     # SUM, MIN, MAX of values keep their type (resolved with the query); COUNT counts.
     output: dict[str, Any] = {"output_field": BigIntegerField()} if function == "COUNT" else {}
-    return Window(OverGroups(value, function=function, **output), partition_by=partition)
+    return ExactWindow(OverGroups(value, function=function, **output), partition_by=partition)
 
 
 def _divided(numerator: Any, denominator: Any) -> Arithmetic:
@@ -116,7 +158,7 @@ def _over(aggregate: Any, partition: Any) -> Any:
     """`aggregate` as a window over rows; an average (a sum over a count) as two."""
     if isinstance(aggregate, Arithmetic):
         return _divided(_over(aggregate.lhs, partition), _over(aggregate.rhs, partition))
-    return Window(aggregate, partition_by=partition)
+    return ExactWindow(aggregate, partition_by=partition)
 
 
 class AfterGrouping(Func):

@@ -206,12 +206,11 @@ def test_book_loans_with_days_borrowed(library, vendor):
     ("start", "end"), [(dt.date(2026, 3, 1), dt.date(2026, 5, 10)), EVERYTHING, MARCH]
 )
 def test_overdue_loans(library, vendor, start, end):
-    """range.end compared with a datetime is the instant the last day ends (local midnight
-    after it); 21 days are 21 x 24 hours, on both sides of the DST change.
-
-    Where those two readings could differ from a calendar one (21 local days), no loan was
-    borrowed in between, so the rows do not depend on it; the 'Due' column does: a loan
-    borrowed on 20 March at 11:00 CET is due on 10 April at 12:00 CEST."""
+    """A datetime compared with range.end - 21 days compares its local date (borrowed on
+    a day more than 21 days before the range's last day); 21 days are 21 x 24 hours, on
+    both sides of the DST change, on the ORM and the COPY path alike (the COPY session is
+    in the report's zone, the ORM's in UTC): a loan borrowed on 20 March at 11:00 CET is
+    due on 10 April at 12:00 CEST."""
     rows = expected.overdue_loans(all_loans(), start, end)
     assert len(rows) > 10
     assert any(row[5] == "still out" for row in rows[1:])
