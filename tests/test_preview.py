@@ -4,6 +4,7 @@ estimate a run records as it starts."""
 import csv
 import datetime as dt
 import io
+from decimal import Decimal
 
 import pytest
 from django.conf import settings
@@ -16,9 +17,10 @@ from admin_reports.estimate import RowEstimate, estimate_rows
 from admin_reports.exceptions import ReportPermissionDenied
 from admin_reports.models import ReportRun
 from admin_reports.preview import PreviewFailed, range_in_words, run_preview
-from admin_reports.registry import registry
+from admin_reports.registry import load_definition, registry
 from admin_reports.run_request import RunRequest, parse_run_request
 from admin_reports.runs import start_run, write_run
+from project.shop.models import Product
 
 from .factories import OrderLineFactory, ProductFactory, UserFactory, grant
 from .test_admin_reports import REPORT_PERMISSIONS, first_step, second_step, shop  # noqa: F401
@@ -27,6 +29,7 @@ from .waiting import wait_until
 pytestmark = pytest.mark.django_db(transaction=True)
 
 EARLY, LATE = dt.date(2000, 1, 1), dt.date(2100, 1, 1)
+VALID = settings.BASE_DIR / "tests" / "definitions" / "valid"
 SLOW_DIRS = [*settings.ADMIN_REPORTS_DIRS, settings.BASE_DIR / "tests" / "report_defs"]
 
 
@@ -183,3 +186,24 @@ def test_a_report_with_a_chart_reads_more_rows_for_it():
     assert preview.chart is not None
     assert preview.chart.count('class="series ') == 1
     assert "Drawn from the first 3 rows of " in preview.chart.caption
+
+
+@override_settings(ADMIN_REPORTS_PREVIEW_ROWS=2)
+def test_a_previews_windows_are_over_the_whole_report_not_the_rows_shown():
+    """A share of the total in the first two rows is a share of every row's total."""
+    spec, problems = load_definition(VALID / "windows_groups.yaml")
+    assert problems == []
+    for sku in ("W-1", "W-2", "W-3"):
+        OrderLineFactory.create_batch(2, product=ProductFactory(sku=sku))
+    skus = ",".join(str(pk) for pk in Product.objects.values_list("pk", flat=True))
+    request = parse_run_request(
+        spec, {"start": EARLY, "end": LATE, "bom": "0", "model": "shop.product", "ids": skus}
+    )
+    preview = run_preview(request, user=UserFactory(is_staff=True, is_superuser=True))
+    header, *rows = downloaded(request)
+    assert len(rows) == 3
+    assert preview.headers == header
+    assert preview.rows == rows[:2]
+    assert preview.more
+    share = header.index("Share")
+    assert sum(Decimal(row[share]) for row in preview.rows) < 1  # the third row has the rest
