@@ -15,6 +15,9 @@ def watch_definitions(sender: Any, **kwargs: Any) -> None:
         if path.is_dir():
             sender.watch_dir(path.resolve(), "**/*.yaml")
             sender.watch_dir(path.resolve(), "**/*.yml")
+            # The directories too: their times change when a definition is added or
+            # removed (the reloader notices changed files only, not new ones).
+            sender.watch_dir(path.resolve(), "**/")
 
 
 class AdminReportsConfig(AppConfig):

@@ -260,15 +260,18 @@ def check_compiles(spec: ReportSpec) -> list[Problem]:
     error = _compile_error(spec)
     if error is None:
         return []
+    problems = []
     for index, column in enumerate(spec.columns):
-        # The first column that fails alone is the one to point at.
+        # Each column that fails alone is one to point at: all of them, in one pass.
         column_error = _compile_error(replace(spec, columns=(column,), order_by=()))
         if isinstance(column_error, TypeMismatch):
             message = f"The value of 'columns[{index}].value' {column_error.message}"
-            return [Problem(column_error.id, message, column.mark, column_error.hint)]
-        if column_error is not None:
+            problems.append(Problem(column_error.id, message, column.mark, column_error.hint))
+        elif column_error is not None:
             message = f"The value of 'columns[{index}].value' does not compile: {column_error}"
-            return [Problem("E024", message, column.mark)]
+            problems.append(Problem("E024", message, column.mark))
+    if problems:
+        return problems
     if isinstance(error, TypeMismatch):
         message = f"The definition {error.message}"
         return [Problem(error.id, message, spec.source or Mark(None), error.hint)]

@@ -1,5 +1,7 @@
 """The development loop: runserver's autoreloader watches the report definitions."""
 
+import os
+
 from django.utils import autoreload
 
 from admin_reports.apps import watch_definitions
@@ -45,6 +47,23 @@ def test_each_existing_directory_is_watched_for_yaml_and_yml(settings, tmp_path)
     assert sender.watched == [
         (one, "**/*.yaml"),
         (one, "**/*.yml"),
+        (one, "**/"),
         (two, "**/*.yaml"),
         (two, "**/*.yml"),
+        (two, "**/"),
     ]
+
+
+def test_a_new_definition_changes_a_watched_time(settings, tmp_path):
+    """The reloader restarts on a changed time of a file it saw before: a definition
+    added or removed changes its directory's."""
+    settings.ADMIN_REPORTS_DIRS = [tmp_path]
+    reloader = autoreload.StatReloader()
+    autoreload.autoreload_started.send(sender=reloader)
+    before = dict(reloader.snapshot_files())
+    assert tmp_path.resolve() in before
+    stamp = before[tmp_path.resolve()]
+    (tmp_path / "new.yaml").write_text("model: shop.OrderLine\n", encoding="utf-8")
+    os.utime(tmp_path, (stamp + 5, stamp + 5))  # a coarse clock may not move at once
+    after = dict(reloader.snapshot_files())
+    assert after[tmp_path.resolve()] != stamp

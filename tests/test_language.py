@@ -285,3 +285,15 @@ def test_label_of_a_value_that_is_no_choice_is_the_value():
 def test_label_of_a_field_without_choices_is_refused():
     text = "model: shop.OrderLine\ncolumns:\n  - {name: s, value: label(product.sku)}\n"
     assert [id for id, _ in problems_of(text)] == ["E072"]
+
+
+def test_a_field_in_having_outside_an_aggregate_is_refused():
+    """`having: quantity > 5` with a column named quantity (a field too) would filter the
+    rows, not the groups: refused, never a silently different file."""
+    text = (
+        "model: shop.OrderLine\ncolumns:\n  - {name: sku, value: product.sku}\n"
+        "  - {name: quantity, value: sum(quantity)}\nhaving: quantity > 5\n"
+    )
+    assert [id for id, _message in problems_of(text)] == ["E065"]
+    text = text.replace("having: quantity > 5", "having: sum(quantity) > 5")
+    assert spec_of(text).having is not None

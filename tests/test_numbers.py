@@ -282,3 +282,19 @@ def test_arithmetic_equals_pythons_decimals(tree, lines):
         text = format(value.quantize(Decimal("0.000001"), rounding=ROUND_HALF_UP), "f")
     # count(): the report is an aggregate one (a literal alone would be a row per line).
     assert cells(text_of(tree), "count()", decimals=PLACES)[0] == text, text_of(tree)
+
+
+def test_every_column_with_a_type_error_is_reported_in_one_pass(tmp_path):
+    from admin_reports.registry import load_definition
+
+    path = tmp_path / "types.yaml"
+    path.write_text(
+        "model: shop.OrderLine\ncolumns:\n"
+        "  - {name: a, value: 'unit_price + product.name'}\n"
+        "  - {name: b, value: 'coalesce(quantity, product.name)'}\n"
+        "  - {name: c, value: days(quantity)}\n",
+        encoding="utf-8",
+    )
+    spec, problems = load_definition(path)
+    assert spec is None
+    assert [(p.id, p.mark.line) for p in problems] == [("E060", 3), ("E060", 4), ("E063", 5)]

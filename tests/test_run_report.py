@@ -300,3 +300,15 @@ def test_an_unknown_report_names_the_directories_searched(settings, tmp_path, di
         run("overdue")
     base = tmp_path.resolve()
     assert str(caught.value) == "No valid report is named 'overdue'. " + searched.format(base=base)
+
+
+def test_an_invalid_definitions_problems_are_said_once(settings, tmp_path, caplog):
+    (tmp_path / "broken.yaml").write_text(
+        "model: shop.OrderLine\ncolumns:\n  - {name: sku, value: product.skuu}\n",
+        encoding="utf-8",
+    )
+    settings.ADMIN_REPORTS_DIRS = [tmp_path]
+    with pytest.raises(CommandError) as caught:
+        run("broken")
+    assert "refers to 'skuu'" in str(caught.value)
+    assert "skuu" not in caplog.text, "the command's error says it; no log line repeats it"

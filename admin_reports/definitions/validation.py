@@ -412,6 +412,19 @@ class _Builder:
                 self.data.key_mark_of("having"),
                 "Filter on the grouped rows' aggregates; a window's value is a column.",
             )
+        # A field outside an aggregate would filter the rows before grouping (SQL's WHERE),
+        # silently: e.g. a column named like a field, which the field wins over.
+        grouped = [column.expression for column in columns if column.is_key]
+        for lookup in dict.fromkeys(loose_lookups(having, grouped)):
+            path = lookup.replace("__", ".")
+            self.ctx.error(
+                "E065",
+                f"The value of 'having' reads {shown(path)} outside an aggregate, but no"
+                " grouping column has that value.",
+                self.data.key_mark_of("having"),
+                hint=f"Put it inside an aggregate (e.g. sum({path})). A column named like a"
+                " field of the model is that field in an expression: rename the column.",
+            )
         return having
 
     def filters(self, key: str) -> list[Q]:

@@ -182,7 +182,8 @@ class Command(BaseCommand):
 
     def _spec(self, name: str) -> Any:
         try:
-            return registry.get(name)
+            with registry.checking():  # the command's error lists a problem, not a log too
+                return registry.get(name)
         except ReportNotFound as exc:  # InvalidDefinition too, with its problems
             raise CommandError(with_directories(exc)) from None
 
