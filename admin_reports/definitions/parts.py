@@ -399,10 +399,11 @@ def filter_condition(ctx, base, resolve, reach, key, lookup, value, mark) -> Q |
     if problem := _shape_problem(lookups[-1:], value):
         ctx.error("E045", f"The value of '{where}' is {shown(value)}, {problem}", mark)
         return None
-    condition = Q(**{"__".join([resolved.lookup, *lookups]): value})
+    orm_lookup = "__".join([resolved.lookup, *lookups])
+    condition = Q(**{orm_lookup: value})
     if base is None:  # through a join Django refuses: the registry's compile check says so
         return condition
-    if _naive(base, condition, value):
+    if _naive(base, orm_lookup, value):
         written = [str(v) for v in value] if isinstance(value, list) else str(value)
         message = f"The value of '{where}' is {shown(written)}, which has no time zone:"
         reason = "a datetime field holds instants, and Django would assume TIME_ZONE's."
@@ -425,20 +426,19 @@ NAIVE_HINT = (
 )
 
 
-def _naive(base, condition: Q, value: Any) -> bool:
+def _naive(base, lookup: str, value: Any) -> bool:
     """Whether a date or a datetime without an offset is compared with a datetime field:
     Django would guess the server's time zone (with a warning at every run)."""
     values = value if isinstance(value, list) else [value]
     if not settings.USE_TZ or not any(_naive_value(item) for item in values):
         return False
-    ((key, _value),) = condition.children
     aware = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)  # to find the field compared, quietly
-    probe = Q(**{key: [aware] * len(values) if isinstance(value, list) else aware})
+    probe = Q(**{lookup: [aware] * len(values) if isinstance(value, list) else aware})
     try:
-        lookup = base.filter(probe).query.where.children[0]
+        compared = base.filter(probe).query.where.children[0]
     except (FieldError, ValidationError, EmptyResultSet, ValueError, TypeError):
         return False  # _filter_error says what is wrong
-    return isinstance(getattr(lookup.lhs, "output_field", None), models.DateTimeField)
+    return isinstance(getattr(compared.lhs, "output_field", None), models.DateTimeField)
 
 
 def _naive_value(value: Any) -> bool:
