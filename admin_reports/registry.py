@@ -32,14 +32,16 @@ from typing import Any
 from django.core.exceptions import FieldError, ValidationError
 from django.core.signals import setting_changed
 from django.db import DEFAULT_DB_ALIAS, models
+from django.db.models import Count, F, Q
 
 from .compiler import CompiledReport, ReportParams, compile_report
 from .conf import PREFIX, app_settings
 from .dates import quick_ranges
-from .definitions import Mark, Problem, ReportSpec, load_definition_file
+from .definitions import ColumnKind, ColumnSpec, Mark, Problem, ReportSpec, load_definition_file
 from .definitions.loader import MarkedDict, MarkedList, load_yaml
 from .definitions.paths import did_you_mean
 from .definitions.problems import ERROR_CHARS, cut, shown
+from .definitions.spec import ColumnFormat
 from .definitions.types import TypeMismatch
 from .exceptions import InvalidDefinition, ReportNotFound
 
@@ -171,7 +173,7 @@ def load_definition(path: Path) -> tuple[ReportSpec | None, list[Problem]]:
             # What can be checked without a valid spec is checked all the same: every
             # problem of a file in one pass.
             return None, problems + _raw_quick_range(path)
-        problems = check_quick_range(spec) + (check_compiles(spec) or check_chart(spec))
+        problems = check_quick_range(spec) + check_compiles(spec)
     except Exception as exc:  # whatever one file does, the others keep working
         if not getattr(_checking, "on", False):  # a check prints the problem, once
             logger.exception("Report definition %s could not be loaded", path)
@@ -256,27 +258,72 @@ def _quick_range_problems(name: str, mark: Mark) -> list[Problem]:
 
 
 def check_compiles(spec: ReportSpec) -> list[Problem]:
-    """Let Django compile the query (no database round trip): type and lookup errors."""
-    error = _compile_error(spec)
-    if error is None:
-        return []
-    problems = []
+    """Let Django compile the query (no database round trip): type and lookup errors.
+
+    When it does not compile, each column, then 'where' and 'having', is compiled on its
+    own: every part that fails is a problem, in one pass, and the chart is checked on
+    the columns that compile."""
+    if _compile_error(spec) is None:
+        return check_chart(spec)
+    problems: list[Problem] = []
+    good = []
     for index, column in enumerate(spec.columns):
-        # Each column that fails alone is one to point at: all of them, in one pass.
-        column_error = _compile_error(replace(spec, columns=(column,), order_by=()))
-        if isinstance(column_error, TypeMismatch):
-            message = f"The value of 'columns[{index}].value' {column_error.message}"
-            problems.append(Problem(column_error.id, message, column.mark, column_error.hint))
-        elif column_error is not None:
-            message = f"The value of 'columns[{index}].value' does not compile: {column_error}"
-            problems.append(Problem("E024", message, column.mark))
-    if problems:
-        return problems
+        alone = replace(spec, columns=(column,), order_by=(), where=Q(), having=Q())
+        error = _compile_error(alone)
+        if error is None:
+            good.append(column)
+        else:
+            problems.append(_not_compiling(error, f"columns[{index}].value", column.mark))
+    for key in ("where", "having"):
+        error = _compile_error(_conditions_alone(spec, key))
+        if error is not None:
+            problems.append(_not_compiling(error, key, _key_mark(spec, key)))
+    if not problems:
+        return [_not_compiling(_compile_error(spec), None, spec.source or Mark(None))]
+    rest = replace(_with_columns(spec, good), where=Q(), having=Q())  # the chart's types
+    if good and _compile_error(rest) is None:
+        problems += check_chart(rest)
+    return problems
+
+
+def _not_compiling(error: str | TypeMismatch | None, key: str | None, mark: Mark) -> Problem:
+    where = f"The value of '{key}'" if key else "The definition"
     if isinstance(error, TypeMismatch):
-        message = f"The definition {error.message}"
-        return [Problem(error.id, message, spec.source or Mark(None), error.hint)]
-    message = f"The definition does not compile to a query: {error}"
-    return [Problem("E024", message, spec.source or Mark(None))]
+        return Problem(error.id, f"{where} {error.message}", mark, error.hint)
+    how = "does not compile" if key else "does not compile to a query"
+    return Problem("E024", f"{where} {how}: {error}", mark)
+
+
+def _conditions_alone(spec: ReportSpec, key: str) -> ReportSpec:
+    """`spec` with only its 'where' or 'having', over stand-in columns: a grouping
+    column and an aggregate (so 'having' has groups), whatever its own columns are."""
+    kinds = ColumnKind.FIELD, ColumnKind.AGGREGATE
+    standins = tuple(
+        ColumnSpec(f"c{index}", "", "", expression, kind, ColumnFormat(), Mark(None))
+        for index, (expression, kind) in enumerate(zip((F("pk"), Count("pk")), kinds, strict=True))
+    )
+    conditions = {"where": Q(), "having": Q(), key: getattr(spec, key)}
+    return replace(spec, columns=standins, order_by=(), chart=None, **conditions)
+
+
+def _with_columns(spec: ReportSpec, columns: list[ColumnSpec]) -> ReportSpec:
+    """`spec` with only these columns, ordered by those of its order_by keys that are
+    among them (check_chart skips a y that is not)."""
+    names = {column.name for column in columns}
+    order_by = tuple(key for key in spec.order_by if key.lstrip("-") in names)
+    return replace(spec, columns=tuple(columns), order_by=order_by)
+
+
+def _key_mark(spec: ReportSpec, key: str) -> Mark:
+    """Where a top-level key of the spec's file is written (the spec keeps no mark of it)."""
+    source = spec.source or Mark(None)
+    if source.file is None:  # a definition given as text
+        return source
+    try:
+        data, _problems = load_yaml(source.file.read_text(encoding="utf-8"), source.file)
+    except (OSError, UnicodeDecodeError):  # changed since it was loaded
+        return source
+    return data.mark_of(key) if isinstance(data, MarkedDict) and key in data else source
 
 
 def _compile_error(spec: ReportSpec) -> str | TypeMismatch | None:
@@ -305,7 +352,8 @@ NUMBER_FIELDS = (models.IntegerField, models.DecimalField, models.FloatField)
 
 
 def check_chart(spec: ReportSpec) -> list[Problem]:
-    """The chart's y columns are numbers: the compiled query knows the columns' types."""
+    """The chart's y columns are numbers: the compiled query knows the columns' types
+    (of the columns that compile: one that does not is a problem of its own)."""
     if spec.chart is None:
         return []
     query = _compiled(spec).queryset.query
@@ -321,7 +369,7 @@ def check_chart(spec: ReportSpec) -> list[Problem]:
             " count(...).",
         )
         for name, mark in zip(spec.chart.y, spec.chart.y_marks, strict=True)
-        if not isinstance(by_name[name], NUMBER_FIELDS)
+        if name in by_name and not isinstance(by_name[name], NUMBER_FIELDS)
     ]
 
 

@@ -19,9 +19,9 @@ from admin_reports.checks import (
     check_static_files,
 )
 from admin_reports.dates import QUICK_RANGES, QuickRange, quick_ranges
-from admin_reports.definitions import CHECK_IDS
+from admin_reports.definitions import CHECK_IDS, load_definition_text
 from admin_reports.definitions.functions import FunctionSpec, function_table
-from admin_reports.registry import load_definition, registry
+from admin_reports.registry import check_compiles, load_definition, registry
 
 from .factories import ProductFactory
 
@@ -475,3 +475,69 @@ def test_an_invalid_definition_still_has_its_quick_ranges_checked(tmp_path):
         ("E073", 7, 32),
         ("E018", 6, 12),
     ]
+
+
+QUERY_MISTAKES = """\
+model: shop.OrderLine
+columns:
+  - {name: sku, value: product.sku}
+  - {name: late, value: "order.placed_at + 1"}
+  - {name: doubled, value: "sum(product.sku * 2)"}
+  - {name: first_sku, value: "max(product.sku)"}
+  - {name: units, value: "sum(quantity)"}
+where: "extract(quantity, 'year') > 2020"
+having: "sum(product.sku - 1) > 2"
+order_by: [-doubled, sku]
+chart:
+  type: bar
+  x: sku
+  y: [doubled, first_sku, units]
+"""
+
+
+def test_every_part_of_a_query_that_does_not_compile_is_reported_at_once(tmp_path):
+    """Each column, 'where' and 'having' compiled on its own: every failing part is a
+    problem, and the chart is checked on the columns that compile, in one pass."""
+    path = tmp_path / "query.yaml"
+    path.write_text(QUERY_MISTAKES, encoding="utf-8")
+    spec, problems = load_definition(path)
+    assert spec is None
+    assert [(p.id, p.mark.line, p.message) for p in problems] == [
+        (
+            "E060",
+            4,
+            "The value of 'columns[1].value' uses a datetime + an integer, which has no"
+            " meaning in a report.",
+        ),
+        (
+            "E060",
+            5,
+            "The value of 'columns[2].value' uses text * an integer, which has no meaning in"
+            " a report.",
+        ),
+        (
+            "E024",
+            8,
+            "The value of 'where' does not compile: Extract input expression must be"
+            " DateField, DateTimeField, TimeField, or DurationField.",
+        ),
+        (
+            "E060",
+            9,
+            "The value of 'having' uses text - an integer, which has no meaning in a report.",
+        ),
+        (
+            "E042",
+            14,
+            "The value of 'chart.y' names 'first_sku', whose values are not numbers: its type"
+            " is CharField.",
+        ),
+    ]
+
+
+def test_a_definition_given_as_text_that_does_not_compile_points_at_its_start():
+    text = "model: shop.OrderLine\ncolumns:\n  - {name: sku, value: product.sku}\n"
+    spec, _ = load_definition_text(text + "where: \"extract(quantity, 'year') > 1\"\n")
+    (problem,) = check_compiles(spec)
+    assert (problem.id, problem.mark.file, problem.mark.line) == ("E024", None, 1)
+    assert problem.message.startswith("The value of 'where' does not compile:")

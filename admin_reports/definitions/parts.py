@@ -7,15 +7,19 @@ None (or nothing) when the part is invalid.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from typing import Any
 
 from django.apps import apps
+from django.conf import settings
 from django.core.exceptions import EmptyResultSet, FieldError, ValidationError
 from django.db import DEFAULT_DB_ALIAS, models
 from django.db.models import Q
+from django.utils import timezone
+from django.utils.dateparse import parse_date, parse_datetime
 
 from .expressions import ExpressionError, parse_expression
 from .loader import MarkedDict, MarkedList
@@ -395,9 +399,16 @@ def filter_condition(ctx, base, resolve, reach, key, lookup, value, mark) -> Q |
     if problem := _shape_problem(lookups[-1:], value):
         ctx.error("E045", f"The value of '{where}' is {shown(value)}, {problem}", mark)
         return None
-    condition = Q(**{"__".join([resolved.lookup, *lookups]): value})
+    orm_lookup = "__".join([resolved.lookup, *lookups])
+    condition = Q(**{orm_lookup: value})
     if base is None:  # through a join Django refuses: the registry's compile check says so
         return condition
+    if _naive(base, orm_lookup, value):
+        written = [str(v) for v in value] if isinstance(value, list) else str(value)
+        message = f"The value of '{where}' is {shown(written)}, which has no time zone:"
+        reason = "a datetime field holds instants, and Django would assume TIME_ZONE's."
+        ctx.error("E045", f"{message} {reason}", mark, NAIVE_HINT)
+        return None
     match _filter_error(base, condition):
         case ("E015", reason):
             ctx.error("E015", f"The key '{where}' is not a valid filter: {reason}", mark)
@@ -407,6 +418,38 @@ def filter_condition(ctx, base, resolve, reach, key, lookup, value, mark) -> Q |
         case None:
             return condition
     return None
+
+
+NAIVE_HINT = (
+    "Compare the day with __date (e.g. placed_at__date__gte: 2026-01-01), or give the"
+    ' instant\'s offset ("2026-01-01 00:00+01:00").'
+)
+
+
+def _naive(base, lookup: str, value: Any) -> bool:
+    """Whether a date or a datetime without an offset is compared with a datetime field:
+    Django would guess the server's time zone (with a warning at every run)."""
+    values = value if isinstance(value, list) else [value]
+    if not settings.USE_TZ or not any(_naive_value(item) for item in values):
+        return False
+    aware = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)  # to find the field compared, quietly
+    probe = Q(**{lookup: [aware] * len(values) if isinstance(value, list) else aware})
+    try:
+        compared = base.filter(probe).query.where.children[0]
+    except (FieldError, ValidationError, EmptyResultSet, ValueError, TypeError):
+        return False  # _filter_error says what is wrong
+    return isinstance(getattr(compared.lhs, "output_field", None), models.DateTimeField)
+
+
+def _naive_value(value: Any) -> bool:
+    if isinstance(value, str):
+        try:
+            value = parse_datetime(value) or parse_date(value)
+        except ValueError:  # "2026-02-30": _filter_error says so
+            return False
+    if isinstance(value, dt.datetime):
+        return timezone.is_naive(value)
+    return isinstance(value, dt.date)
 
 
 WHERE_HINT = (

@@ -66,7 +66,8 @@ CHECK_IDS: dict[str, str] = {
     ),
     "E045": (
         "A filter's value is not one its field takes (text where a date or number is needed,"
-        " no list for __in, a value no row can have)."
+        " a day or time without a time zone for a datetime field, no list for __in, a value"
+        " no row can have)."
     ),
     "E050": "A parameter's name is taken: by a run request's input, or by another parameter.",
     "E051": "A parameter's field cannot be one (its type, or a relation to many on its path).",

@@ -7,12 +7,13 @@ Each case is a `filters:` entry on the demo's shop.OrderLine; it goes through
 
 import pytest
 
-from admin_reports.definitions.parts import WHERE_HINT
+from admin_reports.definitions.parts import NAIVE_HINT, WHERE_HINT
 from admin_reports.registry import load_definition
 
 BASE = "model: shop.OrderLine\ncolumns:\n  - {name: sku, value: product.sku}\n"
 NO_ROW_HINT = "Give a value some row can have, or leave the filter out."
 DATETIME = "It must be in YYYY-MM-DD HH:MM[:ss[.uuuuuu]][TZ] format."
+NAIVE = "a datetime field holds instants, and Django would assume TIME_ZONE's."
 
 # the filter, its message after "The value of 'filters.<key>' is ", its hint
 CASES = [
@@ -86,6 +87,22 @@ CASES = [
         " format. It must be in YYYY-MM-DD format.",
         WHERE_HINT,
     ),
+    # A day or a time without an offset for a datetime field: Django would guess the zone.
+    (
+        "order.placed_at__gte: 2026-01-01",
+        f"'2026-01-01', which has no time zone: {NAIVE}",
+        NAIVE_HINT,
+    ),
+    (
+        'order.placed_at__lt: "2026-01-01 10:00"',
+        f"'2026-01-01 10:00', which has no time zone: {NAIVE}",
+        NAIVE_HINT,
+    ),
+    (
+        'order.placed_at__in: ["2026-01-01T00:00Z", 2026-02-01]',
+        f"['2026-01-01T00:00Z', '2026-02-01'], which has no time zone: {NAIVE}",
+        NAIVE_HINT,
+    ),
     (
         "product.sku__in: abc",  # Django would take it letter by letter
         "'abc', which is not a list: __in takes a list, e.g. [a, b].",
@@ -151,6 +168,8 @@ def test_a_good_filter_of_each_kind_stays_valid(tmp_path):
         + "filters:\n"
         + "  order.placed_at__date__gte: 2026-01-01\n"
         + "  order.placed_at__year: 2026\n"
+        + '  order.placed_at__range: ["2026-01-01 00:00+01:00", "2026-02-01T00:00Z"]\n'
+        + '  order.placed_at__date__lt: "2026-02-01"\n'
         + "  unit_price__gt: '9.99'\n"
         + "  quantity__in: [1, 2]\n"
         + "  quantity__range: [1, 10]\n"
