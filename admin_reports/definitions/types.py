@@ -196,8 +196,8 @@ def _named(kind: str) -> str:
     )
 
 
-class NullIfZero(Expression):
-    """The divisor of `/` and `%`: zero gives NULL (an empty cell), on every database."""
+class OfOne(Expression):
+    """An expression of one other, `self.expression` (Django's walks see it inside)."""
 
     def __init__(self, expression: Any) -> None:
         super().__init__()
@@ -208,6 +208,10 @@ class NullIfZero(Expression):
 
     def set_source_expressions(self, exprs: Sequence[Any]) -> None:
         (self.expression,) = exprs
+
+
+class NullIfZero(OfOne):
+    """The divisor of `/` and `%`: zero gives NULL (an empty cell), on every database."""
 
     def _resolve_output_field(self) -> Any:
         return output_of(self.expression)
@@ -326,18 +330,12 @@ class ExactDivision(Expression):
         return from_scaled(sql, self.places, connection), params
 
 
-class Rounded(Expression):
+class Rounded(OfOne):
     """`x` rounded half away from zero to `places` (or cut toward zero to an integer)."""
 
     def __init__(self, expression: Any, places: int, integer: bool = False) -> None:
-        super().__init__()
-        self.expression, self.places, self.integer = expression, places, integer
-
-    def get_source_expressions(self) -> list[Any]:
-        return [self.expression]
-
-    def set_source_expressions(self, exprs: Sequence[Any]) -> None:
-        (self.expression,) = exprs
+        super().__init__(expression)
+        self.places, self.integer = places, integer
 
     def _resolve_output_field(self) -> Any:
         kind = kind_of(output_of(self.expression))
@@ -490,20 +488,10 @@ class DurationPart(Expression):
         return f"(CAST({sql} AS INTEGER) / {unit})", list(params)
 
 
-class TextCast(Expression):
+class TextCast(OfOne):
     """cast(x, 'text'): a decimal with all of its places on both databases."""
 
     output_field = models.TextField()
-
-    def __init__(self, expression: Any) -> None:
-        super().__init__()
-        self.expression = expression
-
-    def get_source_expressions(self) -> list[Any]:
-        return [self.expression]
-
-    def set_source_expressions(self, exprs: Sequence[Any]) -> None:
-        (self.expression,) = exprs
 
     def as_sql(self, compiler: Any, connection: Any) -> tuple[str, list[Any]]:
         field = output_of(self.expression)
