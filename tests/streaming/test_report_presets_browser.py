@@ -20,6 +20,7 @@ from admin_reports.models import ReportPreset, ReportRun, RunStatus
 from project.shop.models import Product
 
 from ..factories import OrderLineFactory, ProductFactory
+from ..waiting import wait_until
 from .browser import (
     BERLIN,
     PERMISSIONS,
@@ -208,5 +209,7 @@ def test_select_all_demo_products_download_and_run_as_a_preset(browser, server):
         assert csv_rows(got.data) == expected, "the preset runs on all products"
     preset = ReportPreset.objects.get()
     assert (preset.selection_kind, preset.selection_filter) == ("filter", "")
+    # A run is recorded as succeeded once its last byte is out: after the browser has it.
     runs = ReportRun.objects.filter(status=RunStatus.SUCCEEDED)
+    assert wait_until(lambda: runs.count() == 2, 30) is not None
     assert sorted(run.rows for run in runs) == [14, 14]
