@@ -220,9 +220,14 @@ def parse_dates(
     if name:
         ranges = offered_ranges(spec)
         if name not in ranges:
+            # A project's range that the definition's quick_ranges leaves out is no typo.
+            message = (
+                _("%(name)s is not one of this report's quick ranges; choose one of: %(choices)s.")
+                if name in quick_ranges()
+                else _("Unknown quick range %(name)s; choose one of: %(choices)s.")
+            )
             raise invalid(
-                _("Unknown quick range %(name)s; choose one of: %(choices)s.")
-                % {"name": shown(name), "choices": ", ".join(ranges)},
+                message % {"name": shown(name), "choices": ", ".join(ranges)},
                 "range",
                 "range",
             )

@@ -1,10 +1,17 @@
 """The development loop: runserver's autoreloader watches the report definitions."""
 
 import os
+from io import StringIO
 
+import pytest
+from django.core.management import call_command
+from django.core.management.base import SystemCheckError
+from django.core.management.commands import runserver
+from django.urls import reverse
 from django.utils import autoreload
 
 from admin_reports.apps import watch_definitions
+from admin_reports.registry import registry
 
 
 def test_the_autoreloader_watches_every_definition_directory(settings, tmp_path):
@@ -67,3 +74,34 @@ def test_a_new_definition_changes_a_watched_time(settings, tmp_path):
     os.utime(tmp_path, (stamp + 5, stamp + 5))  # a coarse clock may not move at once
     after = dict(reloader.snapshot_files())
     assert after[tmp_path.resolve()] != stamp
+
+
+GOOD = "model: shop.Product\ncolumns:\n  - {name: sku, value: sku}\n"
+BROKEN = "model: shop.Product\ncolumns:\n  - {name: sku, value: skuu}\n"
+
+
+@pytest.mark.django_db(transaction=True)  # runserver closes the connections
+def test_runserver_serves_nothing_while_a_definition_is_invalid_unless_told_to_skip_checks(
+    settings, tmp_path, monkeypatch, admin_client
+):
+    (tmp_path / "good.yaml").write_text(GOOD, encoding="utf-8")
+    (tmp_path / "broken.yaml").write_text(BROKEN, encoding="utf-8")
+    settings.ADMIN_REPORTS_DIRS = [tmp_path]
+    settings.ALLOWED_HOSTS = ["127.0.0.1", "testserver"]
+    served = []  # the server runner records its address instead of serving
+    monkeypatch.setattr(runserver, "run", lambda addr, port, *args, **kwargs: served.append(port))
+    with pytest.raises(SystemCheckError) as caught:
+        call_command(  # call_command skips the checks unless told not to; manage.py does not
+            "runserver", "127.0.0.1:8999", use_reloader=False, skip_checks=False, stdout=StringIO()
+        )
+    assert f"{tmp_path / 'broken.yaml'}:3:24: (admin_reports.E009)" in str(caught.value)
+    assert served == []
+    call_command(
+        "runserver", "127.0.0.1:8999", use_reloader=False, skip_checks=True, stdout=StringIO()
+    )
+    assert served == [8999]
+    # What it serves then: the other reports, and the broken one's problems.
+    assert list(registry.specs()) == ["good"]
+    response = admin_client.get(reverse("admin_reports:download", args=["broken"]))
+    assert response.status_code == 404
+    assert "'skuu', which is not a field of 'shop.Product'" in response.content.decode()

@@ -1,9 +1,11 @@
 """A definition chooses the quick ranges its form offers (date_range.quick_ranges)."""
 
 import datetime as dt
+from io import StringIO
 
 import pytest
 from django.contrib.admin import helpers
+from django.core.management import CommandError, call_command
 from django.urls import reverse
 
 from admin_reports.presets import preset_errors
@@ -69,8 +71,13 @@ def test_a_range_the_report_does_not_offer_is_refused(offering, client):
     url = reverse("admin_reports:download", args=["offering"])
     response = client.get(url, {"range": "last_year"})
     assert response.status_code == 400
-    assert "Unknown quick range 'last_year'; choose one of: last_month, fiscal_year." in (
-        response.content.decode()
+    assert response.content.decode().rstrip() == (
+        "range: 'last_year' is not one of this report's quick ranges; choose one of:"
+        " last_month, fiscal_year."
+    )
+    response = client.get(url, {"range": "last_yaer"})
+    assert response.content.decode().rstrip() == (
+        "range: Unknown quick range 'last_yaer'; choose one of: last_month, fiscal_year."
     )
     accepted = parse_run_request(registry.get("offering"), {"range": "fiscal_year"})
     assert (accepted.quick_range, accepted.start.month, accepted.end.month) == (
@@ -139,3 +146,15 @@ def test_a_preset_or_schedule_of_a_range_the_report_does_not_offer_cannot_run(
     preset.report = "everything"
     preset.quick_range = "last_year"
     assert preset_errors(preset) == {}
+
+
+def test_run_report_refuses_a_range_the_report_does_not_offer(offering, time_machine_today):
+    with pytest.raises(CommandError) as caught:
+        call_command("run_report", "offering", "--range", "this_month", stdout=StringIO())
+    assert str(caught.value) == (
+        "--range: 'this_month' is not one of this report's quick ranges; choose one of:"
+        " last_month, fiscal_year."
+    )
+    out, err = StringIO(), StringIO()
+    call_command("run_report", "offering", "--explain", stdout=out, stderr=err)
+    assert "default range fiscal_year (2025-07-01 to 2026-06-30)" in err.getvalue()

@@ -161,6 +161,7 @@ class ReportSpec:
     # What the definition itself needs: view on every model it reads, plus its own
     # `permissions` (running any report also needs admin_reports.run_report).
     permissions: tuple[str, ...] = ()
+    reads: tuple[str, ...] = ()  # labels of the models it reads (run_report --explain)
     max_duration: int | None = None  # seconds
     source: Mark | None = None
     chart: ChartSpec | None = None

@@ -168,7 +168,8 @@ class _Builder:
         permissions = self.permissions()
         if self.ctx.problems:
             return None
-        return replace(spec, permissions=permissions)
+        reads = tuple(sorted(model._meta.label for model in self.reached))
+        return replace(spec, permissions=permissions, reads=reads)
 
     def joins(self) -> tuple[JoinSpec, ...]:
         joins = []

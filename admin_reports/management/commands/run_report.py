@@ -22,7 +22,6 @@ import sys
 import time
 from typing import Any
 
-from django.apps import apps
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import BaseCommand, CommandError
@@ -128,6 +127,8 @@ class Command(BaseCommand):
         try:
             run_request = parse_run_request(spec, raw, via="cli")
         except InvalidParameters as exc:
+            if options["explain"]:  # what it needs does not depend on the run's options
+                self.stdout.write(_needs(spec))
             raise CommandError(_option_text(exc)) from None
         if default:
             self.stderr.write(
@@ -210,18 +211,9 @@ class Command(BaseCommand):
 
 def _needs(spec: Any) -> str:
     """What a report reads and what a user needs to run it (run_report --explain)."""
-    reads = []
-    for permission in spec.permissions:
-        app_label, _dot, codename = permission.partition(".")
-        if codename.startswith("view_"):
-            try:
-                model = apps.get_model(app_label, codename.removeprefix("view_"))
-            except LookupError:  # a permission of the definition's own, not a model's
-                continue
-            reads.append(model._meta.label)
     needs = ", ".join(dict.fromkeys([RUN_PERMISSION, *spec.permissions]))
     lines = [
-        f"Reads: {', '.join(reads)}",
+        f"Reads: {', '.join(spec.reads)}",
         f"Needs: an active staff user with {needs}",
     ]
     for action in spec.action_on:
