@@ -70,6 +70,7 @@ class _Data:
     kind: str = "category"  # of x, see _kind()
     rows: int = 0
     left_out: int = 0  # series not drawn
+    not_added: str = ""  # the label of a y whose rows share a point but do not add up
 
 
 def render_chart(
@@ -86,6 +87,8 @@ def render_chart(
         names = ", ".join(missing)
         return _message(title, _("The chart needs the columns %(names)s.") % {"names": names})
     data = _collect(chart, [column.name for column in columns], labels, rows)
+    if data.not_added:
+        return _message(title, _not_added(chart, labels, data.not_added))
     if not data.xs:
         return _message(title, _("No rows to draw."))
     return _Drawing(chart, title, labels, data).svg()
@@ -93,7 +96,10 @@ def render_chart(
 
 def _collect(chart: ChartSpec, names: list[str], labels, rows) -> _Data:
     x_at, series_at = names.index(chart.x), names.index(chart.series) if chart.series else None
-    y_at = [(labels[name], names.index(name)) for name in chart.y]
+    combine = chart.y_combine or ("sum",) * len(chart.y)
+    y_at = [
+        (labels[name], names.index(name), how) for name, how in zip(chart.y, combine, strict=True)
+    ]
     data = _Data(xs=[])
     seen: dict[Any, None] = {}
     for row in rows:
@@ -102,11 +108,17 @@ def _collect(chart: ChartSpec, names: list[str], labels, rows) -> _Data:
         if x is None or x != x:  # NULL, NaN: nowhere on the axis
             continue
         seen.setdefault(x, None)
-        for label, index in y_at:
+        for label, index, how in y_at:
             key = _text(row[series_at]) if series_at is not None else label
             points = data.series.setdefault(key, {})
-            value, before = _number(row[index]), points.get(x)
-            points[x] = value if before is None else before + (value or 0)
+            value = _number(row[index])
+            if x not in points:
+                points[x] = value
+            elif how is None:  # an average of averages would be drawn as if true
+                data.not_added = label
+                return data
+            else:
+                points[x] = _combined(how, points[x], value)
     xs = list(seen)
     data.kind = _kind(xs)
     if data.kind != "category":
@@ -121,6 +133,25 @@ def _collect(chart: ChartSpec, names: list[str], labels, rows) -> _Data:
         data.left_out = len(data.series) - MAX_SERIES
         data.series = {key: p for key, p in data.series.items() if key in kept}
     return data
+
+
+def _combined(how: str, before: float | None, value: float | None) -> float | None:
+    """A point's value from two rows': added up, or the smaller or larger; a gap counts
+    as nothing."""
+    if before is None or value is None:
+        return value if before is None else before
+    if how == "min":
+        return min(before, value)
+    return max(before, value) if how == "max" else before + value
+
+
+def _not_added(chart: ChartSpec, labels: dict[str, str], y: str) -> str:
+    where = labels[chart.x] + (f" and {labels[chart.series]}" if chart.series else "")
+    return _(
+        "Several rows share a %(where)s, and their %(y)s cannot be added up into one point"
+        " (it is not a sum, count, min or max). Leave out the other grouping columns, or"
+        " chart a sum or a count."
+    ) % {"where": where, "y": y}
 
 
 def _number(value: Any) -> float | None:

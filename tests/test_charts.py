@@ -5,6 +5,7 @@ The browser's look at a chart of the demo's daily_product_sales is in
 tests/streaming/test_charts_browser.py.
 """
 
+import dataclasses
 import datetime as dt
 import itertools
 import math
@@ -18,6 +19,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from admin_reports.charts import MAX_SERIES, render_chart
+from admin_reports.definitions.chart import combining
 from admin_reports.definitions.spec import ChartSpec, ChartType
 from admin_reports.registry import load_definition, registry
 
@@ -112,6 +114,87 @@ def test_a_window_column_is_drawn_but_groups_no_chart(tmp_path):
             " be columns the rows are grouped by.",
         )
     ]
+
+
+COMBINED = """\
+  - {name: lines, value: count()}
+  - {name: orders, value: count_distinct(order)}
+  - {name: mean, value: avg(unit_price)}
+  - {name: ratio, value: sum(quantity) / count()}
+  - {name: net, value: sum(quantity) - sum(quantity) + count()}
+  - {name: negated, value: -sum(quantity)}
+  - {name: hundredfold, value: sum(quantity) * 100}
+  - {name: squared, value: sum(quantity) * sum(quantity)}
+  - {name: zeroed, value: 'coalesce(sum(quantity), 0)'}
+  - {name: fived, value: 'coalesce(sum(quantity), 5)'}
+  - {name: defaulted, value: 'sum(quantity, default=5)'}
+  - {name: least, value: min(quantity)}
+  - {name: most, value: 'max(quantity, filter=quantity > 1)'}
+  - {name: least_or_0, value: 'min(quantity, default=0)'}
+  - {name: share, value: 'units / sum(units, over=True)'}
+chart: {type: line, x: day, y: [units, mean, least, most, share]}
+"""
+
+
+def test_how_the_rows_sharing_a_point_combine_follows_each_aggregate(tmp_path):
+    spec, problems = problems_of(tmp_path, COMBINED)
+    assert problems == []
+    assert {column.name: combining(column.expression) for column in spec.columns} == {
+        "sku": None,
+        "day": None,
+        "units": "sum",
+        "revenue": "sum",
+        "last_at": "max",
+        "lines": "sum",
+        "orders": None,  # a customer on two days is one customer over both
+        "mean": None,
+        "ratio": None,
+        "net": "sum",
+        "negated": "sum",
+        "hundredfold": "sum",
+        "squared": None,
+        "zeroed": "sum",
+        "fived": None,  # two empty groups are 5, not 10
+        "defaulted": None,
+        "least": "min",
+        "most": "max",
+        "least_or_0": None,
+        "share": None,  # a window, and of the group's own
+    }
+    assert spec.chart.y_combine == ("sum", None, "min", "max", None)
+
+
+def test_rows_sharing_a_point_are_added_up_only_where_their_values_add_up(tmp_path):
+    spec, _ = problems_of(tmp_path, COMBINED)
+    names = [column.name for column in spec.columns]
+    rows = [  # two SKUs on each of two days; the chart has no series: they share a point
+        tuple(
+            {"sku": sku, "day": day, "units": units, "least": units, "most": units}.get(n, 1)
+            for n in names
+        )
+        for day in DAYS[:2]
+        for sku, units in (("KITE", 2), ("YOYO", 5))
+    ]
+    drawn = dataclasses.replace(
+        spec.chart, y=("units", "least", "most"), y_combine=("sum", "min", "max")
+    )
+    root = parsed(render_chart(drawn, spec.columns, rows))
+    assert texts(root, f".//{SVG}circle/{SVG}title") == [
+        "Units, 1 Mar: 7",  # 2 + 5
+        "Units, 2 Mar: 7",
+        "Least, 1 Mar: 2",
+        "Least, 2 Mar: 2",
+        "Most, 1 Mar: 5",
+        "Most, 2 Mar: 5",
+    ]
+    svg = render_chart(spec.chart, spec.columns, rows)  # its y [units, mean, ...]
+    assert texts(parsed(svg), f"{SVG}text") == [
+        "Several rows share a Day, and their Mean cannot be added up into one point (it is"
+        " not a sum, count, min or max). Leave out the other grouping columns, or chart a"
+        " sum or a count."
+    ]
+    with_series = dataclasses.replace(spec.chart, y=("mean",), series="sku", y_combine=(None,))
+    assert series_groups(parsed(render_chart(with_series, spec.columns, rows)))
 
 
 def test_the_demo_reports_declare_their_charts():

@@ -13,13 +13,18 @@ known once the query is compiled: the registry checks that (E042 too).
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
+
+from django.db import models
+from django.db.models import Value
+from django.db.models.functions import Coalesce
 
 from .loader import MarkedDict
 from .parts import check_keys, string, string_list
 from .paths import did_you_mean
 from .problems import HINT_CHARS, Mark, cut, shown
 from .spec import ChartSpec, ChartType, ColumnSpec
+from .types import Arithmetic
 
 CHART_KEYS = ("type", "x", "y", "series", "title")
 CHART_TYPES = tuple(kind.value for kind in ChartType)
@@ -69,7 +74,43 @@ def chart(
         series=series.name if series else None,
         title=title,
         y_marks=tuple(place.mark for place in y),
+        y_combine=tuple(_combine_of(by_name.get(place.name)) for place in y),
     )
+
+
+def _combine_of(column: ColumnSpec | None) -> str | None:
+    if column is None or column.window:  # a share or a rank is of its own group only
+        return None
+    return combining(column.expression)
+
+
+def combining(expression: Any) -> str | None:
+    """How the values of rows that share a chart's point make the point's value: "sum"
+    (sums and counts add up), "min", "max", or None when they do not (an average, a
+    distinct count, a ratio, a default in place of no rows)."""
+    default = getattr(expression, "default", None)
+    if isinstance(expression, models.Count):
+        return None if getattr(expression, "distinct", False) else "sum"
+    if isinstance(expression, models.Sum):
+        return "sum" if default in (None, 0) else None
+    if isinstance(expression, models.Min | models.Max):
+        return type(expression).__name__.lower() if default is None else None
+    if isinstance(expression, Arithmetic):
+        left, right = combining(expression.lhs), combining(expression.rhs)
+        if expression.connector in ("+", "-") and left == right == "sum":
+            return "sum"
+        constant = _constant(expression.rhs) or _constant(expression.lhs)
+        if expression.connector == "*" and constant and "sum" in (left, right):
+            return "sum"  # -sum(x), sum(x) * 100
+        return None
+    if isinstance(expression, Coalesce):  # coalesce(sum(x), 0)
+        first, *rest = expression.get_source_expressions()
+        return combining(first) if rest and all(_constant(e) == 0 for e in rest) else None
+    return None
+
+
+def _constant(expression: Any) -> Any:
+    return expression.value if isinstance(expression, Value) else None
 
 
 def _type(ctx, value: MarkedDict) -> ChartType | None:

@@ -103,6 +103,9 @@ class ChartSpec:
     series: str | None = None  # a grouping column whose values split the rows
     title: str = ""
     y_marks: tuple[Mark, ...] = ()  # where each y is written, for the registry's check
+    # How each y's values of rows sharing a point make the point's: "sum", "min", "max",
+    # or None (an average, a distinct count, a ratio: they do not add up). () is all "sum".
+    y_combine: tuple[str | None, ...] = ()
 
     @property
     def names(self) -> tuple[str, ...]:
