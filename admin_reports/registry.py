@@ -162,11 +162,12 @@ def load_all(dirs) -> tuple[dict[str, ReportSpec], list[Problem]]:
     return specs, problems
 
 
-def load_definition(path: Path) -> tuple[ReportSpec | None, list[Problem]]:
+def load_definition(path: str | Path) -> tuple[ReportSpec | None, list[Problem]]:
     """One definition file checked as the registry checks it; the spec is None on problems.
 
     Whatever is wrong with one file is a problem of that file: it never stops the others.
     """
+    path = Path(path)
     try:
         spec, problems = load_definition_file(path)
         if spec is None:

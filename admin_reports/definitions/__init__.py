@@ -33,7 +33,8 @@ __all__ = [
 ]
 
 
-def load_definition_file(path: Path) -> tuple[ReportSpec | None, list[Problem]]:
+def load_definition_file(path: str | Path) -> tuple[ReportSpec | None, list[Problem]]:
+    path = Path(path)
     try:
         size = path.stat().st_size
         if size > MAX_FILE_BYTES:  # not even read

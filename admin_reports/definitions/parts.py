@@ -32,6 +32,7 @@ from .paths import (
 )
 from .problems import ERROR_CHARS, HINT_CHARS, Mark, cut, shown
 from .quoting import comment_hint, quote
+from .reachable import no_row_has
 from .spec import ActionSpec, ColumnFormat, DateRangeSpec
 
 FORMAT_KEYS = ("decimals", "date", "datetime", "true_label", "false_label", "empty_label")
@@ -416,7 +417,15 @@ def filter_condition(ctx, base, resolve, reach, key, lookup, value, mark) -> Q |
             message = f"The value of '{where}' is {shown(value)}, which the field does not take:"
             ctx.error(id, f"{message} {reason}", mark, hint)
         case None:
-            return condition
+            unreachable = no_row_has(base, orm_lookup, value)
+            if unreachable is None:
+                return condition
+            ctx.error(
+                "E045",
+                f"The value of '{where}' is {shown(value)}, {unreachable[0]}",
+                mark,
+                unreachable[1],
+            )
     return None
 
 

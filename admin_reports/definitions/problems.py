@@ -15,6 +15,7 @@ thousands, and a message repeats only its start.
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -67,7 +68,7 @@ CHECK_IDS: dict[str, str] = {
     "E045": (
         "A filter's value is not one its field takes (text where a date or number is needed,"
         " a day or time without a time zone for a datetime field, no list for __in, a value"
-        " no row can have)."
+        " no row can have: outside the field's choices, a month 13, a reversed __range)."
     ),
     "E050": "A parameter's name is taken: by a run request's input, or by another parameter.",
     "E051": "A parameter's field cannot be one (its type, or a relation to many on its path).",
@@ -198,6 +199,8 @@ def _prefix(value: Any, limit: int, depth: int) -> tuple[str, bool]:
 
 
 def _repr(value: Any) -> str:
+    if isinstance(value, dt.date | dt.time):  # as YAML has it: 2026-01-01, not datetime.date(...)
+        return str(value)
     try:
         return repr(value)
     except ValueError:  # an int of more digits than Python turns into text

@@ -14,6 +14,9 @@ BASE = "model: shop.OrderLine\ncolumns:\n  - {name: sku, value: product.sku}\n"
 NO_ROW_HINT = "Give a value some row can have, or leave the filter out."
 DATETIME = "It must be in YYYY-MM-DD HH:MM[:ss[.uuuuuu]][TZ] format."
 NAIVE = "a datetime field holds instants, and Django would assume TIME_ZONE's."
+CHOICES = "Its choices: 'pending', 'paid', 'shipped', 'refunded', 'cancelled'."
+IN_WHERE = "To compare all the same, use where:."
+WEEK_DAY_HINT = "Sunday is 1 and Saturday 7 (iso_week_day: Monday is 1)."
 
 # the filter, its message after "The value of 'filters.<key>' is ", its hint
 CASES = [
@@ -120,6 +123,53 @@ CASES = [
         " the field's range).",
         NO_ROW_HINT,
     ),
+    # Values the field takes but no row can have: the filter would match nothing.
+    (
+        "order.status: payed",
+        "'payed', but 'payed' is not one of the field's choices: no row has it.",
+        f"{CHOICES} Did you mean 'paid'? {IN_WHERE}",
+    ),
+    (
+        "order.status: PAID",  # exact is exact: iexact would match
+        "'PAID', but 'PAID' is not one of the field's choices: no row has it.",
+        f"{CHOICES} Did you mean 'paid'? {IN_WHERE}",
+    ),
+    (
+        "order.status__in: [paid, shiped]",
+        "['paid', 'shiped'], but 'shiped' is not one of the field's choices: no row has it.",
+        f"{CHOICES} Did you mean 'shipped'? {IN_WHERE}",
+    ),
+    (
+        "order.placed_at__week_day: 9",
+        "9, but 9 is not a week day: a week day is 1 to 7.",
+        WEEK_DAY_HINT,
+    ),
+    (
+        "order.placed_at__month__in: [1, 13]",
+        "[1, 13], but 13 is not a month: a month is 1 to 12.",
+        None,
+    ),
+    ("order.placed_at__hour: 24", "24, but 24 is not an hour: an hour is 0 to 23.", None),
+    (
+        "order.placed_at__month__gt: 12",
+        "12, which no row can match: a month is 1 to 12.",
+        None,
+    ),
+    (
+        "order.placed_at__quarter__range: [5, 9]",
+        "[5, 9], which no row can match: a quarter is 1 to 4.",
+        None,
+    ),
+    (
+        "order.placed_at__date__range: [2026-02-01, 2026-01-01]",
+        "[2026-02-01, 2026-01-01], whose first value is after its last: no row is between them.",
+        "Write the smaller value first.",
+    ),
+    (
+        "quantity__range: [10, 1]",
+        "[10, 1], whose first value is after its last: no row is between them.",
+        "Write the smaller value first.",
+    ),
     (
         "quantity: 99999999999999999999999",
         "99999999999999999999999, which the field does not take: no row can match it (an"
@@ -175,7 +225,14 @@ def test_a_good_filter_of_each_kind_stays_valid(tmp_path):
         + "  quantity__range: [1, 10]\n"
         + "  product.active: true\n"
         + "  order.placed_at__isnull: false\n"
-        + "  product.sku__in: [a, b]\n",
+        + "  product.sku__in: [a, b]\n"
+        + "  order.status__in: [paid, shipped]\n"
+        + "  order.status__iexact: PAID\n"
+        + "  order.status__startswith: pa\n"  # not an equality: not checked
+        + "  order.placed_at__week_day__in: [1, 7]\n"
+        + "  order.placed_at__hour__range: [20, 30]\n"  # 20 to 23 can match
+        + "  order.placed_at__month__lte: 12\n"
+        + "  order.placed_at__iso_week_day__gt: 0\n",
         encoding="utf-8",
     )
     spec, problems = load_definition(path)

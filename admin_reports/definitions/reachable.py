@@ -1,0 +1,138 @@
+"""
+Filter values a field takes but no row can have: the filter would silently match no
+row (or, in `exclude`, leave every row).
+
+    no_row_has(base, "status", "payed")       # ("but 'payed' is not one of ...", "Its ...")
+    no_row_has(base, "placed_at__month", 13)  # ("but 13 is not a month: ...", None)
+    no_row_has(base, "quantity__range", [5, 2])  # ("whose first value is after ...", "...")
+    no_row_has(base, "quantity", 3)           # None: some row may have it
+
+A field's choices are what its rows hold; a value outside them can still be compared
+in `where:`, which is not checked against them. Parts of dates and times have fixed
+ranges (a month is 1 to 12, a weekday 1 to 7): each value of `__in` must be one. A
+`__range` is written smaller value first.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import EmptyResultSet, FieldError, ValidationError
+from django.db.models import Q
+from django.db.models.expressions import Col
+from django.db.models.lookups import Lookup, Transform
+
+from .paths import did_you_mean
+from .problems import HINT_CHARS, cut, shown
+
+# The values a part of a date or time can have (Django's week_day: Sunday is 1).
+PARTS = {
+    "month": (1, 12),
+    "day": (1, 31),
+    "week_day": (1, 7),
+    "iso_week_day": (1, 7),
+    "week": (1, 53),
+    "quarter": (1, 4),
+    "hour": (0, 23),
+    "minute": (0, 59),
+    "second": (0, 59),
+}
+# The lookups whose every value must be one a row can have.
+EQUALS = ("exact", "iexact", "in")
+
+
+def no_row_has(base, lookup: str, value: Any) -> tuple[str, str | None] | None:
+    """(reason, hint) when a value of a filter that compiles is one no row can have."""
+    compared = _compared(base, lookup, value)
+    if compared is None:
+        return None
+    if compared.lookup_name == "range" and _reversed(compared.rhs):
+        return "whose first value is after its last: no row is between them.", (
+            "Write the smaller value first."
+        )
+    if isinstance(compared.lhs, Transform) and compared.lhs.lookup_name in PARTS:
+        return _outside_part(compared, *PARTS[compared.lhs.lookup_name])
+    if isinstance(compared.lhs, Col) and compared.lookup_name in EQUALS:
+        return _outside_choices(compared)
+    return None
+
+
+def _compared(base, lookup: str, value: Any) -> Lookup | None:
+    """The filter's comparison as Django builds it, with its values prepared."""
+    if value is None:  # IS NULL: any field may hold it
+        return None
+    try:
+        node = base.filter(Q(**{lookup: value})).query.where.children[0]
+    except (FieldError, ValidationError, EmptyResultSet, ValueError, TypeError, IndexError):
+        return None
+    return node if isinstance(node, Lookup) else None
+
+
+def _reversed(bounds: Any) -> bool:
+    try:
+        first, last = bounds
+        return bool(first > last)
+    except (TypeError, ValueError):  # not two values that compare: Django's to say
+        return False
+
+
+def _values(compared: Lookup) -> list[Any]:
+    rhs = compared.rhs
+    return list(rhs) if compared.lookup_name in ("in", "range") else [rhs]
+
+
+# Whether a row's part can be above (gt) or below (lt) the value, or equal it.
+REACHES = {
+    "exact": lambda v, low, high: low <= v <= high,
+    "in": lambda v, low, high: low <= v <= high,
+    "gt": lambda v, low, high: v < high,
+    "gte": lambda v, low, high: v <= high,
+    "lt": lambda v, low, high: v > low,
+    "lte": lambda v, low, high: v >= low,
+    "range": lambda v, low, high: True,  # the bounds together, below
+}
+
+
+def _outside_part(compared: Lookup, low: int, high: int) -> tuple[str, str | None] | None:
+    name = compared.lookup_name
+    values = [v for v in _values(compared) if isinstance(v, int)]
+    if name == "range" and len(values) == 2:
+        outside: list[Any] = [values] if values[0] > high or values[1] < low else []
+    else:
+        outside = [v for v in values if name in REACHES and not REACHES[name](v, low, high)]
+    if not outside:
+        return None
+    part = compared.lhs.lookup_name.replace("_", " ")
+    hint = (
+        "Sunday is 1 and Saturday 7 (iso_week_day: Monday is 1)." if "week day" in part else None
+    )
+    a_part = f"{'an' if part[0] in 'aeiouh' else 'a'} {part}"  # an hour, an iso week day
+    if name in ("exact", "in"):
+        return f"but {outside[0]} is not {a_part}: {a_part} is {low} to {high}.", hint
+    return f"which no row can match: {a_part} is {low} to {high}.", hint
+
+
+def _outside_choices(compared: Lookup) -> tuple[str, str | None] | None:
+    field = compared.lhs.target
+    choices = [key for key, _label in getattr(field, "flatchoices", ()) if key is not None]
+    if not choices:
+        return None
+    fold = compared.lookup_name == "iexact"
+    known = {_folded(key, fold) for key in choices}
+    missing = [v for v in _values(compared) if v is not None and _folded(v, fold) not in known]
+    if not missing:
+        return None
+    reason = f"but {shown(missing[0])} is not one of the field's choices: no row has it."
+    written = cut("Its choices: " + ", ".join(map(shown, choices)) + ".", HINT_CHARS)
+    return reason, f"{written}{_closest(missing[0], choices)} To compare all the same, use where:."
+
+
+def _closest(value: Any, choices: list[Any]) -> str:
+    same = [key for key in choices if _folded(key, True) == _folded(value, True)]
+    if same:  # PAID for paid
+        return f" Did you mean {shown(same[0])}?"
+    return did_you_mean(str(value), [str(key) for key in choices])
+
+
+def _folded(value: Any, fold: bool) -> Any:
+    return value.casefold() if fold and isinstance(value, str) else value
