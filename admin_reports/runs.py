@@ -194,15 +194,17 @@ def cap_refusal(user_key: Any) -> TooManyStreams | None:
     return None
 
 
-def start_run(request: RunRequest, *, user: Any = None) -> RunHandle:
+def start_run(request: RunRequest, *, user: Any = None, fits: bool = False) -> RunHandle:
     """Check, record the run and build its job; refusals are raised before anything is stored.
 
     `user` None is the command line (no permission check); otherwise the user's
-    permissions are checked here, whatever the face.
+    permissions are checked here, whatever the face. `fits`: the caller has run
+    check_fits() already (an XLSX's row estimate can take ADMIN_REPORTS_ESTIMATE_SECONDS).
     """
     _check_permission(request, user)
     compiled = compile_report(request.spec, request.params())
-    check_fits(request, compiled)
+    if not fits:
+        check_fits(request, compiled)
     return _record(request, user, compiled)
 
 
@@ -328,9 +330,11 @@ def write_run(
     *,
     user: Any = None,
     on_chunk: Callable[[RunTracker], None] | None = None,
+    fits: bool = False,
 ) -> ReportRun:
-    """Run to completion into `out` (no heartbeats); RunFailed with the reason otherwise."""
-    handle = start_run(request, user=user)
+    """Run to completion into `out` (no heartbeats); RunFailed with the reason otherwise.
+    `fits`: check_fits() has passed (start_run)."""
+    handle = start_run(request, user=user, fits=fits)
     chunks = iter(SyncStream(handle.job, IdentityWire(heartbeats=False)))
     try:
         for chunk in chunks:

@@ -80,3 +80,18 @@ def test_run_report_refuses_it_in_one_line_and_makes_no_file(small_sheet, tmp_pa
         call_command("run_report", "order_lines", *options, "--background")
     assert not out.exists()
     assert not ReportRun.objects.exists()
+
+
+def test_run_report_estimates_an_xlsx_once(monkeypatch, tmp_path):
+    """The command checks the estimate before it makes its file, and the run does not
+    count again (on SQLite each estimate is a COUNT of up to ESTIMATE_SECONDS)."""
+    OrderLineFactory.create_batch(2)
+    estimates = []
+    counted = runs.estimate_rows
+    monkeypatch.setattr(runs, "estimate_rows", lambda c: estimates.append(c) or counted(c))
+    out = tmp_path / "lines.xlsx"
+    options = ["--start", "2000-01-01", "--end", "2100-01-01", "--format", "xlsx"]
+    call_command("run_report", "order_lines", *options, "-o", str(out), stderr=io.StringIO())
+    assert len(estimates) == 1
+    assert ReportRun.objects.get().rows == 2
+    assert out.read_bytes().startswith(b"PK")

@@ -196,13 +196,13 @@ class Command(BaseCommand):
             except OSError as exc:
                 raise CommandError(f"--output: cannot write {output!r}: {exc.strerror}.") from None
             with out:
-                write_run(run_request, out, on_chunk=on_chunk)
+                write_run(run_request, out, on_chunk=on_chunk, fits=True)
             return
         self.stdout.flush()
         stream = getattr(self.stdout, "_out", sys.stdout)
         binary = getattr(stream, "buffer", None) or TextOut(stream)
         try:
-            write_run(run_request, binary, on_chunk=on_chunk)
+            write_run(run_request, binary, on_chunk=on_chunk, fits=True)
             binary.flush()
         except BrokenPipeError:
             # The reader went away (e.g. `| head`): stop quietly, as other tools do.
