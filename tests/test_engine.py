@@ -329,7 +329,7 @@ def test_the_queue_caps_memory_in_flight():
     stream = SyncStream(StreamJob(b"h\r\n", chunks), IdentityWire())
     iterator = iter(stream)
     next(iterator)  # starts the producer; the consumer now reads nothing
-    assert wait_until(lambda: len(produced) >= 10, 10) is not None, "10 kB are queued"
+    assert wait_until(lambda: len(produced) >= 10, 30) is not None, "10 kB are queued"
     waiting = settled(lambda: len(produced), still=0.3)
     assert waiting <= 12, "the producer waits once 10 kB are queued"
     assert stream.session.queue.size <= 10_000

@@ -131,9 +131,9 @@ def test_a_client_that_leaves_stops_the_query(server, slow_query, django_db_bloc
         # A browser asks for gzip: heartbeats every second let a WSGI server notice.
         sock = open_stream(url, 20, {"Accept-Encoding": "gzip"})
         if postgresql:
-            assert wait_until(lambda: active_queries() == 1, 15) is not None
+            assert wait_until(lambda: active_queries() == 1, 30) is not None
         else:
-            assert wait_until(lambda: server.threads() > threads, 15) is not None
+            assert wait_until(lambda: server.threads() > threads, 30) is not None
         time.sleep(1)
         left_at = leave(sock)
         assert_departure_noticed(server, threads, left_at, postgresql)
@@ -288,9 +288,9 @@ def test_a_client_without_gzip_that_leaves_is_noticed(gunicorn, slow_query, djan
         threads = settled(gunicorn.threads)
         sock = open_stream(url, 9)  # identity: just the header row arrives
         if postgresql:
-            assert wait_until(lambda: active_queries() == 1, 15) is not None
+            assert wait_until(lambda: active_queries() == 1, 30) is not None
         else:
-            assert wait_until(lambda: gunicorn.threads() > threads, 15) is not None
+            assert wait_until(lambda: gunicorn.threads() > threads, 30) is not None
         time.sleep(1)  # past the first look at the socket: the watch, not the start, sees it
         left_at = leave(sock)
         assert_departure_noticed(gunicorn, threads, left_at, postgresql)
@@ -322,13 +322,13 @@ def stalled_client_let_go(server, slow_query, blocker, logged: str, **extra) -> 
         threads = settled(server.threads)
         sock = open_stream(f"{server.url}/test/slow/?{slow_query(0, 3_000_000, **extra)}", 9)
         with sock:
-            assert wait_until(lambda: server.threads() > threads, 15) is not None
+            assert wait_until(lambda: server.threads() > threads, 30) is not None
             if wait_until(lambda: logged in server.log_text(log_start), 60) is None:
                 return f"nothing logged {logged!r} within 60 s"
             # uvicorn's executor keeps its threads: only the connection shows the end there.
             if (
                 server.kind == "gunicorn"
-                and wait_until(lambda: server.threads() <= threads, 10) is None
+                and wait_until(lambda: server.threads() <= threads, 30) is None
             ):
                 return "the worker thread is still blocked"
             if not closed_by_the_server(sock, 10):
