@@ -9,7 +9,7 @@ from django.test import override_settings
 from django.urls import reverse
 
 from admin_reports.models import ReportPreset, ReportRun, RunStatus
-from admin_reports.runs import running_runs
+from admin_reports.runs import UNFINISHED, running_runs
 from project.shop.models import Product
 
 from .factories import (
@@ -20,6 +20,7 @@ from .factories import (
     UserFactory,
     grant,
 )
+from .waiting import wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -157,6 +158,10 @@ def test_download_streams_the_csv_and_records_the_run(client, staff, shop):
         body(response)
         == HEADER + "TOY-1,Kite,2026-03-10,2,4.00,1\r\nTOY-2,Ball,2026-03-10,1,2.00,1\r\n"
     )
+    # The stream waits 5 s at most for the run's end to be recorded; a busy machine's
+    # can come later.
+    ended = ReportRun.objects.exclude(status__in=UNFINISHED)
+    assert wait_until(ended.exists, 30) is not None
     run = ReportRun.objects.get()
     assert (run.report, run.user, run.status, run.rows) == (
         "daily_product_sales",

@@ -20,6 +20,7 @@ from . import test_admin_reports as admin_flow
 from .factories import ReportPresetFactory, UserFactory, grant
 from .test_admin_reports import HEADER, REPORT_PERMISSIONS, body, first_step, second_step
 from .test_background import work
+from .waiting import wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -202,9 +203,11 @@ def test_a_streamed_download_can_be_kept_too(client, staff, shop):
     page = first_step(client, [shop["kite"].pk])
     streamed = second_step(client, page, _report_step="download", **MARCH)
     data = b"".join(streamed.streaming_content)
+    # The stream waits 5 s at most for the file to be stored and the end recorded.
+    kept = ReportRun.objects.filter(status=RunStatus.SUCCEEDED)
+    assert wait_until(kept.exists, 30) is not None
     run = ReportRun.objects.get()
     assert not run.background
-    assert run.status == RunStatus.SUCCEEDED
     assert run.file
     assert body(client.get(file_url(run))).encode() == data
 

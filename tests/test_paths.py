@@ -102,7 +102,7 @@ def test_a_cancel_stops_the_query_within_2_s(path, vendor):
     iterator = iter(stream)
     next(iterator)
     if vendor == "postgresql":
-        assert wait_until(lambda: active_queries() == 1, 5) is not None
+        assert wait_until(lambda: active_queries() == 1, 30) is not None
     time.sleep(0.5)
     ReportRun.objects.filter(pk=handle.run.pk).update(cancel_requested=True)
     started = time.monotonic()
@@ -113,7 +113,7 @@ def test_a_cancel_stops_the_query_within_2_s(path, vendor):
     assert time.monotonic() - started < 2.0
     assert isinstance(aborted, StreamAborted)
     if vendor == "postgresql":
-        assert wait_until(lambda: active_queries() == 0, 2) is not None, "the query is gone"
+        assert wait_until(lambda: active_queries() == 0, 30) is not None, "the query is gone"
     handle.tracker.wait()
     run = ReportRun.objects.get()
     assert (run.path, run.status) == (path, RunStatus.CANCELLED)

@@ -44,6 +44,7 @@ def test_a_run_row_records_the_run():
     assert handle.run.status == RunStatus.QUEUED
     data, aborted = drain(SyncStream(handle.job, IdentityWire(heartbeats=False)))
     assert aborted is None
+    handle.tracker.wait(30)  # the stream waits for the end's record 5 s at most
     run = ReportRun.objects.get(pk=handle.run.pk)
     assert run.status == RunStatus.SUCCEEDED
     assert run.rows == 3 == data.count(b"\r\n") - 1
@@ -62,7 +63,7 @@ def test_a_cancel_requested_in_the_database_stops_the_run():
     running = ReportRun.objects.filter(
         pk=handle.run.pk, status__in=[RunStatus.RUNNING, RunStatus.STREAMING]
     )
-    assert wait_until(running.exists, 10) is not None, "the watcher has recorded the start"
+    assert wait_until(running.exists, 30) is not None, "the watcher has recorded the start"
     ReportRun.objects.filter(pk=handle.run.pk).update(cancel_requested=True)
     started = time.monotonic()
     data, aborted = drain(iterator)

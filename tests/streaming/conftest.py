@@ -27,6 +27,7 @@ from admin_reports.conf import DEFAULTS
 from project.shop.models import OrderLine
 
 from ..factories import OrderFactory, OrderLineFactory, ProductFactory, UserFactory
+from .http import fetch
 
 SLOW_SECONDS = 8.0
 ROWS = 3000
@@ -119,7 +120,8 @@ COMMANDS = {
 
 @contextmanager
 def running(kind: str, log: Path, gzip_middleware: bool = False, **settings_env: str):
-    """A server of `kind`; `settings_env` are environment variables tests.server_settings reads."""
+    """A server of `kind`, once it has answered a request; `settings_env` are environment
+    variables tests.server_settings reads."""
     port = free_port()
     env = server_env(**settings_env)
     if gzip_middleware:
@@ -135,6 +137,7 @@ def running(kind: str, log: Path, gzip_middleware: bool = False, **settings_env:
         )
     try:
         wait_for_port(port, process, log)
+        wait_for_answer(f"http://127.0.0.1:{port}", log)
         yield Server(kind, f"http://127.0.0.1:{port}", process.pid, log)
     finally:
         stop(process)
@@ -181,6 +184,18 @@ def wait_for_port(port: int, process, log: Path) -> None:
         except OSError:
             time.sleep(0.1)
     raise RuntimeError(f"server did not listen within {STARTUP_TIMEOUT}s: {log.read_text()}")
+
+
+def wait_for_answer(url: str, log: Path) -> None:
+    """Until the server has answered a page: gunicorn's port takes connections while its
+    worker still loads the site (a second or more), and the first request would wait for
+    it, not for what a test times."""
+    try:
+        status = fetch(f"{url}/admin/login/", timeout=STARTUP_TIMEOUT).status
+    except (OSError, IndexError):  # no answer in time, or a connection closed unanswered
+        status = None
+    if status != 200:
+        raise RuntimeError(f"server did not answer within {STARTUP_TIMEOUT}s: {log.read_text()}")
 
 
 def stop(process) -> None:

@@ -62,7 +62,7 @@ def test_a_workbook_whose_row_is_slow_starts_at_once_and_never_goes_quiet(server
     data = zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(response.body)
     rows = list(openpyxl.load_workbook(io.BytesIO(data)).active.iter_rows(values_only=True))
     assert rows == [("Sku", "Units"), ("SLOW-1", 2 * SLOW_LINES)]
-    assert wait_until(lambda: ReportRun.objects.get().status == RunStatus.SUCCEEDED, 10)
+    assert wait_until(lambda: ReportRun.objects.get().status == RunStatus.SUCCEEDED, 30)
     assert ReportRun.objects.get().rows == 1
 
 

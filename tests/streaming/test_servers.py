@@ -131,14 +131,14 @@ def test_a_client_that_leaves_stops_the_query(server, slow_query, django_db_bloc
         # A browser asks for gzip: heartbeats every second let a WSGI server notice.
         sock = open_stream(url, 20, {"Accept-Encoding": "gzip"})
         if postgresql:
-            assert wait_until(lambda: active_queries() == 1, 15) is not None
+            assert wait_until(lambda: active_queries() == 1, 30) is not None
         else:
-            assert wait_until(lambda: server.threads() > threads, 15) is not None
+            assert wait_until(lambda: server.threads() > threads, 30) is not None
         time.sleep(1)
         left_at = leave(sock)
         assert_departure_noticed(server, threads, left_at, postgresql)
         if postgresql:
-            assert wait_until(lambda: backends() == connections_before, 10) is not None
+            assert wait_until(lambda: backends() == connections_before, 30) is not None
     assert_quietly_cancelled(server.log_text(log_start), "cancelled: the client went away.")
 
 
@@ -182,7 +182,7 @@ def test_a_run_cancelled_on_request_is_a_quietly_failed_download(
     run = ReportRun.objects.get()
     text = zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(response.body)
     assert text.endswith(b"was cancelled (run %d); this file is incomplete.\r\n" % run.pk)
-    assert wait_until(lambda: ReportRun.objects.get().status == RunStatus.CANCELLED, 10)
+    assert wait_until(lambda: ReportRun.objects.get().status == RunStatus.CANCELLED, 30)
     assert_quietly_cancelled(server.log_text(log_start), "cancelled: Cancelled on request.")
 
 
@@ -199,14 +199,15 @@ def test_a_cancel_stops_the_report_on_either_path_within_2_s(
     with ThreadPoolExecutor(1) as pool:
         fetching = pool.submit(fetch, url, headers)
         assert wait_until(ReportRun.objects.filter(rows__gt=0).exists, 30) is not None
-        assert wait_until(lambda: active_queries() == 1, 10) is not None
+        assert wait_until(lambda: active_queries() == 1, 30) is not None
         ReportRun.objects.update(cancel_requested=True)
         asked = time.monotonic()
-        assert wait_until(lambda: active_queries() == 0, 5) is not None
-        assert time.monotonic() - asked <= 2.0, "the query is gone within 2 s"
+        gone = wait_until(lambda: active_queries() == 0, 30, since=asked)
+        assert gone is not None, "the query is still running"
+        assert gone <= 2.0, "the query is gone within 2 s"
         response = fetching.result()
     assert not response.complete, "a cancelled download must not look complete"
-    assert wait_until(lambda: ReportRun.objects.get().status == RunStatus.CANCELLED, 10)
+    assert wait_until(lambda: ReportRun.objects.get().status == RunStatus.CANCELLED, 30)
     assert ReportRun.objects.get().path == path
 
 
@@ -253,7 +254,7 @@ def test_a_worker_killed_at_its_timeout_fails_the_run(fresh_server, session_cook
     assert response.body.count(b"\r\n") > 10, "rows went out before the worker was killed"
     assert not response.complete, "the client sees a failed download"
     failed = ReportRun.objects.filter(status=RunStatus.FAILED)
-    assert wait_until(failed.exists, 10) is not None
+    assert wait_until(failed.exists, 30) is not None
     assert "server process stopped" in failed.get().error
     log = server.log_text()
     assert "WORKER TIMEOUT" in log
@@ -287,9 +288,9 @@ def test_a_client_without_gzip_that_leaves_is_noticed(gunicorn, slow_query, djan
         threads = settled(gunicorn.threads)
         sock = open_stream(url, 9)  # identity: just the header row arrives
         if postgresql:
-            assert wait_until(lambda: active_queries() == 1, 15) is not None
+            assert wait_until(lambda: active_queries() == 1, 30) is not None
         else:
-            assert wait_until(lambda: gunicorn.threads() > threads, 15) is not None
+            assert wait_until(lambda: gunicorn.threads() > threads, 30) is not None
         time.sleep(1)  # past the first look at the socket: the watch, not the start, sees it
         left_at = leave(sock)
         assert_departure_noticed(gunicorn, threads, left_at, postgresql)
@@ -321,13 +322,13 @@ def stalled_client_let_go(server, slow_query, blocker, logged: str, **extra) -> 
         threads = settled(server.threads)
         sock = open_stream(f"{server.url}/test/slow/?{slow_query(0, 3_000_000, **extra)}", 9)
         with sock:
-            assert wait_until(lambda: server.threads() > threads, 15) is not None
+            assert wait_until(lambda: server.threads() > threads, 30) is not None
             if wait_until(lambda: logged in server.log_text(log_start), 60) is None:
                 return f"nothing logged {logged!r} within 60 s"
             # uvicorn's executor keeps its threads: only the connection shows the end there.
             if (
                 server.kind == "gunicorn"
-                and wait_until(lambda: server.threads() <= threads, 10) is None
+                and wait_until(lambda: server.threads() <= threads, 30) is None
             ):
                 return "the worker thread is still blocked"
             if not closed_by_the_server(sock, 10):
