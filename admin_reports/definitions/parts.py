@@ -410,6 +410,12 @@ def filter_condition(ctx, base, resolve, reach, key, lookup, value, mark) -> Q |
         reason = "a datetime field holds instants, and Django would assume TIME_ZONE's."
         ctx.error("E045", f"{message} {reason}", mark, NAIVE_HINT)
         return None
+    # Before Django compiles it: a year 0 or -1 overflows its bounds (on SQLite).
+    unreachable = no_row_has(base, orm_lookup, value)
+    if unreachable is not None:
+        reason, hint = unreachable
+        ctx.error("E045", f"The value of '{where}' is {shown(value)}, {reason}", mark, hint)
+        return None
     match _filter_error(base, condition):
         case ("E015", reason):
             ctx.error("E015", f"The key '{where}' is not a valid filter: {reason}", mark)
@@ -417,15 +423,7 @@ def filter_condition(ctx, base, resolve, reach, key, lookup, value, mark) -> Q |
             message = f"The value of '{where}' is {shown(value)}, which the field does not take:"
             ctx.error(id, f"{message} {reason}", mark, hint)
         case None:
-            unreachable = no_row_has(base, orm_lookup, value)
-            if unreachable is None:
-                return condition
-            ctx.error(
-                "E045",
-                f"The value of '{where}' is {shown(value)}, {unreachable[0]}",
-                mark,
-                unreachable[1],
-            )
+            return condition
     return None
 
 

@@ -201,6 +201,8 @@ def _prefix(value: Any, limit: int, depth: int) -> tuple[str, bool]:
 def _repr(value: Any) -> str:
     if isinstance(value, dt.date | dt.time):  # as YAML has it: 2026-01-01, not datetime.date(...)
         return str(value)
+    if value is None or isinstance(value, bool):  # null, true, false
+        return {None: "null", True: "true", False: "false"}[value]
     try:
         return repr(value)
     except ValueError:  # an int of more digits than Python turns into text

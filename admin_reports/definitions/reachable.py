@@ -20,7 +20,9 @@ from typing import Any
 from django.core.exceptions import EmptyResultSet, FieldError, ValidationError
 from django.db.models import Q
 from django.db.models.expressions import Col
-from django.db.models.lookups import Lookup, Transform
+from django.db.models.lookups import IsNull, Lookup, Transform
+from django.db.models.sql.constants import INNER
+from django.db.models.sql.datastructures import BaseTable
 
 from .paths import did_you_mean
 from .problems import HINT_CHARS, cut, shown
@@ -36,6 +38,7 @@ PARTS = {
     "hour": (0, 23),
     "minute": (0, 59),
     "second": (0, 59),
+    "year": (1, 9999),
 }
 # The lookups whose every value must be one a row can have.
 EQUALS = ("exact", "iexact", "in")
@@ -43,29 +46,48 @@ EQUALS = ("exact", "iexact", "in")
 
 def no_row_has(base, lookup: str, value: Any) -> tuple[str, str | None] | None:
     """(reason, hint) when a value of a filter that compiles is one no row can have."""
-    compared = _compared(base, lookup, value)
+    query, compared = _compared(base, lookup, value)
     if compared is None:
         return None
+    if isinstance(compared, IsNull):
+        return _never_null(query, compared)
+    if compared.lookup_name == "range" and None in _values(compared):
+        return "with an empty bound: no row is between null and a value.", (
+            "For a range open at one end, use __gte or __lte."
+        )
     if compared.lookup_name == "range" and _reversed(compared.rhs):
         return "whose first value is after its last: no row is between them.", (
             "Write the smaller value first."
         )
     if isinstance(compared.lhs, Transform) and compared.lhs.lookup_name in PARTS:
-        return _outside_part(compared, *PARTS[compared.lhs.lookup_name])
+        return _outside_part(compared, value, *PARTS[compared.lhs.lookup_name])
     if isinstance(compared.lhs, Col) and compared.lookup_name in EQUALS:
         return _outside_choices(compared)
     return None
 
 
-def _compared(base, lookup: str, value: Any) -> Lookup | None:
-    """The filter's comparison as Django builds it, with its values prepared."""
-    if value is None:  # IS NULL: any field may hold it
-        return None
+def _compared(base, lookup: str, value: Any) -> tuple[Any, Lookup | None]:
+    """The filter's query and comparison as Django builds them, values prepared."""
     try:
-        node = base.filter(Q(**{lookup: value})).query.where.children[0]
+        query = base.filter(Q(**{lookup: value})).query
+        node = query.where.children[0]
     except (FieldError, ValidationError, EmptyResultSet, ValueError, TypeError, IndexError):
+        return None, None
+    return query, (node if isinstance(node, Lookup) else None)
+
+
+def _never_null(query, compared: IsNull) -> tuple[str, str | None] | None:
+    """`status: null` (or __isnull: true) on a field that is never empty, read on the
+    model or through joins every row has: no row has it."""
+    column = compared.lhs
+    if compared.rhs is not True or not isinstance(column, Col) or column.target.null:
         return None
-    return node if isinstance(node, Lookup) else None
+    join = query.alias_map.get(column.alias)
+    if not isinstance(join, BaseTable) and getattr(join, "join_type", None) != INNER:
+        return None  # through a relation a row may lack: empty there
+    return "but the field is never empty (null): no row has it.", (
+        "Leave the filter out, or compare with a value."
+    )
 
 
 def _reversed(bounds: Any) -> bool:
@@ -84,17 +106,30 @@ def _values(compared: Lookup) -> list[Any]:
 # Whether a row's part can be above (gt) or below (lt) the value, or equal it.
 REACHES = {
     "exact": lambda v, low, high: low <= v <= high,
+    "iexact": lambda v, low, high: low <= v <= high,
     "in": lambda v, low, high: low <= v <= high,
     "gt": lambda v, low, high: v < high,
     "gte": lambda v, low, high: v <= high,
     "lt": lambda v, low, high: v > low,
     "lte": lambda v, low, high: v >= low,
-    "range": lambda v, low, high: True,  # the bounds together, below
 }
 
 
-def _outside_part(compared: Lookup, low: int, high: int) -> tuple[str, str | None] | None:
+def _outside_part(
+    compared: Lookup, value: Any, low: int, high: int
+) -> tuple[str, str | None] | None:
     name = compared.lookup_name
+    part = compared.lhs.lookup_name.replace("_", " ")
+    a_part = f"{'an' if part[0] in 'aeiouh' else 'a'} {part}"  # an hour, an iso week day
+    hint = (
+        "Sunday is 1 and Saturday 7 (iso_week_day: Monday is 1)." if "week day" in part else None
+    )
+    for written in value if isinstance(value, list) else [value]:
+        if not _whole(written):  # 12.5 would be read as 12, true as 1
+            return (
+                f"but {shown(written)} is not a whole number: {a_part} is {low} to {high}.",
+                hint,
+            )
     values = [v for v in _values(compared) if isinstance(v, int)]
     if name == "range" and len(values) == 2:
         outside: list[Any] = [values] if values[0] > high or values[1] < low else []
@@ -102,14 +137,15 @@ def _outside_part(compared: Lookup, low: int, high: int) -> tuple[str, str | Non
         outside = [v for v in values if name in REACHES and not REACHES[name](v, low, high)]
     if not outside:
         return None
-    part = compared.lhs.lookup_name.replace("_", " ")
-    hint = (
-        "Sunday is 1 and Saturday 7 (iso_week_day: Monday is 1)." if "week day" in part else None
-    )
-    a_part = f"{'an' if part[0] in 'aeiouh' else 'a'} {part}"  # an hour, an iso week day
-    if name in ("exact", "in"):
+    if name in ("exact", "iexact", "in"):
         return f"but {outside[0]} is not {a_part}: {a_part} is {low} to {high}.", hint
     return f"which no row can match: {a_part} is {low} to {high}.", hint
+
+
+def _whole(value: Any) -> bool:
+    if isinstance(value, bool):
+        return False
+    return isinstance(value, int) or (isinstance(value, str) and value.strip().isdigit())
 
 
 def _outside_choices(compared: Lookup) -> tuple[str, str | None] | None:

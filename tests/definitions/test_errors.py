@@ -962,7 +962,7 @@ def test_a_hint_that_lists_long_column_names_stays_short(tmp_path):
         ((1,), "(1,)"),
         (10**100, "1" + "0" * 79 + "… (101 characters)"),
         pytest.param(10**5000, "<int of 16,610 bits>", id="huge int"),
-        (None, "None"),
+        (None, "null"),
     ],
 )
 def test_shown_quotes_the_start_of_a_value(value, text):

@@ -16,6 +16,7 @@ DATETIME = "It must be in YYYY-MM-DD HH:MM[:ss[.uuuuuu]][TZ] format."
 NAIVE = "a datetime field holds instants, and Django would assume TIME_ZONE's."
 CHOICES = "Its choices: 'pending', 'paid', 'shipped', 'refunded', 'cancelled'."
 IN_WHERE = "To compare all the same, use where:."
+NEVER_NULL_HINT = "Leave the filter out, or compare with a value."
 WEEK_DAY_HINT = "Sunday is 1 and Saturday 7 (iso_week_day: Monday is 1)."
 
 # the filter, its message after "The value of 'filters.<key>' is ", its hint
@@ -68,7 +69,7 @@ CASES = [
     ),
     (
         "product.active__in: [true, maybe]",
-        "[True, 'maybe'], which the field does not take: “maybe” value must be either True"
+        "[true, 'maybe'], which the field does not take: “maybe” value must be either True"
         " or False.",
         WHERE_HINT,
     ),
@@ -171,6 +172,52 @@ CASES = [
         "Write the smaller value first.",
     ),
     (
+        "quantity__range: [null, 5]",
+        "[null, 5], with an empty bound: no row is between null and a value.",
+        "For a range open at one end, use __gte or __lte.",
+    ),
+    (
+        "order.status: null",  # IS NULL on a field never empty, through an inner join
+        "null, but the field is never empty (null): no row has it.",
+        NEVER_NULL_HINT,
+    ),
+    (
+        "quantity__isnull: true",
+        "true, but the field is never empty (null): no row has it.",
+        NEVER_NULL_HINT,
+    ),
+    (
+        "order.placed_at__month__iexact: 13",
+        "13, but 13 is not a month: a month is 1 to 12.",
+        None,
+    ),
+    (
+        "order.placed_at__year__lt: 1",
+        "1, which no row can match: a year is 1 to 9999.",
+        None,
+    ),
+    (
+        "order.placed_at__month: 12.5",  # Django would read it as 12
+        "12.5, but 12.5 is not a whole number: a month is 1 to 12.",
+        None,
+    ),
+    (
+        "order.placed_at__month: true",  # and this as 1
+        "true, but true is not a whole number: a month is 1 to 12.",
+        None,
+    ),
+    (
+        "order.placed_at__month: 1_2",  # text in YAML 1.2, and 12 to Python's int()
+        "'1_2', but '1_2' is not a whole number: a month is 1 to 12.",
+        None,
+    ),
+    (
+        "order.placed_at__date: 2026-02-30",  # unquoted: a date YAML cannot make
+        "'2026-02-30', which the field does not take: “2026-02-30” value has the correct"
+        " format (YYYY-MM-DD) but it is an invalid date.",
+        WHERE_HINT,
+    ),
+    (
         "quantity: 99999999999999999999999",
         "99999999999999999999999, which the field does not take: no row can match it (an"
         " empty list, or beyond the field's range).",
@@ -232,7 +279,24 @@ def test_a_good_filter_of_each_kind_stays_valid(tmp_path):
         + "  order.placed_at__week_day__in: [1, 7]\n"
         + "  order.placed_at__hour__range: [20, 30]\n"  # 20 to 23 can match
         + "  order.placed_at__month__lte: 12\n"
-        + "  order.placed_at__iso_week_day__gt: 0\n",
+        + "  order.placed_at__iso_week_day__gt: 0\n"
+        + "  order.placed_at__month: '12'\n"
+        + "  order.placed_at__year__gte: 2000\n"
+        + "  quantity__isnull: false\n"
+        + "  quantity__lte: 010\n",  # YAML 1.2: ten, not octal eight
+        encoding="utf-8",
+    )
+    spec, problems = load_definition(path)
+    assert problems == []
+    assert spec is not None
+
+
+def test_an_empty_value_through_a_relation_a_row_may_lack_stays_valid(tmp_path):
+    """A product with no order lines has none of their quantities: null matches it."""
+    path = tmp_path / "report.yaml"
+    path.write_text(
+        "model: shop.Product\ncolumns:\n  - {name: sku, value: sku}\n"
+        "filters:\n  order_lines.quantity: null\n  order_lines__isnull: true\n",
         encoding="utf-8",
     )
     spec, problems = load_definition(path)

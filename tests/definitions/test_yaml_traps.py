@@ -3,9 +3,13 @@ YAML's quoting traps: an expression YAML reads differently is one problem that s
 YAML did and gives the value back quoted (docs/definitions.md, "YAML note").
 """
 
+import datetime as dt
+
 import pytest
+import yaml
 
 from admin_reports.definitions import Mark, Problem
+from admin_reports.definitions.loader import load_yaml
 from admin_reports.registry import load_definition
 
 BASE = "model: shop.OrderLine\ncolumns:\n  - name: sku\n    value: product.sku\n"
@@ -158,7 +162,7 @@ CASES = [
     (
         column("  - name: active\n    value: product.active\n    format: {true_label: true}"),
         "E002",
-        "The value of 'columns[1].format.true_label' must be a string, not True.",
+        "The value of 'columns[1].format.true_label' must be a string, not true.",
         7,
         26,
         "YAML reads true as a boolean: quote it, true_label: 'true'.",
@@ -228,3 +232,32 @@ def test_a_word_after_a_comma_in_a_flow_mapping_may_be_the_value_before(tmp_path
             " 'label', quote it: label: \"Units, total\".",
         )
     ]
+
+
+# How YAML 1.1 would read it; what a definition's value is (YAML 1.2's core schema).
+NUMBERS = [
+    ("010", 8, 10),
+    ("0o17", "0o17", 15),
+    ("0x1f", 31, 31),
+    ("1_2", 12, "1_2"),
+    ("1_000.5", 1000.5, "1_000.5"),
+    ("12:30", 750, "12:30"),
+    ("0b101", 5, "0b101"),
+    ("-3", -3, -3),
+    ("1e5", "1e5", 100000.0),
+    (".5", 0.5, 0.5),
+    ("2026-02-30", "error", "2026-02-30"),  # a date that does not exist stays text
+    ("2026-02-28", dt.date(2026, 2, 28), dt.date(2026, 2, 28)),
+]
+
+
+@pytest.mark.parametrize(("text", "yaml_1_1", "read"), NUMBERS, ids=[n[0] for n in NUMBERS])
+def test_numbers_and_dates_are_read_as_yaml_1_2_reads_them(text, yaml_1_1, read):
+    try:
+        assert yaml.safe_load(f"a: {text}")["a"] == yaml_1_1
+    except ValueError:
+        assert yaml_1_1 == "error"
+    data, problems = load_yaml(f"a: {text}\n")
+    assert problems == []
+    assert data["a"] == read
+    assert type(data["a"]) is type(read)
