@@ -14,6 +14,7 @@ Lines and bars take the colours of PALETTE, text and axes the page's text colour
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import itertools
 import math
@@ -28,6 +29,7 @@ from django.utils import dateformat, timezone
 from django.utils.html import escape
 from django.utils.safestring import SafeString
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from .definitions.spec import ChartSpec, ChartType
 
@@ -70,28 +72,70 @@ class _Data:
     kind: str = "category"  # of x, see _kind()
     rows: int = 0
     left_out: int = 0  # series not drawn
-    not_added: str = ""  # the label of a y whose rows share a point but do not add up
+    # Labels of y columns whose rows share a point but do not add up: not drawn.
+    not_added: dict[str, None] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)  # what is not drawn, for the caption
 
 
 def render_chart(
-    chart: ChartSpec, columns: Sequence[Column], rows: Iterable[Sequence[Any]]
+    chart: ChartSpec,
+    columns: Sequence[Column],
+    rows: Iterable[Sequence[Any]],
+    *,
+    every_column: Sequence[Column] = (),
 ) -> ChartSVG:
-    """The chart of `rows` (values in the order of `columns`), or a message in its place."""
-    labels = {column.name: column.label for column in columns}
-    title = chart.title or _("%(y)s by %(x)s") % {
-        "y": ", ".join(labels.get(name, name) for name in chart.y),
-        "x": labels.get(chart.x, chart.x),
-    }
-    missing = [name for name in chart.names if name not in labels]
-    if missing:
-        names = ", ".join(missing)
-        return _message(title, _("The chart needs the columns %(names)s.") % {"names": names})
-    data = _collect(chart, [column.name for column in columns], labels, rows)
+    """The chart of `rows` (values in the order of `columns`), or a message in its place.
+
+    `every_column`: the report's columns, chosen or not, for the labels of those a run
+    leaves out; a y column left out is not drawn, an x or series left out draws nothing.
+    """
+    labels = {column.name: column.label for column in (*every_column, *columns)}
+    chosen = [column.name for column in columns]
+    needed = [name for name in (chart.x, chart.series) if name and name not in chosen]
+    drawn = [name for name in chart.y if name in chosen]
+    if needed or not drawn:
+        missing = needed or list(chart.y)
+        text = ngettext(
+            "The chart needs the column %(names)s.",
+            "The chart needs the columns %(names)s.",
+            len(missing),
+        ) % {"names": ", ".join(labels.get(name, name) for name in missing)}
+        return _message(_title(chart, chart.y, labels), text)
+    notes = [
+        _("%(y)s is not drawn: its column is left out.") % {"y": labels.get(name, name)}
+        for name in chart.y
+        if name not in chosen
+    ]
+    chart = _drawing_only(chart, drawn)
+    data = _collect(chart, chosen, labels, rows)
+    for label in data.not_added:
+        notes.append(_not_added(chart, labels, label))
+    if len(data.not_added) == len(chart.y):  # nothing left to draw
+        return _message(_title(chart, chart.y, labels), " ".join(notes[-len(chart.y) :]))
     if data.not_added:
-        return _message(title, _not_added(chart, labels, data.not_added))
+        kept = [name for name in chart.y if labels[name] not in data.not_added]
+        chart = _drawing_only(chart, kept)
+        data.series = {key: p for key, p in data.series.items() if key not in data.not_added}
+    data.notes = notes
+    title = _title(chart, chart.y, labels)
     if not data.xs:
         return _message(title, _("No rows to draw."))
     return _Drawing(chart, title, labels, data).svg()
+
+
+def _title(chart: ChartSpec, y: Sequence[str], labels: dict[str, str]) -> str:
+    return chart.title or _("%(y)s by %(x)s") % {
+        "y": ", ".join(labels.get(name, name) for name in y),
+        "x": labels.get(chart.x, chart.x),
+    }
+
+
+def _drawing_only(chart: ChartSpec, y: list[str]) -> ChartSpec:
+    """The chart with only the y columns `y` (in its order)."""
+    combine = dict(zip(chart.y, chart.y_combine or ("sum",) * len(chart.y), strict=True))
+    return dataclasses.replace(
+        chart, y=tuple(y), y_combine=tuple(combine[name] for name in y), y_marks=()
+    )
 
 
 def _collect(chart: ChartSpec, names: list[str], labels, rows) -> _Data:
@@ -115,8 +159,7 @@ def _collect(chart: ChartSpec, names: list[str], labels, rows) -> _Data:
             if x not in points:
                 points[x] = value
             elif how is None:  # an average of averages would be drawn as if true
-                data.not_added = label
-                return data
+                data.not_added.setdefault(label, None)
             else:
                 points[x] = _combined(how, points[x], value)
     xs = list(seen)
@@ -217,7 +260,7 @@ class _Drawing:
                 "kept": MAX_SERIES,
                 "more": self.data.left_out,
             }
-        return text
+        return " ".join([text, *self.data.notes])
 
     def x_at(self, x: Any) -> float:
         width = self.right - self.left

@@ -123,7 +123,7 @@ def _chart(
     if chart is None:
         return None
     # The rows have the columns chosen for the run: a chart names those it misses.
-    svg = render_chart(chart, compiled.columns, values)
+    svg = render_chart(chart, compiled.columns, values, every_column=compiled.spec.columns)
     if cut:  # the chart is of the rows read, not of the whole report
         svg.caption = _("%(caption)s Drawn from the first %(read)s rows of %(all)s.") % {
             "caption": svg.caption,

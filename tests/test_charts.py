@@ -187,14 +187,44 @@ def test_rows_sharing_a_point_are_added_up_only_where_their_values_add_up(tmp_pa
         "Most, 1 Mar: 5",
         "Most, 2 Mar: 5",
     ]
-    svg = render_chart(spec.chart, spec.columns, rows)  # its y [units, mean, ...]
-    assert texts(parsed(svg), f"{SVG}text") == [
-        "Several rows share a Day, and their Mean cannot be added up into one point (it is"
+    not_added = (
+        "Several rows share a Day, and their {} cannot be added up into one point (it is"
         " not a sum, count, min or max). Leave out the other grouping columns, or chart a"
         " sum or a count."
+    )
+    # y [units, mean, least, most, share]: the ones that add up are drawn, the caption
+    # says which are not and why.
+    svg = render_chart(spec.chart, spec.columns, rows)
+    root = parsed(svg)
+    assert texts(root, f".//{SVG}g[@class='legend-entry']/{SVG}text") == [
+        "Units",
+        "Least",
+        "Most",
     ]
+    assert texts(root, f"{SVG}title") == ["Units, Least, Most by Day"]
+    assert svg.caption == " ".join(
+        ["Units, Least, Most by Day: 4 rows.", not_added.format("Mean"), not_added.format("Share")]
+    )
+    only_mean = dataclasses.replace(spec.chart, y=("mean",), y_combine=(None,))
+    root = parsed(render_chart(only_mean, spec.columns, rows))
+    assert texts(root, f"{SVG}text") == [not_added.format("Mean")]
+    assert not series_groups(root)
     with_series = dataclasses.replace(spec.chart, y=("mean",), series="sku", y_combine=(None,))
     assert series_groups(parsed(render_chart(with_series, spec.columns, rows)))
+
+
+def test_a_y_column_left_out_of_a_run_is_not_drawn_and_said_by_its_label(tmp_path):
+    spec, _ = problems_of(tmp_path, "chart: {type: line, x: day, y: [units, revenue]}\n")
+    chosen = [column for column in spec.columns if column.name != "revenue"]
+    rows = [("KITE", day, 2, dt.datetime(2026, 3, 1)) for day in DAYS[:2]]
+    svg = render_chart(spec.chart, chosen, rows, every_column=spec.columns)
+    root = parsed(svg)
+    assert texts(root, f".//{SVG}g[@class='legend-entry']/{SVG}text") == ["Units"]
+    assert svg.caption == "Units by Day: 2 rows. Revenue is not drawn: its column is left out."
+    no_y = [column for column in chosen if column.name != "units"]
+    rows = [("KITE", day, dt.datetime(2026, 3, 1)) for day in DAYS[:2]]
+    root = parsed(render_chart(spec.chart, no_y, rows, every_column=spec.columns))
+    assert texts(root, f"{SVG}text") == ["The chart needs the columns Units, Revenue."]
 
 
 def test_the_demo_reports_declare_their_charts():
@@ -291,7 +321,7 @@ def test_no_rows_give_a_message_and_a_missing_column_says_which():
     assert texts(root, f"{SVG}text") == ["No rows to draw."]
     assert not series_groups(root)
     root = parsed(render_chart(LINE, COLUMNS[1:], [(DAYS[0], 1, 5)]))
-    assert texts(root, f"{SVG}text") == ["The chart needs the columns sku."]
+    assert texts(root, f"{SVG}text") == ["The chart needs the column sku."]
 
 
 def test_one_point_a_gap_many_series_and_many_x_values():
