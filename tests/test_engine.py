@@ -77,17 +77,24 @@ def finished_with():
     return seen, lambda outcome, error, sent: seen.append((outcome, error, sent))
 
 
-@override_settings(ADMIN_REPORTS_HEARTBEAT_INTERVAL=0.2)
+HEARTBEAT = 0.3  # seconds
+SILENCE = 6.0  # the query's time to its first row
+
+
+@override_settings(ADMIN_REPORTS_HEARTBEAT_INTERVAL=HEARTBEAT)
 def test_gzip_heartbeats_while_the_query_runs_and_the_file_stays_exact():
     seen, on_finish = finished_with()
-    job = StreamJob(b"a,b\r\n", slow_chunks(1.0, [b"1,2\r\n", b"3,4\r\n"]), on_finish=on_finish)
+    job = StreamJob(
+        b"a,b\r\n", slow_chunks(SILENCE, [b"1,2\r\n", b"3,4\r\n"]), on_finish=on_finish
+    )
     pieces = collect(SyncStream(job, GzipWire()))
-    assert pieces[0][0] < 0.5, "the header goes out at once, long before the rows"
+    assert pieces[0][0] < SILENCE / 2, "the header goes out at once, long before the rows"
     heartbeats = [piece for at, piece in pieces if piece in EMPTY_FLUSHES.values()]
     assert len(heartbeats) >= 2
-    # A heartbeat is due 0.2 s after the last byte: 2.5 times that, for a busy machine.
+    # Without heartbeats the longest gap is the whole silence. With them it is about one
+    # interval: ten intervals (half the silence) leave room for seconds of a busy machine.
     gaps = [b[0] - a[0] for a, b in itertools.pairwise(pieces)]
-    assert max(gaps) < 0.5
+    assert max(gaps) < 10 * HEARTBEAT
     body = b"".join(piece for _, piece in pieces)
     assert gzip.decompress(body) == b"a,b\r\n1,2\r\n3,4\r\n"
     assert seen == [(Outcome.SUCCEEDED, None, len(body))]
