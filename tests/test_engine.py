@@ -28,6 +28,7 @@ from admin_reports.engine import (
     StreamAborted,
     StreamJob,
     SyncStream,
+    cancel_with,
 )
 
 from .waiting import settled, wait_until
@@ -39,6 +40,18 @@ def slow_chunks(delay: float, chunks: list[bytes], fail: Exception | None = None
         yield from chunks
         if fail is not None:
             raise fail
+
+    return run
+
+
+def gated_chunks(gate: threading.Event, chunks: list[bytes]):
+    """Rows that come only once the gate opens (the test, a cancel, or 30 s): a signal
+    due while the stream waits for them comes first, however late it is delivered."""
+
+    def run():
+        with cancel_with(gate.set):  # a cancelled query ends, as a real one does
+            gate.wait(30)
+        yield from chunks
 
     return run
 
@@ -64,17 +77,24 @@ def finished_with():
     return seen, lambda outcome, error, sent: seen.append((outcome, error, sent))
 
 
-@override_settings(ADMIN_REPORTS_HEARTBEAT_INTERVAL=0.2)
+HEARTBEAT = 0.3  # seconds
+SILENCE = 6.0  # the query's time to its first row
+
+
+@override_settings(ADMIN_REPORTS_HEARTBEAT_INTERVAL=HEARTBEAT)
 def test_gzip_heartbeats_while_the_query_runs_and_the_file_stays_exact():
     seen, on_finish = finished_with()
-    job = StreamJob(b"a,b\r\n", slow_chunks(1.0, [b"1,2\r\n", b"3,4\r\n"]), on_finish=on_finish)
+    job = StreamJob(
+        b"a,b\r\n", slow_chunks(SILENCE, [b"1,2\r\n", b"3,4\r\n"]), on_finish=on_finish
+    )
     pieces = collect(SyncStream(job, GzipWire()))
-    assert pieces[0][0] < 0.5, "the header goes out at once, long before the rows"
+    assert pieces[0][0] < SILENCE / 2, "the header goes out at once, long before the rows"
     heartbeats = [piece for at, piece in pieces if piece in EMPTY_FLUSHES.values()]
     assert len(heartbeats) >= 2
-    # A heartbeat is due 0.2 s after the last byte: 2.5 times that, for a busy machine.
+    # Without heartbeats the longest gap is the whole silence. With them it is about one
+    # interval: ten intervals (half the silence) leave room for seconds of a busy machine.
     gaps = [b[0] - a[0] for a, b in itertools.pairwise(pieces)]
-    assert max(gaps) < 0.5
+    assert max(gaps) < 10 * HEARTBEAT
     body = b"".join(piece for _, piece in pieces)
     assert gzip.decompress(body) == b"a,b\r\n1,2\r\n3,4\r\n"
     assert seen == [(Outcome.SUCCEEDED, None, len(body))]
@@ -82,11 +102,15 @@ def test_gzip_heartbeats_while_the_query_runs_and_the_file_stays_exact():
 
 @override_settings(ADMIN_REPORTS_IDENTITY_HEARTBEAT_INTERVAL=0.3)
 def test_identity_heartbeats_are_blank_lines_between_rows():
-    job = StreamJob(b"a,b\r\n", slow_chunks(1.0, [b"1,2\r\n"]))
-    body = b"".join(SyncStream(job, IdentityWire()))
-    assert body.startswith(b"a,b\r\n\r\n")
-    assert body.endswith(b"\r\n1,2\r\n")
-    assert body.replace(b"\r\n\r\n", b"\r\n").replace(b"\r\n\r\n", b"\r\n") in (b"a,b\r\n1,2\r\n",)
+    rows = threading.Event()
+    job = StreamJob(b"a,b\r\n", gated_chunks(rows, [b"1,2\r\n"]))
+    iterator = iter(SyncStream(job, IdentityWire()))
+    assert next(iterator) == b"a,b\r\n"
+    assert next(iterator) == b"\r\n", "a blank line while the query runs"
+    rows.set()
+    rest = b"".join(iterator)  # more blank lines if the row is slow to come
+    assert rest.endswith(b"1,2\r\n")
+    assert set(rest.removesuffix(b"1,2\r\n").split(b"\r\n")) <= {b""}, "blank lines only"
 
 
 def test_identity_sends_nothing_extra_when_rows_come_in_time():
@@ -204,7 +228,8 @@ def stopped_server(seen) -> ServerStopped:
 
 def test_a_server_stop_while_waiting_for_rows_fails_the_stream_and_goes_on(caplog):
     seen, on_finish = finished_with()
-    job = StreamJob(b"a\r\n", slow_chunks(0.5, [b"1\r\n"]), on_finish=on_finish)
+    rows = threading.Event()
+    job = StreamJob(b"a\r\n", gated_chunks(rows, [b"1\r\n"]), on_finish=on_finish)
 
     def abort(signum, frame):
         sys.exit(1)  # what gunicorn's sync worker does at its timeout (SIGABRT)
@@ -219,6 +244,7 @@ def test_a_server_stop_while_waiting_for_rows_fails_the_stream_and_goes_on(caplo
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
+        rows.set()  # however the test went, the producer ends
     assert isinstance(stopped_server(seen).__cause__, SystemExit)
     assert "failed: the server process stopped (SystemExit)" in caplog.text
 
@@ -229,7 +255,8 @@ class TimeLimit(Exception):
 
 def test_another_exception_while_waiting_for_rows_fails_the_stream_with_its_name():
     seen, on_finish = finished_with()
-    job = StreamJob(b"a\r\n", slow_chunks(0.5, [b"1\r\n"]), on_finish=on_finish)
+    rows = threading.Event()
+    job = StreamJob(b"a\r\n", gated_chunks(rows, [b"1\r\n"]), on_finish=on_finish)
 
     def time_limit(signum, frame):
         raise TimeLimit("Task exceeded maximum timeout value (180 seconds)")
@@ -244,6 +271,7 @@ def test_another_exception_while_waiting_for_rows_fails_the_stream_with_its_name
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
+        rows.set()  # however the test went, the producer ends
     outcome, error, _sent = seen[0]
     assert outcome is Outcome.FAILED, "not a client that went away"
     assert str(error) == (

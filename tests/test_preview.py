@@ -121,9 +121,13 @@ def test_the_estimate_follows_the_filters():
 
 @override_settings(ADMIN_REPORTS_DIRS=SLOW_DIRS)
 def test_a_run_records_its_estimate_as_it_starts():
-    OrderLineFactory.create_batch(200)  # 10 ms a row: 2 s, long enough to be estimated
+    OrderLineFactory.create_batch(200)
     handle = start_run(parse_run_request(registry.get("slow_lines"), {}))
-    for _chunk in SyncStream(handle.job, IdentityWire(heartbeats=False)):
+    stream = iter(SyncStream(handle.job, IdentityWire(heartbeats=False)))
+    next(stream)  # the header: the run has started, and cannot end while nobody reads on
+    estimated = ReportRun.objects.filter(pk=handle.run.pk, rows_estimate__isnull=False)
+    assert wait_until(estimated.exists, 30) is not None, "recorded while the run runs"
+    for _chunk in stream:
         pass
     handle.tracker.wait()
     run = ReportRun.objects.get(pk=handle.run.pk)

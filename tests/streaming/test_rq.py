@@ -37,8 +37,9 @@ from .redis_queue import idle_workers, kill_worker, redis_server, rq_workers
 pytestmark = [pytest.mark.server, pytest.mark.django_db(transaction=True)]
 
 # The slow_lines report takes 10 ms a row.
-SHORT = 60  # rows of a short run: 0.6 s, long enough that a second worker takes the next
+SHORT = 60  # rows of a short run: 0.6 s
 LONG = 1500  # 15 s: a run that is still running when a test acts on it
+SHARED_FIRST = 600  # 6 s: long enough that the other worker takes the next runs
 
 
 @pytest.fixture
@@ -101,7 +102,9 @@ def unfinished(*queued: ReportRun):
 
 
 def test_two_workers_share_the_queued_runs(workers):
-    products = lines_of(*(SHORT + 10 * n for n in range(6)))
+    # The first run holds the worker that takes it for 6 s: the other worker takes the
+    # short ones meanwhile, however late a busy machine lets it look at the queue.
+    products = lines_of(SHARED_FIRST, *(SHORT + 10 * n for n in range(5)))
     user = UserFactory(is_superuser=True)
     queued = [queue(user, product) for product in products]
     assert all(run.status == RunStatus.QUEUED for run in queued)
