@@ -15,9 +15,11 @@ ranges (a month is 1 to 12, a weekday 1 to 7): each value of `__in` must be one.
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 from django.core.exceptions import EmptyResultSet, FieldError, ValidationError
+from django.db import models
 from django.db.models import Q
 from django.db.models.expressions import Col
 from django.db.models.lookups import IsNull, Lookup, Transform
@@ -59,11 +61,56 @@ def no_row_has(base, lookup: str, value: Any) -> tuple[str, str | None] | None:
         return "whose first value is after its last: no row is between them.", (
             "Write the smaller value first."
         )
+    if compared.lookup_name == "in" and isinstance(value, list) and None in value:
+        return "with null in the list: no value equals null.", (
+            "Leave null out. To take the empty ones too, use where:, e.g."
+            " where: \"status in ('paid',) or status is None\"."
+        )
     if isinstance(compared.lhs, Transform) and compared.lhs.lookup_name in PARTS:
         return _outside_part(compared, value, *PARTS[compared.lhs.lookup_name])
+    if isinstance(compared.lhs, Col) and isinstance(compared.lhs.target, NUMBER_FIELDS):
+        return _not_its_number(compared, value)
     if isinstance(compared.lhs, Col) and compared.lookup_name in EQUALS:
         return _outside_choices(compared)
     return None
+
+
+NUMBER_FIELDS = (models.IntegerField, models.DecimalField, models.FloatField, models.AutoField)
+
+
+def _not_its_number(compared: Lookup, value: Any) -> tuple[str, str | None] | None:
+    """A number as Python's int() and Decimal() read it but a field does not hold it:
+    `true` (1), '1_2' (12), 1.5 for an integer (1), 49.999 for two decimal places."""
+    field = compared.lhs.target
+    exact = compared.lookup_name in ("exact", "iexact", "in", "range")
+    for written in value if isinstance(value, list) else [value]:
+        if isinstance(written, bool) or (isinstance(written, str) and "_" in written):
+            return f"but {shown(written)} is not a number.", None
+        if not exact or written is None:
+            continue  # __gt: 1.5 on an integer compares as written
+        places = _places(written)
+        if places is None:
+            continue
+        if isinstance(field, models.IntegerField | models.AutoField) and places > 0:
+            return f"but {shown(written)} is not a whole number, as the field's are.", (
+                "An integer field compares 1.5 as 1: write a whole number, or __gt/__lt."
+            )
+        if isinstance(field, models.DecimalField) and places > field.decimal_places:
+            most = field.decimal_places
+            return f"but {shown(written)} has more decimal places than the field's {most}.", None
+    return None
+
+
+def _places(value: Any) -> int | None:
+    """Decimal places a number has past its zeros (1.50: 1), or None for what is not one."""
+    try:
+        number = Decimal(str(value)).normalize()
+    except ArithmeticError:
+        return None
+    if not number.is_finite():
+        return None
+    exponent = number.as_tuple().exponent
+    return max(0, -exponent) if isinstance(exponent, int) else None
 
 
 def _compared(base, lookup: str, value: Any) -> tuple[Any, Lookup | None]:
@@ -145,6 +192,8 @@ def _outside_part(
 def _whole(value: Any) -> bool:
     if isinstance(value, bool):
         return False
+    if isinstance(value, float | Decimal):  # 1e1 is 10.0
+        return _places(value) == 0
     return isinstance(value, int) or (isinstance(value, str) and value.strip().isdigit())
 
 

@@ -16,6 +16,7 @@ DATETIME = "It must be in YYYY-MM-DD HH:MM[:ss[.uuuuuu]][TZ] format."
 NAIVE = "a datetime field holds instants, and Django would assume TIME_ZONE's."
 CHOICES = "Its choices: 'pending', 'paid', 'shipped', 'refunded', 'cancelled'."
 IN_WHERE = "To compare all the same, use where:."
+WHOLE_HINT = "An integer field compares 1.5 as 1: write a whole number, or __gt/__lt."
 NEVER_NULL_HINT = "Leave the filter out, or compare with a value."
 WEEK_DAY_HINT = "Sunday is 1 and Saturday 7 (iso_week_day: Monday is 1)."
 
@@ -217,6 +218,27 @@ CASES = [
         " format (YYYY-MM-DD) but it is an invalid date.",
         WHERE_HINT,
     ),
+    # Numbers Python's int() and Decimal() read, but no row holds as written.
+    ("quantity: 1.5", "1.5, but 1.5 is not a whole number, as the field's are.", WHOLE_HINT),
+    (
+        "quantity__in: [1.5, 2.5]",  # Django would match 1 and 2
+        "[1.5, 2.5], but 1.5 is not a whole number, as the field's are.",
+        WHOLE_HINT,
+    ),
+    ("quantity: 1_2", "'1_2', but '1_2' is not a number.", None),
+    ("unit_price__lt: '1_0'", "'1_0', but '1_0' is not a number.", None),
+    ("quantity: true", "true, but true is not a number.", None),
+    (
+        "unit_price: 49.999",
+        "49.999, but 49.999 has more decimal places than the field's 2.",
+        None,
+    ),
+    (
+        "order.status__in: [paid, null]",  # Django would drop the null
+        "['paid', null], with null in the list: no value equals null.",
+        'Leave null out. To take the empty ones too, use where:, e.g. where: "status in'
+        " ('paid',) or status is None\".",
+    ),
     (
         "quantity: 99999999999999999999999",
         "99999999999999999999999, which the field does not take: no row can match it (an"
@@ -283,7 +305,11 @@ def test_a_good_filter_of_each_kind_stays_valid(tmp_path):
         + "  order.placed_at__month: '12'\n"
         + "  order.placed_at__year__gte: 2000\n"
         + "  quantity__isnull: false\n"
-        + "  quantity__lte: 010\n",  # YAML 1.2: ten, not octal eight
+        + "  quantity__lte: 010\n"  # YAML 1.2: ten, not octal eight
+        + "  quantity__gt: 1.5\n"  # Django compares it as written
+        + "  quantity__lt: 2.0\n"
+        + "  unit_price__gte: 49.990\n"
+        + "  order.placed_at__day__lte: 1e1\n",  # 10.0: a whole number
         encoding="utf-8",
     )
     spec, problems = load_definition(path)
