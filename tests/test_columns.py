@@ -310,7 +310,7 @@ def test_the_preview_and_its_chart_follow_the_columns(shop):
     preview = run_preview(parse_run_request(spec, data), user=user)
     assert preview.headers == ["Units", "SKU", "Product", "Day"]
     assert preview.rows[0] == ["3", "TOY-1", "Kite", "2026-03-05"]
-    assert "The chart needs the columns revenue." in preview.chart
+    assert "The chart needs the column Revenue." in preview.chart
     data["columns"] += ",revenue"
     charted = run_preview(parse_run_request(spec, data), user=user)
     assert charted.chart.count('class="series ') == 2, "a line per product"
