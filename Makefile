@@ -66,6 +66,7 @@ clean:
 	rm -rf $(VENV) staticfiles .pytest_cache .ruff_cache .import_linter_cache
 
 bench: $(VENV)/.installed-test test-deps
+	$(BIN)/python manage.py collectstatic --noinput --verbosity 0  # the admin's pages need them
 	scripts/with-postgres $(BIN)/python bench/run.py --lines $(LINES) --databases $(DATABASES) --paths $(PATHS) --formats $(FORMATS)
 
 soak: $(VENV)/.installed-test
