@@ -108,10 +108,10 @@ def render_chart(
     ]
     chart = _drawing_only(chart, drawn)
     data = _collect(chart, chosen, labels, rows)
-    for label in data.not_added:
-        notes.append(_not_added(chart, labels, label))
-    if len(data.not_added) == len(chart.y):  # nothing left to draw
-        return _message(_title(chart, chart.y, labels), " ".join(notes[-len(chart.y) :]))
+    not_added = [_not_added(chart, labels, label) for label in data.not_added]
+    if len(not_added) == len(chart.y):  # nothing left to draw
+        return _message(_title(chart, chart.y, labels), " ".join(not_added))
+    notes += not_added
     if data.not_added:
         kept = [name for name in chart.y if labels[name] not in data.not_added]
         chart = _drawing_only(chart, kept)
@@ -132,7 +132,7 @@ def _title(chart: ChartSpec, y: Sequence[str], labels: dict[str, str]) -> str:
 
 def _drawing_only(chart: ChartSpec, y: list[str]) -> ChartSpec:
     """The chart with only the y columns `y` (in its order)."""
-    combine = dict(zip(chart.y, chart.y_combine or ("sum",) * len(chart.y), strict=True))
+    combine = dict(zip(chart.y, chart.combines, strict=True))
     return dataclasses.replace(
         chart, y=tuple(y), y_combine=tuple(combine[name] for name in y), y_marks=()
     )
@@ -140,9 +140,9 @@ def _drawing_only(chart: ChartSpec, y: list[str]) -> ChartSpec:
 
 def _collect(chart: ChartSpec, names: list[str], labels, rows) -> _Data:
     x_at, series_at = names.index(chart.x), names.index(chart.series) if chart.series else None
-    combine = chart.y_combine or ("sum",) * len(chart.y)
     y_at = [
-        (labels[name], names.index(name), how) for name, how in zip(chart.y, combine, strict=True)
+        (labels[name], names.index(name), how)
+        for name, how in zip(chart.y, chart.combines, strict=True)
     ]
     data = _Data(xs=[])
     seen: dict[Any, None] = {}

@@ -68,11 +68,13 @@ def no_row_has(base, lookup: str, value: Any) -> tuple[str, str | None] | None:
         )
     if isinstance(compared.lhs, Transform) and compared.lhs.lookup_name in PARTS:
         return _outside_part(compared, value, *PARTS[compared.lhs.lookup_name])
-    if isinstance(compared.lhs, Col) and isinstance(compared.lhs.target, NUMBER_FIELDS):
-        return _not_its_number(compared, value)
-    if isinstance(compared.lhs, Col) and compared.lookup_name in EQUALS:
-        return _outside_choices(compared)
-    return None
+    if not isinstance(compared.lhs, Col):
+        return None
+    if isinstance(compared.lhs.target, NUMBER_FIELDS) and (
+        problem := _not_its_number(compared, value)
+    ):
+        return problem
+    return _outside_choices(compared) if compared.lookup_name in EQUALS else None
 
 
 NUMBER_FIELDS = (models.IntegerField, models.DecimalField, models.FloatField, models.AutoField)
@@ -82,8 +84,8 @@ def _not_its_number(compared: Lookup, value: Any) -> tuple[str, str | None] | No
     """A number as Python's int() and Decimal() read it but a field does not hold it:
     `true` (1), '1_2' (12), 1.5 for an integer (1), 49.999 for two decimal places."""
     field = compared.lhs.target
-    exact = compared.lookup_name in ("exact", "iexact", "in", "range")
-    for written in value if isinstance(value, list) else [value]:
+    exact = compared.lookup_name in (*EQUALS, "range")
+    for written in _written(value):
         if isinstance(written, bool) or (isinstance(written, str) and "_" in written):
             return f"but {shown(written)} is not a number.", None
         if not exact or written is None:
@@ -99,6 +101,11 @@ def _not_its_number(compared: Lookup, value: Any) -> tuple[str, str | None] | No
             most = field.decimal_places
             return f"but {shown(written)} has more decimal places than the field's {most}.", None
     return None
+
+
+def _written(value: Any) -> list[Any]:
+    """The values as the definition wrote them: a list's items, or the one value."""
+    return list(value) if isinstance(value, list) else [value]
 
 
 def _places(value: Any) -> int | None:
@@ -171,7 +178,7 @@ def _outside_part(
     hint = (
         "Sunday is 1 and Saturday 7 (iso_week_day: Monday is 1)." if "week day" in part else None
     )
-    for written in value if isinstance(value, list) else [value]:
+    for written in _written(value):
         if not _whole(written):  # 12.5 would be read as 12, true as 1
             return (
                 f"but {shown(written)} is not a whole number: {a_part} is {low} to {high}.",
@@ -184,7 +191,7 @@ def _outside_part(
         outside = [v for v in values if name in REACHES and not REACHES[name](v, low, high)]
     if not outside:
         return None
-    if name in ("exact", "iexact", "in"):
+    if name in EQUALS:
         return f"but {outside[0]} is not {a_part}: {a_part} is {low} to {high}.", hint
     return f"which no row can match: {a_part} is {low} to {high}.", hint
 

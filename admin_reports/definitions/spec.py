@@ -108,6 +108,11 @@ class ChartSpec:
     y_combine: tuple[str | None, ...] = ()
 
     @property
+    def combines(self) -> tuple[str | None, ...]:
+        """y_combine, one for each y ("sum" where it was not given)."""
+        return self.y_combine or ("sum",) * len(self.y)
+
+    @property
     def names(self) -> tuple[str, ...]:
         """Every column the chart reads."""
         return (self.x, *self.y, *([self.series] if self.series else []))
